@@ -1,0 +1,1 @@
+"""How the assistant meets the world: channels, storage, backend, documents, CLI."""

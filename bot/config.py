@@ -1,0 +1,72 @@
+"""Configuration from the environment and `.env` (pydantic-settings).
+
+Names without a prefix (TELEGRAM_*, ZALO_*) are the ones operators and our checks use;
+the project's own settings carry the VSSID_ prefix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    data_dir: Path = Field(default=Path("vssid-data"), validation_alias="VSSID_DATA_DIR")
+    # Any SQLAlchemy URL; empty means SQLite inside data_dir.
+    database_url: str = Field(default="", validation_alias="VSSID_DATABASE_URL")
+    # Empty: the stub backend runs in-process on data_dir; otherwise the HTTP backend's base URL.
+    backend_url: str = Field(default="", validation_alias="VSSID_BACKEND_URL")
+    backend_timeout_s: float = Field(default=5.0, validation_alias="VSSID_BACKEND_TIMEOUT")
+    web_host: str = Field(default="127.0.0.1", validation_alias="VSSID_WEB_HOST")
+    web_port: int = Field(default=8080, validation_alias="VSSID_WEB_PORT")
+    # Public base URL of this service, for links in messages (web chat documents, webhooks).
+    public_url: str = Field(default="", validation_alias="VSSID_PUBLIC_URL")
+    log_level: str = Field(default="INFO", validation_alias="VSSID_LOG_LEVEL")
+
+    telegram_bot_token: str = Field(default="", validation_alias="TELEGRAM_BOT_TOKEN")
+    telegram_framework: Literal["aiogram", "ptb"] = Field(default="aiogram", validation_alias="TELEGRAM_FRAMEWORK")
+    telegram_mode: Literal["polling", "webhook"] = Field(default="polling", validation_alias="TELEGRAM_MODE")
+    telegram_webhook_secret: str = Field(default="", validation_alias="TELEGRAM_WEBHOOK_SECRET")
+    telegram_api_base: str = Field(default="", validation_alias="TELEGRAM_API_BASE")
+
+    zalo_app_id: str = Field(default="", validation_alias="ZALO_APP_ID")
+    zalo_oa_secret_key: str = Field(default="", validation_alias="ZALO_OA_SECRET_KEY")
+    zalo_access_token: str = Field(default="", validation_alias="ZALO_ACCESS_TOKEN")
+    zalo_refresh_token: str = Field(default="", validation_alias="ZALO_REFRESH_TOKEN")
+    zalo_api_base: str = Field(default="https://openapi.zalo.me", validation_alias=AliasChoices("ZALO_API_BASE"))
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'vssid.sqlite3'}"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+    @property
+    def documents_dir(self) -> Path:
+        return self.data_dir / "documents"
+
+    @property
+    def backend_store_url(self) -> str:
+        """Where the in-process stub keeps its state (separate from the bot's own tables)."""
+        return f"sqlite:///{self.data_dir / 'stub-backend.sqlite3'}"
+
+
+def load_settings(data_dir: Path | None = None, **overrides: object) -> Settings:
+    """Settings from env/.env, with CLI options (e.g. --data-dir) taking precedence."""
+    settings = Settings()
+    updates = {k: v for k, v in overrides.items() if v is not None}
+    if data_dir is not None:
+        updates["data_dir"] = Path(data_dir).expanduser()
+    return settings.model_copy(update=updates) if updates else settings

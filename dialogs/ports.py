@@ -1,0 +1,148 @@
+"""What the engine needs from the outside world, as small interfaces plus the data they carry.
+
+The engine is given implementations of these; `bot/` provides the real ones (stub
+backend in-process or over HTTP, Pillow photo checks, PDF rendering) and tests can
+run the whole registration in memory.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from typing import Literal, Protocol
+
+from pydantic import BaseModel, Field
+
+DeclarationKind = Literal["individual", "child"]
+IdKind = Literal["cccd", "cmnd", "passport"]
+PhotoKind = Literal["portrait", "id_front", "id_back", "passport", "birth_certificate"]
+DeclarationStatusName = Literal["awaiting_otp", "received", "approved", "rejected"]
+Relationship = Literal["con_de", "con_nuoi", "giam_ho"]
+
+
+class Address(BaseModel):
+    province_code: int
+    province: str
+    ward_code: int
+    ward: str
+    street: str
+
+
+class Declaration(BaseModel):
+    """Tờ khai (Mẫu 01): what the citizen declares. Child declarations carry the guardian's code."""
+
+    kind: DeclarationKind = "individual"
+    social_insurance_code: str
+    full_name: str
+    id_kind: IdKind | None = None
+    id_number: str | None = None
+    phone: str
+    email: str | None = None
+    address: Address
+    agency_code: str
+    # photo kind -> stored file path (never the bytes: the backend gets what the portal would)
+    photos: dict[str, str] = Field(default_factory=dict)
+    date_of_birth: date | None = None
+    relationship: Relationship | None = None
+    guardian_social_insurance_code: str | None = None
+
+
+class Submission(BaseModel):
+    receipt: str
+    status: DeclarationStatusName
+    created: bool  # False when the idempotency key matched an earlier submit
+
+
+class OtpSent(BaseModel):
+    sent: bool
+    # ok | too_soon (wait retry_after_s) | locked | unknown (no such receipt/account) | phone_mismatch
+    reason: Literal["ok", "too_soon", "locked", "unknown", "phone_mismatch", "not_pending"] = "ok"
+    retry_after_s: int = 0
+    expires_in_s: int = 0
+    phone_masked: str | None = None
+
+
+class OtpCheck(BaseModel):
+    ok: bool
+    reason: Literal["ok", "wrong", "expired", "locked", "none"] = "ok"
+    attempts_left: int = 0
+
+
+class DeclarationStatus(BaseModel):
+    receipt: str
+    kind: DeclarationKind
+    status: DeclarationStatusName
+    reason: str | None = None
+    agency_code: str
+    full_name: str
+    submitted_at: datetime
+    decided_at: datetime | None = None
+
+
+class StatusEvent(BaseModel):
+    """A decision on a declaration, in the order the backend made them (for notifications)."""
+
+    id: int
+    receipt: str
+    status: DeclarationStatusName
+    reason: str | None = None
+    at: datetime
+
+
+class RegistrationBackend(Protocol):
+    """The social-insurance system as the assistant sees it. Every method may raise BackendUnavailable."""
+
+    async def submit(self, declaration: Declaration, idempotency_key: str) -> Submission: ...
+
+    async def send_declaration_otp(self, receipt: str) -> OtpSent: ...
+
+    async def verify_declaration_otp(self, receipt: str, code: str) -> OtpCheck: ...
+
+    async def send_account_otp(self, social_insurance_code: str, phone: str) -> OtpSent:
+        """Confirm an existing VssID account holder (a guardian) by an OTP to their registered phone."""
+        ...
+
+    async def verify_account_otp(self, social_insurance_code: str, code: str) -> OtpCheck: ...
+
+    async def status(self, receipt: str) -> DeclarationStatus | None: ...
+
+    async def id_verified(self, id_number: str) -> bool:
+        """True when the ID is already verified against the national population database."""
+        ...
+
+    async def lookup_social_insurance_code(
+        self, full_name: str, date_of_birth: date, province_code: int
+    ) -> str | None: ...
+
+    async def events(self, after: int = 0, limit: int = 100) -> list[StatusEvent]: ...
+
+
+class BackendUnavailable(Exception):
+    """The backend could not be reached after retries; the user's input is kept, try again later."""
+
+
+class StoredPhoto(BaseModel):
+    path: str
+    width: int
+    height: int
+
+
+class PhotoRejected(Exception):
+    """A photo that cannot be used; `code` selects the Vietnamese explanation in the texts file."""
+
+    def __init__(self, code: str, **params: object) -> None:
+        super().__init__(code)
+        self.code = code
+        self.params = params
+
+
+class PhotoStore(Protocol):
+    async def store(self, owner: str, kind: str, data: bytes) -> StoredPhoto:
+        """Check and store a photo; raises PhotoRejected with the reason."""
+        ...
+
+    async def delete_owner(self, owner: str) -> int: ...
+
+
+class DocumentRenderer(Protocol):
+    async def declaration_pdf(self, receipt: str, declaration: Declaration, agency: dict) -> Path: ...
