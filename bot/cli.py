@@ -14,6 +14,20 @@ app = typer.Typer(
 )
 
 # Command registrations (one line each; the functions live in their own modules).
+from bot.cli_chat import chat  # noqa: E402
+
+app.command("chat")(chat)
+from bot.cli_backend import backend_app, declarations, sms  # noqa: E402
+
+app.add_typer(backend_app, name="backend")
+app.command("sms")(sms)
+app.command("declarations")(declarations)
+from bot.runner import run  # noqa: E402
+
+app.command("run")(run)
+from bot.cli_agencies import agencies_app  # noqa: E402
+
+app.add_typer(agencies_app, name="agencies")
 
 
 def main() -> None:

@@ -62,7 +62,9 @@ class Outbound:
 
     def to_json(self, document_url: str | None = None) -> dict:
         """The reply shape shared by the terminal JSON-lines mode and the web chat API."""
-        document = document_url if document_url is not None else (str(self.document) if self.document else None)
+        document = (
+            document_url if document_url is not None else (str(self.document) if self.document else None)
+        )
         return {
             "text": self.text,
             "buttons": [{"label": b.label, "payload": b.payload} for b in self.buttons],

@@ -1,0 +1,147 @@
+"""`vssid-bot chat`: the terminal channel, interactive or JSON lines for other programs.
+
+JSON-lines contract (keep exactly): one object per input line,
+{"text": ...} | {"button": ...} | {"photo": "<path>"}, and for each exactly one output line
+{"replies": [{"text", "buttons": [{"label", "payload"}], "document": <path or null>}]}.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dialogs.messages import Button, Inbound, Outbound
+
+CHANNEL = "terminal"
+
+
+def _error_reply(text: str) -> dict:
+    return {"replies": [{"text": text, "buttons": [], "document": None}]}
+
+
+def _inbound_from_json(line: str, user: str) -> Inbound | dict:
+    """An Inbound, or an error reply (the conversation itself is untouched)."""
+    try:
+        message = json.loads(line)
+    except json.JSONDecodeError:
+        return _error_reply('Dòng này không phải JSON. Ví dụ đúng: {"text": "xin chào"}')
+    if not isinstance(message, dict):
+        return _error_reply('Cần một đối tượng JSON. Ví dụ đúng: {"button": "flow:registration"}')
+    if isinstance(message.get("text"), str):
+        return Inbound(channel=CHANNEL, user_id=user, text=message["text"])
+    if isinstance(message.get("button"), str):
+        return Inbound(channel=CHANNEL, user_id=user, button=message["button"])
+    if isinstance(message.get("photo"), str):
+        try:
+            data = Path(message["photo"]).expanduser().read_bytes()
+        except OSError:
+            return _error_reply(
+                f'Không đọc được tệp ảnh «{message["photo"]}». Ví dụ đúng: {{"photo": "/tmp/anh.jpg"}}'
+            )
+        return Inbound(channel=CHANNEL, user_id=user, photo=data)
+    return _error_reply('Cần một trong các khóa "text", "button" hoặc "photo". Ví dụ: {"text": "xin chào"}')
+
+
+def _print_reply(reply: Outbound, out) -> list[Button]:
+    print(f"\n🤖 {reply.text}", file=out)
+    if reply.progress:
+        print(f"   (Bước {reply.progress[0]}/{reply.progress[1]})", file=out)
+    if reply.document:
+        print(f"   📄 Tài liệu: {reply.document}", file=out)
+    for number, button in enumerate(reply.buttons, start=1):
+        print(f"   [{number}] {button.label}", file=out)
+    return list(reply.buttons)
+
+
+def _photo_from_command(line: str, user: str) -> Inbound | None:
+    path = Path(line[len("/photo") :].strip()).expanduser()
+    try:
+        return Inbound(channel=CHANNEL, user_id=user, photo=path.read_bytes())
+    except OSError:
+        print(f"Không đọc được tệp «{path}». Ví dụ: /photo ~/Pictures/cccd-mat-truoc.jpg")
+        return None
+
+
+async def _interactive(assistant, user: str) -> None:
+    from knowledge.text import fold
+
+    print(
+        "Trợ lý VssID — gõ tin nhắn; chọn nút bằng số thứ tự hoặc tên nút; gửi ảnh bằng /photo ĐƯỜNG_DẪN; Ctrl-D để thoát."
+    )
+    buttons: list[Button] = []
+    pending = Inbound(channel=CHANNEL, user_id=user, text="/start")
+    while True:
+        if pending is not None:
+            replies = await assistant.handle(pending)
+            shown = [b for r in replies for b in _print_reply(r, sys.stdout)]
+            buttons = shown or buttons
+        try:
+            line = await asyncio.to_thread(input, "\n> ")
+        except (EOFError, KeyboardInterrupt):
+            print()
+            return
+        line = line.strip()
+        pending = None
+        if not line:
+            continue
+        if line.startswith("/photo"):
+            pending = await asyncio.to_thread(_photo_from_command, line, user)
+            continue
+        chosen = None
+        if line.isdigit() and 1 <= int(line) <= len(buttons):
+            chosen = buttons[int(line) - 1]
+        else:
+            chosen = next((b for b in buttons if fold(b.label) == fold(line)), None)
+        if chosen is not None:
+            pending = Inbound(channel=CHANNEL, user_id=user, button=chosen.payload)
+        else:
+            pending = Inbound(channel=CHANNEL, user_id=user, text=line)
+
+
+async def _jsonl(assistant, user: str) -> None:
+    while True:
+        line = await asyncio.to_thread(sys.stdin.readline)
+        if not line:
+            return
+        if not line.strip():
+            continue
+        inbound = await asyncio.to_thread(_inbound_from_json, line, user)
+        if isinstance(inbound, dict):
+            payload = inbound
+        else:
+            replies = await assistant.handle(inbound)
+            payload = {"replies": [r.to_json() for r in replies]}
+        sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+
+
+def chat(
+    user: Annotated[str, typer.Option("--user", help="Conversation id for this terminal user.")] = "local",
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Where state, uploads and PDFs live.")
+    ] = None,
+    jsonl: Annotated[
+        bool, typer.Option("--jsonl", help="Machine mode: JSON lines in, JSON lines out.")
+    ] = False,
+) -> None:
+    """Chat with the assistant in the terminal (buttons become numbered choices)."""
+    from bot.assistant import build_assistant
+    from bot.config import load_settings
+    from bot.logs import setup_logging
+
+    settings = load_settings(data_dir=data_dir)
+    setup_logging(settings.log_level, quiet=jsonl)
+
+    async def main() -> None:
+        assistant = await build_assistant(settings)
+        try:
+            await (_jsonl(assistant, user) if jsonl else _interactive(assistant, user))
+        finally:
+            await assistant.close()
+
+    asyncio.run(main())

@@ -1,0 +1,248 @@
+"""Conversation state that survives restarts, in SQL through sqlmodel.
+
+SQLite file by default (WAL), any SQLAlchemy URL by setting (PostgreSQL for several
+workers). A conversation row carries a version: a write that lost a race is refused
+and the caller runs the message again on fresh state, so two messages from one user,
+or two workers, never corrupt a form. Every inbound message id is recorded in the same
+transaction as the state it produced, so a redelivered message is answered once.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import event, update
+from sqlalchemy.engine import Engine as SqlEngine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Field, Session, SQLModel, create_engine, select
+
+from dialogs.state import ConversationState
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class ConversationRow(SQLModel, table=True):
+    __tablename__ = "conversation"
+
+    id: str = Field(primary_key=True, max_length=200)
+    channel: str = Field(index=True, max_length=40)
+    user_id: str = Field(max_length=160)
+    state: str
+    version: int = 0
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class SeenMessage(SQLModel, table=True):
+    __tablename__ = "seen_message"
+
+    key: str = Field(primary_key=True, max_length=400)
+    at: datetime = Field(default_factory=utcnow)
+
+
+class DeclarationOwner(SQLModel, table=True):
+    """Which conversation submitted a receipt: where to send the backend's decisions."""
+
+    __tablename__ = "declaration_owner"
+
+    receipt: str = Field(primary_key=True, max_length=64)
+    conversation_id: str = Field(index=True, max_length=200)
+    kind: str = Field(max_length=20)
+    submitted_at: datetime = Field(default_factory=utcnow)
+    reminder_due: datetime | None = None
+    reminder_sent: bool = False
+    reminders_stopped: bool = False
+
+
+class Notice(SQLModel, table=True):
+    """A message the assistant owes a user outside any exchange (decision, reminder).
+
+    Written before it is sent and marked sent after: survives restarts, sent once.
+    """
+
+    __tablename__ = "notice"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=200)  # e.g. "event:17", "reminder:VSS-..."
+    conversation_id: str = Field(index=True, max_length=200)
+    payload: str
+    created_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = Field(default=None, index=True)
+    attempts: int = 0
+
+
+class KeyValue(SQLModel, table=True):
+    """Small durable markers (e.g. the last backend event seen)."""
+
+    __tablename__ = "key_value"
+
+    key: str = Field(primary_key=True, max_length=100)
+    value: str
+
+
+class SaveResult(enum.Enum):
+    SAVED = "saved"
+    DUPLICATE = "duplicate"  # the message id was already answered
+    CONFLICT = "conflict"  # someone else wrote this conversation meanwhile
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def make_engine(url: str) -> SqlEngine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 5})
+        event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    return engine
+
+
+class ConversationStore:
+    """Synchronous by design (short transactions); the assistant calls it through a thread."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = make_engine(url)
+        SQLModel.metadata.create_all(
+            self.engine,
+            tables=[t.__table__ for t in (ConversationRow, SeenMessage, DeclarationOwner, Notice, KeyValue)],
+        )
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ------------------------------------------------------------ conversations
+
+    def load(self, conversation_id: str) -> tuple[ConversationState, int]:
+        with Session(self.engine) as session:
+            row = session.get(ConversationRow, conversation_id)
+            if row is None:
+                return ConversationState(), 0
+            return ConversationState.model_validate_json(row.state), row.version
+
+    def seen(self, conversation_id: str, message_id: str) -> bool:
+        with Session(self.engine) as session:
+            return session.get(SeenMessage, f"{conversation_id}#{message_id}") is not None
+
+    def save(
+        self,
+        conversation_id: str,
+        channel: str,
+        user_id: str,
+        state: ConversationState,
+        expected_version: int,
+        message_id: str | None,
+    ) -> SaveResult:
+        payload = state.model_dump_json()
+        with Session(self.engine) as session:
+            try:
+                if message_id is not None:
+                    session.add(SeenMessage(key=f"{conversation_id}#{message_id}"))
+                    session.flush()
+            except IntegrityError:
+                session.rollback()
+                return SaveResult.DUPLICATE
+            if expected_version == 0:
+                session.add(
+                    ConversationRow(
+                        id=conversation_id, channel=channel, user_id=user_id, state=payload, version=1
+                    )
+                )
+                try:
+                    session.flush()
+                except IntegrityError:
+                    session.rollback()
+                    return SaveResult.CONFLICT
+            else:
+                result = session.execute(
+                    update(ConversationRow)
+                    .where(ConversationRow.id == conversation_id, ConversationRow.version == expected_version)
+                    .values(state=payload, version=expected_version + 1, updated_at=utcnow())
+                )
+                if result.rowcount != 1:
+                    session.rollback()
+                    return SaveResult.CONFLICT
+            self._record_owners(session, conversation_id, state)
+            session.commit()
+            return SaveResult.SAVED
+
+    def _record_owners(self, session: Session, conversation_id: str, state: ConversationState) -> None:
+        for record in state.meta.get("declarations", []):
+            if session.get(DeclarationOwner, record["receipt"]) is None:
+                session.add(
+                    DeclarationOwner(
+                        receipt=record["receipt"], conversation_id=conversation_id, kind=record["kind"]
+                    )
+                )
+
+    def delete_conversation(self, conversation_id: str) -> None:
+        with Session(self.engine) as session:
+            row = session.get(ConversationRow, conversation_id)
+            if row is not None:
+                session.delete(row)
+            session.commit()
+
+    def conversation_user(self, conversation_id: str) -> tuple[str, str] | None:
+        with Session(self.engine) as session:
+            row = session.get(ConversationRow, conversation_id)
+            return (row.channel, row.user_id) if row else None
+
+    # ------------------------------------------------------------ notices
+
+    def owner_of(self, receipt: str) -> DeclarationOwner | None:
+        with Session(self.engine) as session:
+            return session.get(DeclarationOwner, receipt)
+
+    def get_marker(self, key: str, default: str = "") -> str:
+        with Session(self.engine) as session:
+            row = session.get(KeyValue, key)
+            return row.value if row else default
+
+    def enqueue_notice(
+        self, key: str, conversation_id: str, payload: list[dict], marker: tuple[str, str] | None = None
+    ) -> bool:
+        """Queue a notice once (by key); optionally move a marker in the same transaction."""
+        with Session(self.engine) as session:
+            exists = session.exec(select(Notice).where(Notice.key == key)).first()
+            if exists is None:
+                session.add(
+                    Notice(
+                        key=key,
+                        conversation_id=conversation_id,
+                        payload=json.dumps(payload, ensure_ascii=False),
+                    )
+                )
+            if marker is not None:
+                row = session.get(KeyValue, marker[0])
+                if row is None:
+                    session.add(KeyValue(key=marker[0], value=marker[1]))
+                else:
+                    row.value = marker[1]
+            session.commit()
+            return exists is None
+
+    def pending_notices(self, limit: int = 50) -> list[Notice]:
+        with Session(self.engine) as session:
+            rows = session.exec(
+                select(Notice).where(Notice.sent_at.is_(None)).order_by(Notice.id).limit(limit)
+            ).all()
+            return list(rows)
+
+    def mark_notice(self, notice_id: int, sent: bool) -> None:
+        with Session(self.engine) as session:
+            row = session.get(Notice, notice_id)
+            if row is None:
+                return
+            if sent:
+                row.sent_at = utcnow()
+            row.attempts += 1
+            session.commit()

@@ -1,0 +1,429 @@
+"""Side effects the flows name (`action:`, `after:`, `on_start:`) and the commands outside flows.
+
+Each action is `async (engine, state, turn) -> None`: it talks to the ports the engine
+was given and then decides where the conversation goes. Actions never log personal data.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dialogs.messages import Button
+from dialogs.ports import Address, BackendUnavailable, Declaration
+from dialogs.state import ConversationState, Pending
+from dialogs.texts import agency_label, render
+
+if TYPE_CHECKING:
+    from dialogs.engine import Engine, Turn
+
+log = logging.getLogger(__name__)
+
+Action = Callable[["Engine", ConversationState, "Turn"], Awaitable[None]]
+ACTIONS: dict[str, Action] = {}
+COMMANDS: dict[str, Callable[[Engine, ConversationState, Turn, str], Awaitable[None]]] = {}
+BUTTONS: dict[str, Callable[[Engine, ConversationState, Turn, str], Awaitable[None]]] = {}
+CONFIRMS: dict[str, Callable[[Engine, ConversationState, Turn, Pending, bool], Awaitable[None]]] = {}
+
+
+def action(name: str):
+    def register(fn: Action) -> Action:
+        ACTIONS[name] = fn
+        return fn
+
+    return register
+
+
+def command(name: str):
+    def register(fn):
+        COMMANDS[name] = fn
+        return fn
+
+    return register
+
+
+# ---------------------------------------------------------------- small helpers
+
+
+START_PAYLOAD = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def parse_start_payload(payload: str) -> dict[str, str]:
+    """`/start school_THCS-LeLoi` -> referral; `/start h-<token>` -> hotline handoff. Invalid -> nothing.
+
+    Telegram deep links allow 64 characters of A-Za-z0-9_-; other channels pass the same.
+    """
+    payload = (payload or "").strip()
+    if not payload or not START_PAYLOAD.match(payload):
+        return {}
+    if payload.startswith(("h-", "handoff-")):
+        return {"handoff": payload.split("-", 1)[1]}
+    if payload.startswith(("school_", "s-", "ref-", "ref_")):
+        code = re.split(r"[-_]", payload, maxsplit=1)[1]
+        return {"referral": code, "referral_label": f"trường/đơn vị mã «{code}»"}
+    return {"referral": payload, "referral_label": f"đơn vị mã «{payload}»"}
+
+
+def drop_field(state: ConversationState, path: str) -> None:
+    old = state.get_value(path)
+    state.drop_value(path)
+    for file in _files_in(old):
+        forget_file(file)
+
+
+def _files_in(value: Any) -> list[str]:
+    if isinstance(value, str) and value.endswith(".jpg"):
+        return [value]
+    if isinstance(value, dict):
+        return [f for v in value.values() for f in _files_in(v)]
+    return []
+
+
+def forget_file(path: str) -> None:
+    """Delete a stored photo that the user replaced or abandoned (photos are personal data)."""
+    try:
+        Path(path).unlink(missing_ok=True)
+    except OSError:
+        log.warning("could not delete a replaced upload")
+
+
+async def discard_flow_uploads(engine: Engine, state: ConversationState) -> None:
+    submitted = {p for d in state.meta.get("declarations", []) for p in d.get("photos", [])}
+    for file in _files_in(state.values.get("photos", {})):
+        if file not in submitted:
+            forget_file(file)
+
+
+def build_declaration(engine: Engine, state: ConversationState) -> Declaration:
+    v = state.values
+    flow = engine.flow(state)
+    identity = v.get("id") or {}
+    guardian = state.meta.get("guardian") or {}
+    kind = flow.kind if flow and flow.kind else "individual"
+    return Declaration(
+        kind=kind,
+        social_insurance_code=v["social_insurance_code"],
+        full_name=v["full_name"],
+        id_kind=identity.get("kind"),
+        id_number=identity.get("number"),
+        phone=v.get("phone") or guardian.get("phone"),
+        email=v.get("email") or (guardian.get("email") if kind == "child" else None),
+        address=Address(
+            province_code=v["province"]["code"],
+            province=v["province"]["name"],
+            ward_code=v["ward"]["code"],
+            ward=v["ward"]["name"],
+            street=v["street"],
+        ),
+        agency_code=v["agency"]["code"],
+        photos=dict(v.get("photos") or {}),
+        date_of_birth=v.get("date_of_birth"),
+        relationship=v.get("relationship"),
+        guardian_social_insurance_code=guardian.get("social_insurance_code") if kind == "child" else None,
+    )
+
+
+async def say_backend_unavailable(engine: Engine, turn: Turn) -> None:
+    turn.say(engine.texts("backend_unavailable"), [Button(engine.texts("retry"), "retry")])
+
+
+# ---------------------------------------------------------------- registration
+
+
+@action("show_agency")
+async def show_agency(engine: Engine, state: ConversationState, turn: Turn) -> None:
+    """Like the app's Bước 5 screen: the chosen office with its phone and address when known."""
+    from dialogs.address_fields import describe_agency
+
+    agency = state.values.get("agency")
+    if agency:
+        turn.say(describe_agency(agency))
+
+
+@action("check_id_verification")
+async def check_id_verification(engine: Engine, state: ConversationState, turn: Turn) -> None:
+    """004 (Bước 3): no ID photos when the citizen is verified against the national population database."""
+    identity = state.values.get("id") or {}
+    try:
+        verified = await engine.services.backend.id_verified(identity.get("number", ""))
+    except BackendUnavailable:
+        verified = False  # ask for the photos: always acceptable to the office
+    state.values["_id_verified"] = verified
+    if verified:
+        for kind in ("id_front", "id_back", "passport"):
+            drop_field(state, f"photos.{kind}")
+        turn.say(
+            "Số giấy tờ này đã được xác thực với Cơ sở dữ liệu quốc gia về dân cư, "
+            "nên bạn KHÔNG cần chụp ảnh mặt trước, mặt sau giấy tờ."
+        )
+
+
+@action("submit_declaration")
+async def submit_declaration(engine: Engine, state: ConversationState, turn: Turn) -> None:
+    declaration = build_declaration(engine, state)
+    key = f"{state.run_id}:{state.flow}"
+    try:
+        submission = await engine.services.backend.submit(declaration, idempotency_key=key)
+    except BackendUnavailable:
+        await say_backend_unavailable(engine, turn)
+        return
+    state.values["_receipt"] = submission.receipt
+    # The declaration is with the office now: going "back" must not reopen the form.
+    state.history = []
+    await engine.advance(state, turn)
+
+
+@action("verify_declaration_otp")
+async def verify_declaration_otp(engine: Engine, state: ConversationState, turn: Turn) -> None:
+    code = state.values.pop("otp", None)
+    receipt = state.values.get("_receipt")
+    try:
+        check = await engine.services.backend.verify_declaration_otp(receipt, code or "")
+    except BackendUnavailable:
+        await say_backend_unavailable(engine, turn)
+        return
+    if check.ok:
+        await engine.advance(state, turn)
+        return
+    await _say_otp_failure(engine, state, turn, check.reason, check.attempts_left)
+
+
+async def _say_otp_failure(
+    engine: Engine, state: ConversationState, turn: Turn, reason: str, left: int
+) -> None:
+    messages = {
+        "wrong": f"Mã OTP không đúng. Bạn còn {left} lần thử. Ví dụ mã đúng dạng: 6 chữ số như 482913.",
+        "expired": "Mã OTP đã hết hạn (hiệu lực 5 phút). Bấm «Gửi lại mã OTP» để nhận mã mới.",
+        "locked": "Bạn đã nhập sai quá 5 lần nên mã này bị khóa. Bấm «Gửi lại mã OTP» để nhận mã mới.",
+        "none": "Chưa có mã OTP nào đang chờ. Bấm «Gửi lại mã OTP» để nhận mã.",
+    }
+    turn.say(messages.get(reason, messages["none"]))
+    await engine._ask(state, turn)
+
+
+@action("resend_declaration_otp")
+async def resend_declaration_otp(engine: Engine, state: ConversationState, turn: Turn) -> None:
+    try:
+        sent = await engine.services.backend.send_declaration_otp(state.values.get("_receipt", ""))
+    except BackendUnavailable:
+        await say_backend_unavailable(engine, turn)
+        return
+    await _say_otp_sent(engine, state, turn, sent)
+
+
+async def _say_otp_sent(engine: Engine, state: ConversationState, turn: Turn, sent: Any) -> None:
+    if sent.sent:
+        turn.say(
+            f"Đã gửi mã OTP mới đến số {sent.phone_masked or ''}. Mã có hiệu lực 5 phút.".replace("  ", " ")
+        )
+    elif sent.reason == "too_soon":
+        turn.say(
+            f"Vui lòng chờ {sent.retry_after_s} giây nữa rồi bấm «Gửi lại mã OTP» (mỗi lần gửi cách nhau 60 giây)."
+        )
+    else:
+        turn.say("Không gửi được mã OTP cho hồ sơ này. Vui lòng gọi tổng đài 1900 9068 để được hỗ trợ.")
+    await engine._ask(state, turn)
+
+
+@action("finish_declaration")
+async def finish_declaration(engine: Engine, state: ConversationState, turn: Turn) -> None:
+    """The result screen: receipt, the Tờ khai PDF, and what to do within 10 days."""
+    step = engine.step(state)
+    declaration = build_declaration(engine, state)
+    receipt = state.values["_receipt"]
+    agency = dict(state.values.get("agency") or {})
+    document = None
+    try:
+        document = await engine.services.documents.declaration_pdf(receipt, declaration, agency)
+    except Exception:  # the declaration is submitted whatever happens to the PDF
+        log.exception("rendering the declaration PDF failed")
+    record = {
+        "receipt": receipt,
+        "kind": declaration.kind,
+        "full_name": declaration.full_name,
+        "agency": agency,
+        "phone": declaration.phone,
+        "submitted_at": engine.services.clock().isoformat(timespec="seconds"),
+        "document": str(document) if document else None,
+        "photos": list(declaration.photos.values()),
+    }
+    state.meta.setdefault("declarations", []).append(record)
+    if declaration.kind == "individual":
+        # Confirmed by the OTP just now: this person may go on to register their children.
+        state.meta["guardian"] = {
+            "social_insurance_code": declaration.social_insurance_code,
+            "phone": declaration.phone,
+            "email": declaration.email,
+            "province": state.values.get("province"),
+            "ward": state.values.get("ward"),
+            "street": state.values.get("street"),
+            "agency": agency,
+            "confirmed_at": engine.services.clock().isoformat(timespec="seconds"),
+        }
+    text = render(step.prompt, **engine.context(state)) if step and step.prompt else f"Số hồ sơ: {receipt}"
+    after = state.meta.pop("after_finish", None)
+    engine.end_flow(state)
+    turn.say(text, document=document)
+    if after and after in engine.flows:
+        await engine.start_flow(state, turn, after)
+        return
+    buttons = engine.menu_buttons()
+    if declaration.kind == "child":
+        buttons.insert(0, Button("Đăng ký thêm cho con khác", "flow:child_registration"))
+    turn.say(engine.texts("menu_prompt"), buttons)
+
+
+# ---------------------------------------------------------------- commands outside flows
+
+STATUS_LABELS = {
+    "awaiting_otp": "Đã gửi, CHƯA xác thực OTP",
+    "received": "Đã tiếp nhận — đang chờ bạn nộp Tờ khai giấy (trong 10 ngày)",
+    "approved": "Đã duyệt — mật khẩu đăng nhập đã được gửi bằng SMS",
+    "rejected": "Bị từ chối",
+}
+
+
+@command("status")
+async def show_status(engine: Engine, state: ConversationState, turn: Turn, arg: str) -> None:
+    records = state.meta.get("declarations", [])
+    if not records:
+        turn.say("Bạn chưa gửi tờ khai nào qua trợ lý này.", engine.menu_buttons())
+        return
+    lines = ["Hồ sơ của bạn:"]
+    for record in records:
+        try:
+            status = await engine.services.backend.status(record["receipt"])
+        except BackendUnavailable:
+            status = None
+        name = status.status if status else None
+        line = f"• {record['receipt']} — {record.get('full_name', '')}: {STATUS_LABELS.get(name, 'chưa tra cứu được, thử lại sau')}"
+        if status and status.reason:
+            line += f"\n  Lý do: {status.reason}"
+        agency = record.get("agency") or {}
+        line += f"\n  Nơi nộp: {agency_label(agency)}"
+        if agency.get("address"):
+            line += f", {agency['address']}"
+        if agency.get("phone"):
+            line += f" — ĐT {agency['phone']}"
+        lines.append(line)
+    turn.say("\n".join(lines), engine.menu_buttons())
+    if engine.step(state) is not None:
+        await engine._ask(state, turn, prefix=engine.texts("faq_then_continue"))
+
+
+# ---------------------------------------------------------------- child registration (through the guardian)
+
+GUARDIAN_CONFIRMATION_TTL_S = 2 * 3600  # "several children one after another" in one sitting
+
+
+def guardian_confirmed(engine: Engine, state: ConversationState) -> bool:
+    guardian = state.meta.get("guardian") or {}
+    confirmed_at = guardian.get("confirmed_at")
+    if not confirmed_at:
+        return False
+    from datetime import datetime
+
+    age = (engine.services.clock() - datetime.fromisoformat(confirmed_at)).total_seconds()
+    return 0 <= age <= GUARDIAN_CONFIRMATION_TTL_S
+
+
+@action("prepare_child_registration")
+async def prepare_child_registration(engine: Engine, state: ConversationState, turn: Turn) -> None:
+    """A guardian confirmed in this sitting goes straight to the child's form, address and agency pre-filled."""
+    if not guardian_confirmed(engine, state):
+        return
+    guardian = state.meta["guardian"]
+    state.values["guardian"] = {k: guardian.get(k) for k in ("social_insurance_code", "phone")}
+    for key in ("province", "ward", "street", "agency"):
+        if guardian.get(key):
+            state.values[key] = guardian[key]
+    turn.say(
+        f"Bạn đã được xác nhận là người giám hộ (mã số BHXH {guardian['social_insurance_code']}). Mình vào thông tin của con luôn nhé."
+    )
+    flow = engine.flow(state)
+    await engine.enter(state, turn, flow.step("social_insurance_code"))
+
+
+@action("send_guardian_otp")
+async def send_guardian_otp(engine: Engine, state: ConversationState, turn: Turn) -> bool:
+    guardian = state.values.get("guardian") or {}
+    try:
+        sent = await engine.services.backend.send_account_otp(
+            guardian.get("social_insurance_code", ""), guardian.get("phone", "")
+        )
+    except BackendUnavailable:
+        await say_backend_unavailable(engine, turn)
+        return False
+    if sent.sent or sent.reason == "too_soon":
+        if sent.reason == "too_soon":
+            turn.say(
+                f"Mã OTP đã được gửi gần đây; dùng mã đó, hoặc chờ {sent.retry_after_s} giây để gửi lại."
+            )
+        return True
+    flow = engine.flow(state)
+    if sent.reason == "unknown":
+        turn.say(
+            "Không tìm thấy tài khoản VssID nào có mã số BHXH này. Kiểm tra lại mã số BHXH của bạn (10 số cuối trên thẻ BHYT của bạn), "
+            "hoặc nếu bạn chưa có tài khoản, hãy đăng ký cho bạn trước.",
+            [Button("Đăng ký cho tôi trước", "childfirst:register")],
+        )
+        await engine.enter(state, turn, flow.step("guardian_code"))
+    elif sent.reason == "phone_mismatch":
+        turn.say(
+            "Số điện thoại này không khớp với số đã đăng ký cho tài khoản VssID của bạn. Nhập đúng số đã đăng ký, ví dụ 0912 345 678."
+        )
+        state.drop_value("guardian.phone")
+        await engine._ask(state, turn)
+    else:
+        turn.say("Tài khoản đang tạm khóa nhận mã OTP. Vui lòng thử lại sau hoặc gọi tổng đài 1900 9068.")
+        await engine._ask(state, turn)
+    return False
+
+
+@action("verify_guardian_otp")
+async def verify_guardian_otp(engine: Engine, state: ConversationState, turn: Turn) -> None:
+    code = state.values.pop("otp", None)
+    guardian = state.values.get("guardian") or {}
+    try:
+        check = await engine.services.backend.verify_account_otp(
+            guardian.get("social_insurance_code", ""), code or ""
+        )
+    except BackendUnavailable:
+        await say_backend_unavailable(engine, turn)
+        return
+    if not check.ok:
+        await _say_otp_failure(engine, state, turn, check.reason, check.attempts_left)
+        return
+    state.meta["guardian"] = {
+        **(state.meta.get("guardian") or {}),
+        "social_insurance_code": guardian["social_insurance_code"],
+        "phone": guardian["phone"],
+        "confirmed_at": engine.services.clock().isoformat(timespec="seconds"),
+    }
+    turn.say("Đã xác nhận tài khoản của bạn.")
+    await engine.advance(state, turn)
+
+
+@action("resend_guardian_otp")
+async def resend_guardian_otp(engine: Engine, state: ConversationState, turn: Turn) -> None:
+    guardian = state.values.get("guardian") or {}
+    try:
+        sent = await engine.services.backend.send_account_otp(
+            guardian.get("social_insurance_code", ""), guardian.get("phone", "")
+        )
+    except BackendUnavailable:
+        await say_backend_unavailable(engine, turn)
+        return
+    await _say_otp_sent(engine, state, turn, sent)
+
+
+async def _register_guardian_first(engine: Engine, state: ConversationState, turn: Turn, arg: str) -> None:
+    engine.end_flow(state)
+    state.meta["after_finish"] = "child_registration"
+    await engine.start_flow(state, turn, "registration")
+
+
+BUTTONS["childfirst"] = _register_guardian_first

@@ -1,0 +1,795 @@
+"""The one engine: given the conversation state and what the user did, decide what happens next.
+
+Channels never decide anything; flows (dialogs/flows/*.yaml) say what to ask; this module
+walks them, applies the global moves (back, cancel, restart, help, edit from the summary,
+questions at any step) and calls the side effects through the ports it is given.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from dialogs import actions, parsers
+from dialogs.fields import RejectedWithEscape
+from dialogs.flow import Flow, Step, load_flows
+from dialogs.messages import Button, Inbound, Outbound
+from dialogs.parsing import Accepted, Ambiguous, NeedsConfirmation, Rejected
+from dialogs.ports import DocumentRenderer, PhotoRejected, PhotoStore, RegistrationBackend
+from dialogs.state import ConversationState, Pending
+from dialogs.texts import Texts, render
+from knowledge.faq import FaqIndex, FaqResult
+from knowledge.text import fold
+
+log = logging.getLogger(__name__)
+
+# Whole-message words that act as global moves wherever the user is (compared folded).
+GLOBAL_WORDS = {
+    "back": {"quay lai", "tro lai", "back", "lui lai", "buoc truoc"},
+    "cancel": {"huy", "huy bo", "thoat", "cancel", "dung lai", "stop"},
+    "restart": {"lam lai", "bat dau lai", "restart", "lam lai tu dau"},
+    "help": {"tro giup", "help", "giup", "huong dan"},
+    "menu": {"menu", "danh muc"},
+    "edit": {"sua", "sua thong tin", "chinh sua"},
+    "skip": {"bo qua", "skip"},
+}
+COMMAND_ALIASES = {"huy": "cancel", "quaylai": "back", "trogiup": "help", "batdau": "start"}
+MAX_CHOICE_BUTTONS = 8
+
+
+@dataclass
+class Services:
+    """The outside world as the engine sees it; tests pass in-memory fakes."""
+
+    backend: RegistrationBackend
+    photos: PhotoStore
+    documents: DocumentRenderer
+    faq: FaqIndex | None = None
+    clock: Callable[[], datetime] = datetime.now
+    # Hooks the assistant layer provides for data about the user outside the state (e.g. /delete).
+    forget_user: Callable[[str], Awaitable[int]] | None = None
+
+
+@dataclass
+class Turn:
+    """One exchange being built: the replies so far and who the user is."""
+
+    conversation_id: str
+    replies: list[Outbound] = field(default_factory=list)
+
+    def say(self, text: str, buttons: list[Button] | tuple[Button, ...] = (), **extra: Any) -> None:
+        if text or buttons or extra:
+            self.replies.append(Outbound(text=text, buttons=tuple(buttons), **extra))
+
+
+class Engine:
+    def __init__(
+        self,
+        services: Services,
+        flows: dict[str, Flow] | None = None,
+        texts: Texts | None = None,
+    ) -> None:
+        self.services = services
+        self.flows = flows if flows is not None else load_flows()
+        self.texts = texts or Texts.default()
+
+    @property
+    def faq(self) -> FaqIndex:
+        if self.services.faq is None:
+            self.services.faq = FaqIndex.default()
+        return self.services.faq
+
+    # ---------------------------------------------------------------- entry point
+
+    async def handle(
+        self, state: ConversationState, inbound: Inbound
+    ) -> tuple[ConversationState, list[Outbound]]:
+        turn = Turn(conversation_id=inbound.conversation_id)
+        command = inbound.command
+        if command is not None:
+            await self._command(state, turn, *command)
+        elif inbound.button is not None:
+            await self._button(state, turn, inbound.button)
+        elif inbound.photo is not None:
+            await self._photo(state, turn, inbound.photo)
+        elif inbound.text is not None and inbound.text.strip():
+            await self._text(state, turn, inbound.text.strip())
+        else:
+            await self._reask(state, turn)
+        return state, turn.replies
+
+    # ---------------------------------------------------------------- helpers on flows
+
+    def flow(self, state: ConversationState) -> Flow | None:
+        return self.flows.get(state.flow) if state.flow else None
+
+    def step(self, state: ConversationState) -> Step | None:
+        flow = self.flow(state)
+        if flow is None or state.step is None or state.step not in flow.index:
+            return None
+        return flow.step(state.step)
+
+    def context(self, state: ConversationState, **extra: Any) -> dict[str, Any]:
+        return {"v": state.values, "meta": state.meta, **extra}
+
+    def applicable(self, state: ConversationState, step: Step) -> bool:
+        if not step.when:
+            return True
+        from dialogs.texts import holds
+
+        return holds(step.when, **self.context(state))
+
+    def progress(self, state: ConversationState, step: Step) -> tuple[int, int] | None:
+        flow = self.flow(state)
+        if flow is None or not flow.sections or not step.section:
+            return None
+        return (step.section, len(flow.sections))
+
+    def menu_buttons(self) -> list[Button]:
+        return [Button(item["label"], item["payload"]) for item in self.texts.raw("menu")]
+
+    # ---------------------------------------------------------------- commands and global moves
+
+    async def _command(self, state: ConversationState, turn: Turn, name: str, arg: str) -> None:
+        name = COMMAND_ALIASES.get(name, name)
+        if name == "start":
+            await self._start(state, turn, arg)
+        elif name in {"back", "cancel", "restart", "help", "menu", "edit", "skip"}:
+            await self._global(state, turn, name)
+        elif name in {"register", "dangky"}:
+            await self.start_flow(state, turn, "registration")
+        elif name in actions.COMMANDS:
+            await actions.COMMANDS[name](self, state, turn, arg)
+        else:
+            turn.say(
+                "Mình không biết lệnh này. Các lệnh dùng được: /start, /back, /cancel, /restart, /help, /status.",
+            )
+            await self._reask(state, turn)
+
+    async def _start(self, state: ConversationState, turn: Turn, payload: str) -> None:
+        referral = actions.parse_start_payload(payload)
+        if referral:
+            state.meta.update(referral)
+        if state.flow:
+            flow = self.flow(state)
+            turn.say(self.texts("resume", flow_title=flow.title if flow else ""))
+            await self._reask(state, turn)
+            return
+        text = self.texts("greeting")
+        if state.meta.get("referral"):
+            text = self.texts("greeting_referral", referral=state.meta["referral_label"]) + "\n" + text
+        turn.say(text, self.menu_buttons())
+
+    async def _global(self, state: ConversationState, turn: Turn, move: str) -> None:
+        flow = self.flow(state)
+        if move == "help":
+            step = self.step(state)
+            text = self.texts("help")
+            if step and step.help:
+                text = (
+                    f"{self.texts('step_help_title')}\n{render(step.help, **self.context(state))}\n\n{text}"
+                )
+            turn.say(text)
+            await self._reask(state, turn)
+            return
+        if move == "menu" or flow is None:
+            if move in {"back", "cancel", "restart", "edit", "skip"} and flow is None:
+                turn.say(self.texts("nothing_to_go_back"), self.menu_buttons())
+            else:
+                turn.say(self.texts("menu_prompt"), self.menu_buttons())
+            return
+        if move == "back":
+            await self.go_back(state, turn)
+        elif move == "cancel":
+            state.pending = Pending(type="cancel", step=state.step)
+            turn.say(
+                self.texts("cancel_confirm", flow_title=flow.title),
+                [
+                    Button(self.texts("cancel_yes"), "confirm:yes"),
+                    Button(self.texts("cancel_no"), "confirm:no"),
+                ],
+            )
+        elif move == "restart":
+            state.pending = Pending(type="restart", step=state.step)
+            turn.say(
+                self.texts("restart_confirm", flow_title=flow.title),
+                [
+                    Button(self.texts("restart_yes"), "confirm:yes"),
+                    Button(self.texts("cancel_no"), "confirm:no"),
+                ],
+            )
+        elif move == "edit":
+            await self._show_edit_list(state, turn)
+        elif move == "skip":
+            step = self.step(state)
+            if step and step.optional:
+                await self._accept(state, turn, step, None)
+            else:
+                turn.say("Bước này bắt buộc, không bỏ qua được.")
+                await self._reask(state, turn)
+
+    async def go_back(self, state: ConversationState, turn: Turn) -> None:
+        state.pending = None
+        flow = self.flow(state)
+        while state.history:
+            previous = state.history.pop()
+            step = flow.step(previous) if flow and previous in flow.index else None
+            if step and step.kind not in {"action", "end"} and self.applicable(state, step):
+                state.step = previous
+                state.editing = False
+                await self._ask(state, turn)
+                return
+        turn.say(self.texts("back_at_start"))
+        await self._reask(state, turn)
+
+    # ---------------------------------------------------------------- flows
+
+    async def start_flow(self, state: ConversationState, turn: Turn, flow_id: str) -> None:
+        flow = self.flows[flow_id]
+        state.flow = flow.id
+        state.values = {}
+        state.history = []
+        state.pending = None
+        state.editing = False
+        state.attempts = {}
+        state.last_rejected = None
+        state.run_id = uuid.uuid4().hex
+        if flow.intro:
+            turn.say(render(flow.intro, **self.context(state)) + "\n" + self.texts("nav_hint"))
+        if flow.on_start:
+            await actions.ACTIONS[flow.on_start](self, state, turn)
+        if state.flow == flow.id and state.step is None:
+            await self.enter(state, turn, flow.first)
+
+    def end_flow(self, state: ConversationState) -> None:
+        state.flow = None
+        state.step = None
+        state.values = {}
+        state.history = []
+        state.pending = None
+        state.editing = False
+        state.attempts = {}
+        state.last_rejected = None
+        state.run_id = None
+
+    async def enter(self, state: ConversationState, turn: Turn, step: Step) -> None:
+        """Make `step` current (or the next applicable one) and run or ask it."""
+        flow = self.flow(state)
+        assert flow is not None
+        while step is not None and not self.applicable(state, step):
+            step = self._following(flow, step)
+        if step is None:
+            self.end_flow(state)
+            turn.say(self.texts("menu_prompt"), self.menu_buttons())
+            return
+        if state.step and state.step != step.id and flow.index.get(state.step) is not None:
+            current = flow.step(state.step)
+            if current.kind not in {"action"} and (not state.history or state.history[-1] != state.step):
+                state.history.append(state.step)
+        state.step = step.id
+        state.pending = None
+        state.last_rejected = None
+        if step.kind in {"action", "end"} and step.action:
+            await actions.ACTIONS[step.action](self, state, turn)
+            return
+        if step.kind == "end":
+            text = render(step.prompt, **self.context(state)) if step.prompt else ""
+            self.end_flow(state)
+            turn.say(f"{text}\n{self.texts('menu_prompt')}".strip(), self.menu_buttons())
+            return
+        await self._ask(state, turn)
+
+    def _following(self, flow: Flow, step: Step) -> Step | None:
+        if step.next:
+            return flow.step(step.next)
+        position = flow.index[step.id] + 1
+        return flow.steps[position] if position < len(flow.steps) else None
+
+    async def advance(self, state: ConversationState, turn: Turn, target: str | None = None) -> None:
+        flow = self.flow(state)
+        step = self.step(state)
+        if flow is None or step is None:
+            return
+        if state.editing:
+            missing = self._first_missing_before_summary(state, flow)
+            if missing is not None:
+                await self.enter(state, turn, missing)
+                return
+            state.editing = False
+            summary = next((s for s in flow.steps if s.kind == "summary"), None)
+            if summary is not None:
+                await self.enter(state, turn, summary)
+                return
+        following = flow.step(target) if target else self._following(flow, step)
+        if following is None:
+            self.end_flow(state)
+            turn.say(self.texts("menu_prompt"), self.menu_buttons())
+            return
+        await self.enter(state, turn, following)
+
+    def _first_missing_before_summary(self, state: ConversationState, flow: Flow) -> Step | None:
+        for step in flow.steps:
+            if step.kind == "summary":
+                return None
+            if step.field and not step.optional and self.applicable(state, step):
+                if state.get_value(step.field) is None:
+                    return step
+        return None
+
+    # ---------------------------------------------------------------- asking
+
+    async def _reask(self, state: ConversationState, turn: Turn) -> None:
+        if self.step(state) is None:
+            if not turn.replies:
+                turn.say(self.texts("menu_prompt"), self.menu_buttons())
+            return
+        await self._ask(state, turn)
+
+    async def _ask(self, state: ConversationState, turn: Turn, prefix: str | None = None) -> None:
+        step = self.step(state)
+        if step is None:
+            return
+        state.pending = None
+        ctx = self.context(state)
+        text = render(step.prompt, **ctx) if step.prompt else ""
+        if prefix:
+            text = f"{prefix}\n{text}" if text else prefix
+        buttons: list[Button] = []
+        if step.kind == "text":
+            if step.suggestions:
+                choices = parsers.suggestions(step.suggestions)(state.values)
+                if choices:
+                    self._offer_choices(state, step, [{"label": c.label, "value": c.value} for c in choices])
+                    buttons += [
+                        Button(c.label, f"pick:{i}") for i, c in enumerate(choices[:MAX_CHOICE_BUTTONS])
+                    ]
+            current = state.get_value(step.field) if step.field else None
+            if current is not None and step.show:
+                shown = render(step.show, **ctx)
+                buttons.append(Button(f"Giữ nguyên: {shown}"[:60], "keep"))
+            if step.resend:
+                buttons.append(Button("Gửi lại mã OTP", "resend"))
+            if step.optional:
+                buttons.append(Button(self.texts("skip"), "skip"))
+        elif step.kind == "choice":
+            buttons += [Button(o.label, f"opt:{i}") for i, o in enumerate(step.options)]
+        elif step.kind == "photo":
+            if state.get_value(step.field) is not None:
+                buttons.append(Button("Giữ ảnh đã gửi", "keep"))
+        elif step.kind == "summary":
+            text = f"{text}\n{self.summary_text(state)}".strip()
+            buttons += [Button(step.confirm_label, "summary:ok"), Button(step.edit_label, "edit")]
+        elif step.kind == "confirm":
+            buttons += [Button(step.yes_label, "confirm:yes"), Button(step.no_label, "confirm:no")]
+        buttons += [Button(b["label"], b["payload"]) for b in step.buttons]
+        turn.say(text, buttons, progress=self.progress(state, step))
+
+    def summary_text(self, state: ConversationState) -> str:
+        flow = self.flow(state)
+        lines = []
+        for step in flow.steps if flow else ():
+            if step.kind == "summary":
+                break
+            if not (step.field and step.label and step.show) or not self.applicable(state, step):
+                continue
+            value = state.get_value(step.field)
+            if value is None and not step.optional:
+                continue
+            lines.append(f"• {step.label}: {render(step.show, **self.context(state))}")
+        return "\n".join(lines)
+
+    async def _show_edit_list(self, state: ConversationState, turn: Turn) -> None:
+        flow = self.flow(state)
+        step = self.step(state)
+        if flow is None or step is None:
+            return
+        summary_position = next((i for i, s in enumerate(flow.steps) if s.kind == "summary"), None)
+        if summary_position is None or flow.index[step.id] > summary_position:
+            turn.say("Ở bước này không sửa được thông tin nữa (tờ khai đã gửi).")
+            await self._reask(state, turn)
+            return
+        buttons = [
+            Button(s.label, f"edit:{s.id}")
+            for s in flow.steps[:summary_position]
+            if s.label and s.field and self.applicable(state, s)
+        ]
+        turn.say("Bạn muốn sửa mục nào?", buttons)
+
+    def _offer_choices(self, state: ConversationState, step: Step, choices: list[dict]) -> None:
+        state.pending = Pending(type="choices", step=step.id, choices=choices[:MAX_CHOICE_BUTTONS])
+
+    # ---------------------------------------------------------------- buttons
+
+    async def _button(self, state: ConversationState, turn: Turn, payload: str) -> None:
+        kind, _, arg = payload.partition(":")
+        step = self.step(state)
+        if kind == "flow" and arg in self.flows:
+            await self._switch_flow(state, turn, arg)
+        elif kind == "nav":
+            await self._global(state, turn, arg)
+        elif kind == "cmd" and arg in actions.COMMANDS:
+            await actions.COMMANDS[arg](self, state, turn, "")
+        elif kind == "faq":
+            await self._faq_entry(state, turn, arg)
+        elif kind == "pick" and state.pending and state.pending.type == "choices" and arg.isdigit():
+            index = int(arg)
+            if index < len(state.pending.choices) and step and state.pending.step == step.id:
+                await self._accept(state, turn, step, state.pending.choices[index]["value"])
+            else:
+                await self._stale(state, turn)
+        elif kind == "confirm" and state.pending is not None:
+            await self._answer_pending_confirm(state, turn, arg == "yes")
+        elif kind == "confirm" and step and step.kind == "confirm":
+            if arg == "yes":
+                await self.advance(state, turn)
+            else:
+                if step.no_message:
+                    turn.say(render(step.no_message, **self.context(state)))
+                if step.on_no:
+                    await self.enter(state, turn, self.flow(state).step(step.on_no))
+                else:
+                    await self._global(state, turn, "cancel")
+        elif (
+            kind == "opt"
+            and step
+            and step.kind == "choice"
+            and arg.isdigit()
+            and int(arg) < len(step.options)
+        ):
+            await self._choose_option(state, turn, step, step.options[int(arg)])
+        elif kind == "summary" and step and step.kind == "summary":
+            await self.advance(state, turn)
+        elif kind == "edit" and not arg:
+            await self._show_edit_list(state, turn)
+        elif kind == "edit" and step and arg in (self.flow(state).index if self.flow(state) else {}):
+            flow = self.flow(state)
+            summary = next((s for s in flow.steps if s.kind == "summary"), None)
+            if summary is None or flow.index[step.id] > flow.index[summary.id]:
+                await self._stale(state, turn)
+                return
+            state.editing = True
+            state.history.append(step.id)
+            state.step = arg
+            await self._ask(state, turn)
+        elif kind == "keep" and step and step.field and state.get_value(step.field) is not None:
+            await self.advance(state, turn)
+        elif kind == "skip" and step and step.optional:
+            await self._accept(state, turn, step, None)
+        elif kind == "flag" and step and arg and arg == state.values.get("_offered_flag"):
+            # The parser offered a way out (e.g. "my name really has no accents"): set it, parse again.
+            state.values.pop("_offered_flag", None)
+            state.set_value(arg, True)
+            state.values["_flag_set"] = arg
+            if state.last_rejected:
+                await self._text(state, turn, state.last_rejected)
+            else:
+                await self._ask(state, turn)
+        elif kind in {"resend", "retry"} and step and (step.resend or step.kind in {"action", "end"}):
+            name = step.resend if kind == "resend" else step.action
+            await actions.ACTIONS[name](self, state, turn)
+        elif kind in actions.BUTTONS:
+            await actions.BUTTONS[kind](self, state, turn, arg)
+        else:
+            await self._stale(state, turn)
+
+    async def _stale(self, state: ConversationState, turn: Turn) -> None:
+        if self.step(state) is None:
+            turn.say(self.texts("menu_prompt"), self.menu_buttons())
+            return
+        await self._ask(state, turn, prefix=self.texts("stale_button"))
+
+    async def _switch_flow(self, state: ConversationState, turn: Turn, flow_id: str) -> None:
+        current = self.flow(state)
+        if current is not None and current.id == flow_id:
+            turn.say(self.texts("resume", flow_title=current.title))
+            await self._reask(state, turn)
+            return
+        if current is not None and any(not k.startswith("_") for k in state.values):
+            state.pending = Pending(type="switch", step=state.step, value=flow_id)
+            turn.say(
+                f"Bạn đang làm dở «{current.title}». Chuyển sang «{self.flows[flow_id].title}» sẽ xóa những gì đã nhập.",
+                [Button("Chuyển", "confirm:yes"), Button(self.texts("cancel_no"), "confirm:no")],
+            )
+            return
+        await self.start_flow(state, turn, flow_id)
+
+    async def _answer_pending_confirm(self, state: ConversationState, turn: Turn, yes: bool) -> None:
+        pending = state.pending
+        assert pending is not None
+        state.pending = None
+        if pending.type == "cancel":
+            if yes:
+                await actions.discard_flow_uploads(self, state)
+                self.end_flow(state)
+                turn.say(self.texts("cancelled"), self.menu_buttons())
+            else:
+                await self._ask(state, turn, prefix=self.texts("continue_where"))
+        elif pending.type == "restart":
+            if yes and state.flow:
+                flow_id = state.flow
+                await actions.discard_flow_uploads(self, state)
+                turn.say(self.texts("restarted"))
+                state.step = None
+                await self.start_flow(state, turn, flow_id)
+            else:
+                await self._ask(state, turn, prefix=self.texts("continue_where"))
+        elif pending.type == "switch":
+            if yes:
+                await actions.discard_flow_uploads(self, state)
+                self.end_flow(state)
+                await self.start_flow(state, turn, pending.value)
+            else:
+                await self._ask(state, turn, prefix=self.texts("continue_where"))
+        elif pending.type == "confirm":
+            step = self.step(state)
+            if yes and step is not None:
+                await self._accept(state, turn, step, pending.value)
+            else:
+                await self._ask(state, turn, prefix=self.texts("confirm_retype"))
+        elif pending.type in actions.CONFIRMS:
+            await actions.CONFIRMS[pending.type](self, state, turn, pending, yes)
+        else:
+            await self._reask(state, turn)
+
+    # ---------------------------------------------------------------- photos
+
+    async def _photo(self, state: ConversationState, turn: Turn, data: bytes) -> None:
+        step = self.step(state)
+        if step is None:
+            turn.say(self.texts("photo_not_expected_idle"), self.menu_buttons())
+            return
+        if step.kind != "photo":
+            turn.say(self.texts("expect_text"))
+            await self._ask(state, turn)
+            return
+        try:
+            stored = await self.services.photos.store(turn.conversation_id, step.photo_kind or "photo", data)
+        except PhotoRejected as rejected:
+            self._count_attempt(state, step, turn)
+            key = f"photo_errors.{rejected.code}"
+            try:
+                message = self.texts(key, **rejected.params)
+            except KeyError:
+                message = self.texts("photo_errors.default")
+            turn.say(message)
+            await self._ask(state, turn)
+            return
+        kind_label = self.texts.raw("photo_kinds").get(step.photo_kind, "")
+        turn.say(self.texts("photo_saved", kind_label=kind_label, width=stored.width, height=stored.height))
+        old = state.get_value(step.field)
+        await self._accept(state, turn, step, stored.path)
+        if old and old != stored.path:
+            actions.forget_file(old)
+
+    # ---------------------------------------------------------------- text
+
+    async def _text(self, state: ConversationState, turn: Turn, text: str) -> None:
+        folded = fold(text)
+        step = self.step(state)
+        for move, words in GLOBAL_WORDS.items():
+            if folded in words and not (
+                step and step.kind == "confirm" and folded in self._confirm_words(step)
+            ):
+                if (
+                    state.pending
+                    and state.pending.type in {"cancel", "restart", "switch"}
+                    and move == "cancel"
+                ):
+                    break  # "hủy" while asked "stop?" means yes, handled below
+                await self._global(state, turn, move)
+                return
+        if state.pending is not None:
+            if await self._text_for_pending(state, turn, text, folded):
+                return
+        if step is None:
+            await self._free_question(state, turn, text)
+            return
+        if step.kind == "photo":
+            if await self._maybe_faq(state, turn, text, force=True):
+                return
+            turn.say(self.texts("expect_photo"))
+            await self._ask(state, turn)
+            return
+        if step.kind in {"choice", "confirm", "summary"}:
+            await self._text_for_buttons(state, turn, step, text, folded)
+            return
+        if step.kind in {"action", "end"}:
+            if await self._maybe_faq(state, turn, text, force=True):
+                return
+            await self._ask(state, turn)
+            return
+        await self._text_for_field(state, turn, step, text)
+
+    def _confirm_words(self, step: Step) -> set[str]:
+        return {fold(step.yes_label), fold(step.no_label)}
+
+    async def _text_for_pending(self, state: ConversationState, turn: Turn, text: str, folded: str) -> bool:
+        pending = state.pending
+        assert pending is not None
+        if pending.type == "choices":
+            choices = pending.choices
+            pick = None
+            if folded.isdigit() and 1 <= int(folded) <= len(choices):
+                pick = choices[int(folded) - 1]
+            else:
+                pick = next((c for c in choices if fold(c["label"]) == folded), None)
+            if pick is not None:
+                step = self.step(state)
+                if step is not None:
+                    await self._accept(state, turn, step, pick["value"])
+                    return True
+            state.pending = None  # typed something else: treat it as a fresh answer to the step
+            return False
+        answer = parsers.yes_no(text)
+        if answer is None:
+            if pending.type in {"cancel", "restart", "switch"} and folded in GLOBAL_WORDS["cancel"]:
+                answer = pending.type == "cancel"
+            else:
+                turn.say(self.texts("choose_one"))
+                return True
+        await self._answer_pending_confirm(state, turn, answer)
+        return True
+
+    async def _text_for_buttons(
+        self, state: ConversationState, turn: Turn, step: Step, text: str, folded: str
+    ) -> None:
+        if step.kind == "choice":
+            for i, option in enumerate(step.options):
+                if folded in {fold(option.label), str(i + 1), fold(str(option.value))}:
+                    await self._choose_option(state, turn, step, option)
+                    return
+            if step.parser:
+                result = parsers.parser(step.parser)(text, state.values)
+                option = next(
+                    (o for o in step.options if isinstance(result, Accepted) and o.value == result.value),
+                    None,
+                )
+                if option is not None:
+                    await self._choose_option(state, turn, step, option)
+                    return
+        elif step.kind == "confirm":
+            if folded in {fold(step.yes_label), "1"}:
+                await self._button(state, turn, "confirm:yes")
+                return
+            if folded in {fold(step.no_label), "2"}:
+                await self._button(state, turn, "confirm:no")
+                return
+        elif step.kind == "summary":
+            answer = parsers.yes_no(text)
+            if answer is True or folded in {fold(step.confirm_label), "1"}:
+                await self.advance(state, turn)
+                return
+            if folded in {fold(step.edit_label), "2"}:
+                await self._show_edit_list(state, turn)
+                return
+        if await self._maybe_faq(state, turn, text, force=True):
+            return
+        await self._ask(state, turn, prefix=self.texts("choose_one"))
+
+    async def _choose_option(self, state: ConversationState, turn: Turn, step: Step, option: Any) -> None:
+        if option.flow:
+            self.end_flow(state)
+            if option.then:
+                state.meta["after_finish"] = option.then
+            await self.start_flow(state, turn, option.flow)
+            return
+        await self._accept(state, turn, step, option.value, target=option.next)
+
+    async def _text_for_field(self, state: ConversationState, turn: Turn, step: Step, text: str) -> None:
+        result = parsers.parser(step.parser)(text, state.values) if step.parser else Accepted(text)
+        question_like = self.faq.looks_like_question(text)
+        if question_like or isinstance(result, Rejected):
+            if await self._maybe_faq(state, turn, text, force=question_like):
+                return
+        if isinstance(result, Accepted):
+            if result.notice:
+                turn.say(result.notice)
+            await self._accept(state, turn, step, result.value)
+        elif isinstance(result, Ambiguous):
+            choices = [{"label": c.label, "value": c.value} for c in result.choices]
+            self._offer_choices(state, step, choices)
+            turn.say(
+                result.message, [Button(c["label"], f"pick:{i}") for i, c in enumerate(state.pending.choices)]
+            )
+        elif isinstance(result, NeedsConfirmation):
+            state.pending = Pending(type="confirm", step=step.id, value=result.value)
+            turn.say(
+                result.message,
+                [
+                    Button(self.texts("confirm_yes"), "confirm:yes"),
+                    Button(self.texts("confirm_no"), "confirm:no"),
+                ],
+            )
+        else:
+            state.last_rejected = text
+            self._count_attempt(state, step, turn)
+            buttons = []
+            if isinstance(result, RejectedWithEscape):
+                state.values["_offered_flag"] = result.flag
+                buttons.append(Button(result.button_label, f"flag:{result.flag}"))
+            if step.optional:
+                buttons.append(Button(self.texts("skip"), "skip"))
+            turn.say(result.message, buttons)
+
+    def _count_attempt(self, state: ConversationState, step: Step, turn: Turn) -> None:
+        count = state.attempts.get(step.id, 0) + 1
+        state.attempts[step.id] = count
+        if count == 3:
+            turn.say(self.texts("too_many_attempts"), [Button("Trợ giúp", "nav:help")])
+
+    async def _accept(
+        self, state: ConversationState, turn: Turn, step: Step, value: Any, target: str | None = None
+    ) -> None:
+        state.pending = None
+        state.last_rejected = None
+        state.attempts.pop(step.id, None)
+        # An escape flag answers one question only: a child's name typed later is checked again.
+        for key in (state.values.pop("_flag_set", None), state.values.pop("_offered_flag", None)):
+            if key:
+                state.values.pop(key, None)
+        if step.field:
+            previous = state.get_value(step.field)
+            state.set_value(step.field, value)
+            if previous is not None and previous != value:
+                for dependent in step.invalidates:
+                    actions.drop_field(state, dependent)
+        if step.after:
+            # An after-hook may keep the user at this step (returns False), e.g. an unknown account.
+            if await actions.ACTIONS[step.after](self, state, turn) is False:
+                return
+        if step.action and step.kind == "text":
+            # Steps like the OTP: the action decides whether to go on.
+            await actions.ACTIONS[step.action](self, state, turn)
+            return
+        await self.advance(state, turn, target=target)
+
+    # ---------------------------------------------------------------- questions (FAQ)
+
+    async def _maybe_faq(self, state: ConversationState, turn: Turn, text: str, force: bool) -> bool:
+        """Answer a question asked in the middle of a step, then ask the same step again."""
+        result = self.faq.ask(text)
+        if result.outcome == "answer" or (force and result.outcome == "suggest"):
+            self._say_faq(state, turn, result, in_flow=True)
+            await self._ask(state, turn, prefix=self.texts("faq_then_continue"))
+            return True
+        return False
+
+    async def _free_question(self, state: ConversationState, turn: Turn, text: str) -> None:
+        result = self.faq.ask(text)
+        if result.outcome == "refuse":
+            turn.say(self.texts("faq_refuse"), self.menu_buttons())
+            return
+        self._say_faq(state, turn, result, in_flow=False)
+
+    def _say_faq(self, state: ConversationState, turn: Turn, result: FaqResult, in_flow: bool) -> None:
+        if result.match is not None:
+            entry = result.match.entry
+            buttons = []
+            if not in_flow and entry.next_action:
+                action = self.texts.raw("faq_next_actions").get(entry.next_action)
+                if action:
+                    buttons.append(Button(action["label"], action["payload"]))
+            turn.say(entry.answer, buttons)
+            return
+        buttons = [Button(s.entry.questions[0][:60], f"faq:{s.entry.id}") for s in result.suggestions[:3]]
+        turn.say(self.texts("faq_suggest"), buttons)
+
+    async def _faq_entry(self, state: ConversationState, turn: Turn, entry_id: str) -> None:
+        try:
+            entry = self.faq.get(entry_id)
+        except KeyError:
+            await self._stale(state, turn)
+            return
+        in_flow = self.step(state) is not None
+        buttons = []
+        if not in_flow and entry.next_action:
+            action = self.texts.raw("faq_next_actions").get(entry.next_action)
+            if action:
+                buttons.append(Button(action["label"], action["payload"]))
+        turn.say(entry.answer, buttons)
+        if in_flow:
+            await self._ask(state, turn, prefix=self.texts("faq_then_continue"))

@@ -1,0 +1,56 @@
+"""Where the flow files' `parser:` and `suggestions:` names are looked up.
+
+The field rules live in dialogs/fields.py and dialogs/address_fields.py; this module only
+maps names to functions (imported on first use) so the flow YAML stays plain data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+from dialogs.parsing import Accepted, ParseResult
+
+Parser = Callable[[str, dict], ParseResult]
+
+
+@cache
+def _parsers() -> dict[str, Parser]:
+    from dialogs import address_fields, fields
+
+    registry: dict[str, Parser] = dict(fields.PARSERS)
+    registry.update(
+        province=address_fields.parse_province,
+        ward=address_fields.parse_ward,
+        street=address_fields.parse_street,
+        agency=address_fields.parse_agency,
+    )
+    return registry
+
+
+def parser(name: str) -> Parser:
+    try:
+        return _parsers()[name]
+    except KeyError:
+        raise KeyError(f"no parser named {name!r} (dialogs/fields.py PARSERS)") from None
+
+
+def parser_names() -> set[str]:
+    return set(_parsers())
+
+
+@cache
+def _suggestions() -> dict[str, Callable[[dict], Any]]:
+    from dialogs import address_fields
+
+    return {"agency_choices": address_fields.agency_choices}
+
+
+def suggestions(name: str) -> Callable[[dict], Any]:
+    return _suggestions()[name]
+
+
+def yes_no(text: str) -> bool | None:
+    result = parser("yes_no")(text, {})
+    return result.value if isinstance(result, Accepted) else None

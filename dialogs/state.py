@@ -1,0 +1,56 @@
+"""The conversation state the engine reads and writes; storage keeps it as JSON with a version."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class Pending(BaseModel):
+    """Something the user must answer before the step goes on: a pick from a list, a yes/no."""
+
+    type: Literal["choices", "confirm", "cancel", "restart", "switch"]
+    step: str | None = None
+    choices: list[dict[str, Any]] = Field(default_factory=list)  # {"label", "value"}
+    value: Any = None
+
+
+class ConversationState(BaseModel):
+    flow: str | None = None
+    step: str | None = None
+    # Answers of the current flow, by field name. Names starting with "_" are the engine's notes.
+    values: dict[str, Any] = Field(default_factory=dict)
+    history: list[str] = Field(default_factory=list)
+    pending: Pending | None = None
+    editing: bool = False
+    attempts: dict[str, int] = Field(default_factory=dict)
+    last_rejected: str | None = None
+    run_id: str | None = None
+    # What outlives a flow: referral, handoff token, submitted declarations, confirmed guardian.
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+    def get_value(self, path: str) -> Any:
+        node: Any = self.values
+        for part in path.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return None
+            node = node[part]
+        return node
+
+    def set_value(self, path: str, value: Any) -> None:
+        parts = path.split(".")
+        node = self.values
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+
+    def drop_value(self, path: str) -> None:
+        parts = path.split(".")
+        node: Any = self.values
+        for part in parts[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+            if node is None:
+                return
+        if isinstance(node, dict):
+            node.pop(parts[-1], None)

@@ -1,0 +1,83 @@
+"""The assistant's words: dialogs/texts.yaml (and the field texts), rendered with jinja2.
+
+Templates run in jinja2's sandbox: flow and text files are data a reviewer edits, and a
+typo there must not be able to execute anything.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jinja2 import ChainableUndefined
+from jinja2.sandbox import SandboxedEnvironment
+
+HERE = Path(__file__).parent
+
+ID_KIND_LABELS = {"cccd": "CCCD", "cmnd": "CMND", "passport": "hộ chiếu"}
+RELATIONSHIP_LABELS = {"con_de": "Con đẻ", "con_nuoi": "Con nuôi", "giam_ho": "Người được giám hộ"}
+
+
+def id_kind_label(kind: Any) -> str:
+    return ID_KIND_LABELS.get(str(kind), "giấy tờ tùy thân") if kind else "giấy tờ tùy thân"
+
+
+def agency_label(agency: Any) -> str:
+    if not isinstance(agency, dict) or not agency.get("code"):
+        return "cơ quan BHXH đã chọn"
+    return f"[{agency['code']}] {agency.get('name', '')}".strip()
+
+
+def relationship_label(value: Any) -> str:
+    return RELATIONSHIP_LABELS.get(str(value), str(value or ""))
+
+
+@cache
+def environment() -> SandboxedEnvironment:
+    env = SandboxedEnvironment(undefined=ChainableUndefined, autoescape=False, trim_blocks=True)
+    env.globals.update(
+        id_kind_label=id_kind_label, agency_label=agency_label, relationship_label=relationship_label
+    )
+    return env
+
+
+@cache
+def _compiled(source: str):
+    return environment().from_string(source)
+
+
+def render(source: str, **context: Any) -> str:
+    return _compiled(source).render(**context).strip()
+
+
+@cache
+def _condition(expression: str):
+    return environment().compile_expression(expression, undefined_to_none=False)
+
+
+def holds(expression: str, **context: Any) -> bool:
+    return bool(_condition(expression)(**context))
+
+
+class Texts:
+    """Lookup of the engine's phrases; missing keys fail loudly in tests, not silently in chat."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._data = data
+
+    @classmethod
+    @cache
+    def default(cls) -> Texts:
+        data = yaml.safe_load((HERE / "texts.yaml").read_text(encoding="utf-8"))
+        return cls(data)
+
+    def raw(self, key: str) -> Any:
+        node: Any = self._data
+        for part in key.split("."):
+            node = node[part]
+        return node
+
+    def __call__(self, key: str, **context: Any) -> str:
+        return render(self.raw(key), **context)
