@@ -1,0 +1,341 @@
+"""A citizen registers a VssID account with the assistant, as the circulars describe it."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.assistant import build_assistant
+from dialogs.messages import Inbound
+from tests.chat_harness import (
+    CITIZEN,
+    Chat,
+    document_jpeg,
+    fill_registration_until_summary,
+    isolated_settings,
+    otp_from_sms,
+    portrait_jpeg,
+)
+
+
+@pytest.fixture
+async def assistant(tmp_path):
+    service = await build_assistant(isolated_settings(tmp_path))
+    yield service
+    await service.close()
+
+
+@pytest.fixture
+def backend(assistant):
+    return assistant.engine.services.backend
+
+
+async def test_a_citizen_registers_end_to_end_and_gets_the_to_khai_pdf(assistant, backend):
+    chat = Chat(assistant)
+    await fill_registration_until_summary(chat)
+
+    assert "Kiểm tra lại thông tin" in chat.said
+    assert "Lê Thị Hồng Nhung" in chat.said and "0987654321" in chat.said
+    assert "[07919] BHXH Quận 7" in chat.said
+    await chat.press("Thông tin đúng, tiếp tục")
+    assert "cam kết hoàn toàn chịu trách nhiệm trước pháp luật" in chat.said
+    assert chat.labels == ["Đồng ý", "Hủy"]
+    await chat.press("Đồng ý")
+    assert "Nhập mã OTP gồm 6 chữ số" in chat.said
+
+    code = otp_from_sms(await backend.sms_outbox(), "0987654321")
+    await chat.text(code)
+
+    assert "Đăng ký thành công bước đầu" in chat.said
+    assert "10 ngày" in chat.said and "[07919] BHXH Quận 7" in chat.said
+    assert chat.document is not None and chat.document.read_bytes().startswith(b"%PDF")
+    [declaration] = await backend.list_declarations()
+    assert declaration["kind"] == "individual"
+    assert declaration["status"] == "received"
+    assert declaration["social_insurance_code"] == "7912345670"
+    assert declaration["full_name"] == "Lê Thị Hồng Nhung"
+    assert (declaration["id_kind"], declaration["id_number"]) == ("cccd", "079195001234")
+    assert declaration["address"]["ward"] == "Phường Tân Hưng"
+    assert declaration["agency_code"] == "07919"
+    assert sorted(declaration["photos"]) == ["id_back", "id_front", "portrait"]
+
+
+async def test_a_question_mid_form_is_answered_and_the_same_step_asked_again(assistant):
+    chat = Chat(assistant)
+    await chat.text("/start")
+    await chat.press("flow:registration")
+    await chat.text("7912345670")
+    await chat.text("ma so bhxh la so nao vay")
+    assert "10 số cuối" in chat.said
+    assert chat.replies[-1].text.endswith("Ví dụ: Nguyễn Văn An.")  # the name step again
+    await chat.text("Lê Thị Hồng Nhung")
+    assert "số giấy tờ tùy thân" in chat.said
+
+
+async def test_a_name_without_accents_is_refused_with_an_example_and_a_way_out(assistant):
+    chat = Chat(assistant)
+    await chat.text("/start")
+    await chat.press("flow:registration")
+    await chat.text("7912345670")
+    await chat.text("le thi hong nhung")
+    assert "có dấu" in chat.said and "Ví dụ" in chat.said
+    await chat.press("Tên tôi không có dấu")
+    assert "số giấy tờ tùy thân" in chat.said
+
+
+async def test_back_keeps_what_was_typed_and_offers_to_keep_it(assistant):
+    chat = Chat(assistant)
+    await chat.text("/start")
+    await chat.press("flow:registration")
+    await chat.text("7912345670")
+    await chat.text("Lê Thị Hồng Nhung")
+    await chat.text("quay lại")
+    assert "họ và tên" in chat.said.lower()
+    await chat.press("Giữ nguyên: Lê Thị Hồng Nhung")
+    assert "số giấy tờ tùy thân" in chat.said
+
+
+async def test_editing_one_field_from_the_summary_returns_to_the_summary(assistant):
+    chat = Chat(assistant)
+    await fill_registration_until_summary(chat)
+    await chat.press("Sửa một mục")
+    await chat.press("Số điện thoại")
+    await chat.text("+84 912 000 111")
+    assert "Kiểm tra lại thông tin" in chat.said
+    assert "0912000111" in chat.said and "Lê Thị Hồng Nhung" in chat.said
+
+
+async def test_changing_the_province_from_the_summary_asks_ward_and_agency_again(assistant):
+    chat = Chat(assistant)
+    await fill_registration_until_summary(chat)
+    await chat.press("Sửa một mục")
+    await chat.press("Tỉnh/Thành phố")
+    await chat.text("ha noi")
+    assert "thuộc Thành phố Hà Nội" in chat.said
+    await chat.text("Phường Hoàn Kiếm")
+    assert "cơ quan BHXH tiếp nhận" in chat.said
+    await chat.press("[001] BHXH TP. Hà Nội")
+    assert "Kiểm tra lại thông tin" in chat.said and "Phường Hoàn Kiếm" in chat.said
+
+
+async def test_cancel_asks_first_and_keeps_the_form_when_the_user_changes_their_mind(assistant):
+    chat = Chat(assistant)
+    await chat.text("/start")
+    await chat.press("flow:registration")
+    await chat.text("7912345670")
+    await chat.text("hủy")
+    assert "Bạn muốn dừng" in chat.said
+    await chat.press("Tiếp tục làm")
+    assert "họ và tên" in chat.said.lower()
+    await chat.text("/cancel")
+    await chat.press("Dừng và xóa")
+    assert "Đã dừng" in chat.said
+    assert "Đăng ký tài khoản VssID" in chat.labels
+
+
+async def test_the_commitment_hủy_sends_nothing_and_keeps_the_form(assistant, backend):
+    chat = Chat(assistant)
+    await fill_registration_until_summary(chat)
+    await chat.press("Thông tin đúng, tiếp tục")
+    await chat.press("Hủy")
+    assert "CHƯA được gửi" in chat.said and "Kiểm tra lại thông tin" in chat.said
+    assert await backend.list_declarations() == []
+
+
+async def test_a_restarted_process_continues_at_the_same_step_with_everything_entered(tmp_path):
+    settings = isolated_settings(tmp_path)
+    first = await build_assistant(settings)
+    chat = Chat(first)
+    await chat.text("/start")
+    await chat.press("flow:registration")
+    await chat.text("7912345670")
+    await chat.text("Lê Thị Hồng Nhung")
+    await first.close()
+
+    second = await build_assistant(settings)
+    chat = Chat(second)
+    await chat.text("/start")
+    assert "đang làm dở" in chat.said and "số giấy tờ tùy thân" in chat.said
+    for answer in ("079195001234", "0987654321", "hcm", "Phường Tân Hưng", "Số 8, đường số 9"):
+        await chat.text(answer)
+    await chat.photo(portrait_jpeg())
+    await chat.photo(document_jpeg())
+    await chat.photo(document_jpeg())
+    await chat.text("07919")
+    await chat.press("skip")
+    assert "7912345670" in chat.said and "Lê Thị Hồng Nhung" in chat.said
+    await second.close()
+
+
+async def test_a_redelivered_message_is_answered_once(assistant):
+    chat = Chat(assistant)
+    await chat.text("/start", message_id="u1")
+    await chat.press("flow:registration")
+    first = await chat.text("7912345670", message_id="u3")
+    again = await chat.text("7912345670", message_id="u3")
+    assert first and again == []
+    state, _ = assistant.store.load("test:parent-1")
+    assert state.step == "full_name"
+
+
+async def test_a_retried_submit_after_an_outage_makes_one_declaration(assistant, backend):
+    chat = Chat(assistant)
+    await fill_registration_until_summary(chat)
+    await chat.press("Thông tin đúng, tiếp tục")
+    backend.set_outage(True)
+    await chat.press("Đồng ý")
+    assert "không phản hồi" in chat.said and "Thử lại" in chat.labels
+    backend.set_outage(False)
+    await chat.press("Thử lại")
+    assert "Nhập mã OTP" in chat.said
+    # A stale "Thử lại" pressed again (double tap) must not submit twice.
+    await chat.send(Inbound("test", "parent-1", message_id="again", button="retry"))
+    assert len(await backend.list_declarations()) == 1
+
+
+async def test_an_id_verified_against_the_population_database_skips_the_id_photos(assistant):
+    chat = Chat(assistant)
+    await chat.text("/start")
+    await chat.press("flow:registration")
+    # A seeded synthetic person whose CCCD the stub reports as verified.
+    for answer in ("7999000101", "Trần Thị Thu Hương", "079186900001"):
+        await chat.text(answer)
+    assert "KHÔNG cần chụp ảnh mặt trước" in chat.said
+    for answer in ("0901000101", "hcm", "Phường Tân Hưng", "12 Lê Văn Lương"):
+        await chat.text(answer)
+    await chat.photo(portrait_jpeg())
+    assert "cơ quan BHXH tiếp nhận" in chat.said
+
+
+async def test_a_passport_holder_sends_one_page(assistant):
+    chat = Chat(assistant)
+    await chat.text("/start")
+    await chat.press("flow:registration")
+    for answer in (
+        "7912345670",
+        "Lê Thị Hồng Nhung",
+        "C1234567",
+        "0987654321",
+        "hcm",
+        "Phường Tân Hưng",
+        "Số 8",
+    ):
+        await chat.text(answer)
+    await chat.photo(portrait_jpeg())
+    assert "hộ chiếu" in chat.said
+    await chat.photo(document_jpeg())
+    assert "cơ quan BHXH tiếp nhận" in chat.said
+
+
+async def test_text_at_a_photo_step_and_a_photo_at_a_text_step_are_explained(assistant):
+    chat = Chat(assistant)
+    await chat.text("/start")
+    await chat.press("flow:registration")
+    await chat.photo(portrait_jpeg())
+    assert "chưa cần ảnh" in chat.said and "mã số BHXH" in chat.said
+    for answer in (
+        "7912345670",
+        "Lê Thị Hồng Nhung",
+        "079195001234",
+        "0987654321",
+        "hcm",
+        "Phường Tân Hưng",
+        "Số 8",
+    ):
+        await chat.text(answer)
+    await chat.text("anh day")
+    assert "cần một ảnh" in chat.said
+
+
+async def test_a_blurry_id_photo_is_refused_with_the_reason_and_the_step_stays(assistant):
+    from tests import imagegen
+
+    chat = Chat(assistant)
+    await chat.text("/start")
+    await chat.press("flow:registration")
+    for answer in (
+        "7912345670",
+        "Lê Thị Hồng Nhung",
+        "079195001234",
+        "0987654321",
+        "hcm",
+        "Phường Tân Hưng",
+        "Số 8",
+    ):
+        await chat.text(answer)
+    await chat.photo(portrait_jpeg())
+    await chat.photo(imagegen.blurred_document_jpeg())
+    assert "mờ" in chat.said and "MẶT TRƯỚC" in chat.said
+
+
+async def test_a_wrong_otp_says_how_many_tries_are_left(assistant, backend):
+    chat = Chat(assistant)
+    await fill_registration_until_summary(chat)
+    await chat.press("Thông tin đúng, tiếp tục")
+    await chat.press("Đồng ý")
+    code = otp_from_sms(await backend.sms_outbox(), "0987654321")
+    wrong = "111111" if code != "111111" else "222222"
+    await chat.text(wrong)
+    assert "không đúng" in chat.said and "4 lần" in chat.said
+    await chat.text("12ab")
+    assert "Ví dụ" in chat.said
+
+
+async def test_an_old_button_cannot_replay_a_step(assistant):
+    chat = Chat(assistant)
+    await fill_registration_until_summary(chat)
+    await chat.press("Thông tin đúng, tiếp tục")
+    await chat.send(Inbound("test", "parent-1", message_id="old", button="summary:ok"))
+    assert "bước đã qua" in chat.said
+    assert "cam kết" in chat.said
+
+
+async def test_free_questions_work_outside_any_flow_and_offer_the_next_step(assistant):
+    chat = Chat(assistant)
+    await chat.text("ko co smartphone thi dk dc ko")
+    assert "dichvucong.baohiemxahoi.gov.vn" in chat.said
+    await chat.text("thời tiết hà nội hôm nay thế nào")
+    assert "1900 9068" in chat.said
+
+
+@pytest.mark.parametrize("start", ["/start school_THCS-LeLoi", "/start !!bad payload!!"])
+async def test_a_deep_link_starts_normally_and_keeps_a_valid_referral(assistant, start):
+    chat = Chat(assistant)
+    await chat.text(start)
+    assert "Đăng ký tài khoản VssID" in chat.labels
+    state, _ = assistant.store.load("test:parent-1")
+    assert state.meta.get("referral") == ("THCS-LeLoi" if "school" in start else None)
+
+
+def test_a_whole_registration_via_the_jsonl_terminal_contract(tmp_path):
+    """`vssid-bot chat --jsonl`: one JSON line out per line in, state kept across runs."""
+    import json
+    import subprocess
+    import sys
+
+    data_dir = tmp_path / "data"
+    photo = tmp_path / "chan-dung.jpg"
+    photo.write_bytes(portrait_jpeg())
+
+    def run(*lines: dict) -> list[dict]:
+        out = subprocess.run(
+            [sys.executable, "-m", "bot.cli", "chat", "--jsonl", "--user", "u1", "--data-dir", str(data_dir)],
+            input="".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        return [json.loads(line) for line in out.stdout.splitlines()]
+
+    first = run(
+        {"text": "/start"}, {"button": "flow:registration"}, {"text": CITIZEN["social_insurance_code"]}
+    )
+    assert len(first) == 3
+    assert {"label": "Đăng ký tài khoản VssID", "payload": "flow:registration"} in first[0]["replies"][0][
+        "buttons"
+    ]
+    assert all(set(r) == {"text", "buttons", "document"} for line in first for r in line["replies"])
+    second = run({"text": "Lê Thị Hồng Nhung"}, {"photo": str(photo)}, {"nonsense": 1})
+    assert "số giấy tờ tùy thân" in second[0]["replies"][-1]["text"]
+    assert "chưa cần ảnh" in second[1]["replies"][0]["text"]
+    assert "Ví dụ" in second[2]["replies"][0]["text"]
