@@ -14,9 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.config import Settings
+from bot.notifications import NotificationPump, take_notices_for
 from bot.storage import ConversationStore, SaveResult
 from dialogs.engine import Engine, Services
 from dialogs.messages import Inbound, Outbound
+from knowledge import admin_units
+from knowledge.agencies import AgencyDirectory
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +33,7 @@ class AssistantService:
     channels: dict[str, Any] = field(default_factory=dict)
     _locks: weakref.WeakValueDictionary = field(default_factory=weakref.WeakValueDictionary)
     _closers: list[Any] = field(default_factory=list)
+    _warmup: asyncio.Task | None = None
 
     def add_channel(self, channel: Any) -> None:
         """Channels register so notices (approval, reminders) can reach users on them."""
@@ -62,13 +66,36 @@ class AssistantService:
                     inbound.message_id,
                 )
                 if result is SaveResult.SAVED:
+                    if inbound.channel not in self.channels:
+                        # This channel cannot push: owed notices ride along with the reply.
+                        replies = (
+                            await asyncio.to_thread(take_notices_for, self.store, conversation_id) + replies
+                        )
                     return replies
                 if result is SaveResult.DUPLICATE:
                     return []
                 log.info("conversation write conflict; running the message again")
             raise RuntimeError("conversation kept changing under us; message not applied")
 
+    async def forget_user(self, conversation_id: str) -> int:
+        await asyncio.to_thread(self.store.forget_conversation, conversation_id)
+        return 1
+
+    def start_notifications(self, interval_s: float = 5.0) -> NotificationPump:
+        """Run the decision/reminder pump in the background until close()."""
+        pump = NotificationPump(self, interval_s=interval_s)
+        task = asyncio.create_task(pump.run(), name="notifications")
+
+        async def stop() -> None:
+            pump.stop()
+            await task
+
+        self._closers.insert(0, stop)
+        return pump
+
     async def close(self) -> None:
+        if self._warmup is not None:
+            await self._warmup
         for closer in reversed(self._closers):
             try:
                 result = closer()
@@ -88,23 +115,16 @@ def prepare_data_dir(settings: Settings) -> None:
     probe.unlink()
 
 
-def build_backend(settings: Settings) -> Any:
-    if settings.backend_url:
-        from bot.backend.http_client import HttpBackend
-
-        return HttpBackend(settings.backend_url, timeout_s=settings.backend_timeout_s)
-    from bot.backend.stub import StubBackend
-
-    return StubBackend(settings.backend_store_url)
-
-
 async def build_assistant(settings: Settings, **overrides: Any) -> AssistantService:
     """The assistant on the configured parts; `overrides` replace Services fields (tests)."""
+    from bot.backend import make_backend
     from bot.documents import PdfDocumentRenderer
     from bot.photos import FilePhotoStore
 
     prepare_data_dir(settings)
-    backend = overrides.pop("backend", None) or build_backend(settings)
+    # Operators may import their own agency list into the data dir (vssid-bot agencies import).
+    AgencyDirectory.configure(settings.data_dir)
+    backend = overrides.pop("backend", None) or make_backend(settings)
     services = Services(
         backend=backend,
         photos=overrides.pop("photos", None) or FilePhotoStore(settings.uploads_dir),
@@ -113,6 +133,10 @@ async def build_assistant(settings: Settings, **overrides: Any) -> AssistantServ
     )
     store = ConversationStore(settings.sqlalchemy_url)
     service = AssistantService(engine=Engine(services), store=store)
+    if services.forget_user is None:
+        services.forget_user = service.forget_user
     if hasattr(backend, "close"):
         service._closers.append(backend.close)
+    # The old-address data takes about a second to load: warm it up off the event loop.
+    service._warmup = asyncio.create_task(asyncio.to_thread(admin_units.preload), name="warm-up")
     return service

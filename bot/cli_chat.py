@@ -139,6 +139,7 @@ def chat(
 
     async def main() -> None:
         assistant = await build_assistant(settings)
+        assistant.start_notifications(interval_s=2.0)
         try:
             await (_jsonl(assistant, user) if jsonl else _interactive(assistant, user))
         finally:

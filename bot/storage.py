@@ -207,6 +207,42 @@ class ConversationStore:
             row = session.get(KeyValue, key)
             return row.value if row else default
 
+    def set_marker(self, key: str, value: str) -> None:
+        with Session(self.engine) as session:
+            session.merge(KeyValue(key=key, value=value))
+            session.commit()
+
+    def forget_conversation(self, conversation_id: str) -> None:
+        """Everything kept about one user goes, except an anonymous count per declaration kind."""
+        with Session(self.engine) as session:
+            for row in session.exec(
+                select(SeenMessage).where(SeenMessage.key.startswith(f"{conversation_id}#"))
+            ):
+                session.delete(row)
+            for row in session.exec(select(Notice).where(Notice.conversation_id == conversation_id)):
+                session.delete(row)
+            for row in session.exec(
+                select(DeclarationOwner).where(DeclarationOwner.conversation_id == conversation_id)
+            ):
+                row.conversation_id = ""  # the receipt and kind stay, for statistics only
+            counter = session.get(KeyValue, "stats:deleted_users")
+            count = int(counter.value) + 1 if counter else 1
+            session.merge(KeyValue(key="stats:deleted_users", value=str(count)))
+            conversation = session.get(ConversationRow, conversation_id)
+            if conversation is not None:
+                session.delete(conversation)
+            session.commit()
+
+    def statistics(self) -> dict[str, int]:
+        with Session(self.engine) as session:
+            kinds = [row.kind for row in session.exec(select(DeclarationOwner))]
+            deleted = session.get(KeyValue, "stats:deleted_users")
+        return {
+            "declarations_individual": kinds.count("individual"),
+            "declarations_child": kinds.count("child"),
+            "deleted_users": int(deleted.value) if deleted else 0,
+        }
+
     def enqueue_notice(
         self, key: str, conversation_id: str, payload: list[dict], marker: tuple[str, str] | None = None
     ) -> bool:

@@ -271,6 +271,8 @@ async def finish_declaration(engine: Engine, state: ConversationState, turn: Tur
         await engine.start_flow(state, turn, after)
         return
     buttons = engine.menu_buttons()
+    if not state.meta.get("reminders_stopped"):
+        buttons.append(Button(engine.texts("notices.no_reminder_button"), "reminders:stop"))
     if declaration.kind == "child":
         buttons.insert(0, Button("Đăng ký thêm cho con khác", "flow:child_registration"))
     turn.say(engine.texts("menu_prompt"), buttons)
@@ -427,3 +429,78 @@ async def _register_guardian_first(engine: Engine, state: ConversationState, tur
 
 
 BUTTONS["childfirst"] = _register_guardian_first
+
+
+# ---------------------------------------------------------------- what the assistant holds about the user
+
+
+@command("mydata")
+async def show_my_data(engine: Engine, state: ConversationState, turn: Turn, arg: str) -> None:
+    t = engine.texts
+    lines = []
+    flow = engine.flow(state)
+    if flow is not None:
+        labels = [s.label for s in flow.steps if s.label and s.field and state.get_value(s.field) is not None]
+        if labels:
+            lines.append(t("mydata.form", flow=flow.title, fields=", ".join(labels)))
+    photos = len(_files_in(state.values.get("photos", {}))) + sum(
+        len(d.get("photos", [])) for d in state.meta.get("declarations", [])
+    )
+    if photos:
+        lines.append(t("mydata.photos", count=photos))
+    receipts = [d["receipt"] for d in state.meta.get("declarations", [])]
+    if receipts:
+        lines.append(t("mydata.declarations", receipts=", ".join(receipts)))
+    if state.meta.get("referral"):
+        lines.append(t("mydata.referral", referral=state.meta["referral"]))
+    if not lines:
+        turn.say(t("mydata.nothing"), engine.menu_buttons())
+        return
+    turn.say(
+        "\n".join([t("mydata.header"), *lines, t("mydata.footer")]),
+        [Button(t("mydata.delete_button"), "cmd:delete")],
+    )
+
+
+@command("delete")
+async def ask_delete(engine: Engine, state: ConversationState, turn: Turn, arg: str) -> None:
+    state.pending = Pending(type="delete", step=state.step)
+    t = engine.texts
+    turn.say(
+        t("delete.confirm"), [Button(t("delete.yes"), "confirm:yes"), Button(t("delete.no"), "confirm:no")]
+    )
+
+
+async def _answer_delete(
+    engine: Engine, state: ConversationState, turn: Turn, pending: Pending, yes: bool
+) -> None:
+    t = engine.texts
+    if not yes:
+        turn.say(t("delete.kept"))
+        await engine._reask(state, turn)
+        return
+    documents = [d["document"] for d in state.meta.get("declarations", []) if d.get("document")]
+    for path in documents:
+        forget_file(path)
+    photos = await engine.services.photos.delete_owner(turn.conversation_id)
+    if engine.services.forget_user is not None:
+        await engine.services.forget_user(turn.conversation_id)
+    fresh = ConversationState()
+    for key in state.model_fields:
+        setattr(state, key, getattr(fresh, key))
+    turn.say(t("delete.done", photos=photos, documents=len(documents)), engine.menu_buttons())
+
+
+CONFIRMS["delete"] = _answer_delete
+
+
+async def _reminders(engine: Engine, state: ConversationState, turn: Turn, arg: str) -> None:
+    """`reminders:stop`: the user does not want the paper-form reminder."""
+    state.meta["reminders_stopped"] = True
+    turn.say(engine.texts("notices.reminders_stopped"))
+    if engine.step(state) is not None:
+        await engine._ask(state, turn, prefix=engine.texts("faq_then_continue"))
+
+
+BUTTONS["reminders"] = _reminders
+COMMANDS["stopreminders"] = _reminders

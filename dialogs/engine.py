@@ -146,7 +146,7 @@ class Engine:
             await actions.COMMANDS[name](self, state, turn, arg)
         else:
             turn.say(
-                "Mình không biết lệnh này. Các lệnh dùng được: /start, /back, /cancel, /restart, /help, /status.",
+                "Mình không biết lệnh này. Các lệnh dùng được: /start, /back, /cancel, /restart, /help, /status, /mydata, /delete.",
             )
             await self._reask(state, turn)
 

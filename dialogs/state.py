@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 class Pending(BaseModel):
     """Something the user must answer before the step goes on: a pick from a list, a yes/no."""
 
-    type: Literal["choices", "confirm", "cancel", "restart", "switch"]
+    type: str  # choices | confirm | cancel | restart | switch | delete
     step: str | None = None
     choices: list[dict[str, Any]] = Field(default_factory=list)  # {"label", "value"}
     value: Any = None

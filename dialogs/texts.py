@@ -27,6 +27,8 @@ def id_kind_label(kind: Any) -> str:
 def agency_label(agency: Any) -> str:
     if not isinstance(agency, dict) or not agency.get("code"):
         return "cơ quan BHXH đã chọn"
+    if agency.get("label"):  # the directory's own label (offices without an official code show no code)
+        return agency["label"]
     return f"[{agency['code']}] {agency.get('name', '')}".strip()
 
 

@@ -1,0 +1,139 @@
+"""The stub backend's own tables: what the social-insurance system would hold.
+
+They live in their own SQLModel registry (and, by default, their own SQLite file) so the
+bot's `create_all` never creates them in the bot's database: the stub stands for a
+separate system, and the bot must only reach it through `RegistrationBackend`.
+
+Datetimes are aware (sqlmodel stores them as UTC and gives them back aware, even on SQLite).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import Engine, UniqueConstraint, event
+from sqlalchemy.orm import registry
+from sqlalchemy.pool import StaticPool
+from sqlmodel import Field, SQLModel, create_engine
+
+
+class StubModel(SQLModel, registry=registry()):
+    """Base of the stub's tables; `StubModel.metadata` holds only them."""
+
+
+class DeclarationRow(StubModel, table=True):
+    __tablename__ = "stub_declaration"
+
+    id: int | None = Field(default=None, primary_key=True)
+    # Filled right after the insert from the row id, hence nullable (NULLs never clash in UNIQUE).
+    receipt: str | None = Field(default=None, unique=True, index=True, max_length=32)
+    # The retry guard: a second submit with the same key finds this row instead of inserting.
+    idempotency_key: str = Field(unique=True, max_length=200)
+    kind: str = Field(max_length=16)
+    status: str = Field(max_length=16, index=True)
+    reason: str | None = None
+    social_insurance_code: str = Field(max_length=10, index=True)
+    full_name: str
+    agency_code: str = Field(max_length=16)
+    payload: str  # the Declaration as JSON, exactly as submitted
+    submitted_at: datetime
+    received_at: datetime | None = None
+    decided_at: datetime | None = None
+
+
+class OtpRow(StubModel, table=True):
+    """One live challenge per (purpose, subject); a resend replaces the code in place."""
+
+    __tablename__ = "stub_otp"
+    __table_args__ = (UniqueConstraint("purpose", "subject"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    purpose: str = Field(max_length=16)  # "declaration" (subject = receipt) | "account" (subject = code)
+    subject: str = Field(max_length=32)
+    phone: str = Field(max_length=16)
+    salt: str = Field(max_length=32)
+    code_hash: str = Field(max_length=64)
+    sent_at: datetime
+    expires_at: datetime
+    attempts: int = 0
+    locked_until: datetime | None = None
+    verified_at: datetime | None = None
+
+
+class AccountRow(StubModel, table=True):
+    """A VssID account: the username is the mã số BHXH, OTPs go to the registered phone."""
+
+    __tablename__ = "stub_account"
+
+    social_insurance_code: str = Field(primary_key=True, max_length=10)
+    phone: str = Field(max_length=16)
+    full_name: str
+    password_hash: str | None = None
+    source: str = Field(default="seed", max_length=16)  # "seed" | "approval"
+    created_at: datetime
+
+
+class SmsRow(StubModel, table=True):
+    __tablename__ = "stub_sms"
+
+    id: int | None = Field(default=None, primary_key=True)
+    phone: str = Field(index=True, max_length=16)
+    text: str
+    sent_at: datetime
+
+
+class EventRow(StubModel, table=True):
+    """Decisions in the order they were made; the id is the cursor `events(after=...)` pages by."""
+
+    __tablename__ = "stub_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    receipt: str = Field(max_length=32)
+    status: str = Field(max_length=16)
+    reason: str | None = None
+    at: datetime
+
+
+def is_memory_url(url: str) -> bool:
+    return url in ("sqlite://", "sqlite:///:memory:")
+
+
+def make_engine(url: str) -> Engine:
+    """Engine for the stub's store; SQLite gets WAL, a busy timeout and write-locking transactions.
+
+    SQLite transactions start with BEGIN IMMEDIATE so each read-modify-write (OTP attempts,
+    approval) holds the write lock from its first read: two workers or a CLI approve running
+    beside the HTTP server can never interleave inside one of them.
+    """
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True)
+    if is_memory_url(url):
+        engine = create_engine(url, connect_args={"check_same_thread": False}, poolclass=StaticPool)
+    else:
+        path = url.removeprefix("sqlite:///")
+        if path:
+            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own BEGIN is deferred).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        if not is_memory_url(url):
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA synchronous=NORMAL")  # safe with WAL; a commit need not wait for fsync
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):  # type: ignore[no-untyped-def]
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def create_tables(engine: Engine) -> None:
+    StubModel.metadata.create_all(engine)

@@ -1,0 +1,223 @@
+"""Messages the assistant owes users outside any exchange: decisions and the paper-form reminder.
+
+The pump reads the backend's decision events after a durable marker and queues one notice
+per event (the marker moves in the same transaction), queues at most one reminder per
+declaration, and then delivers queued notices: pushed on channels that can push
+(Telegram, Zalo), or handed over with the user's next reply (terminal, web chat).
+A notice is marked sent only after the channel accepted it, so a crash re-sends rather
+than loses it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlmodel import Session, select
+
+from bot.storage import DeclarationOwner, Notice
+from dialogs.messages import Button, Outbound
+from dialogs.ports import BackendUnavailable
+from dialogs.texts import Texts, agency_label
+
+log = logging.getLogger(__name__)
+
+EVENT_MARKER = "notifications:last_event"
+# The office expects the signed Tờ khai within 10 days; remind on day 7 if it has not arrived.
+REMINDER_AFTER = timedelta(days=7)
+PAPER_FORM_DEADLINE = timedelta(days=10)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def outbounds_to_payload(replies: list[Outbound]) -> list[dict]:
+    return [{"text": r.text, "buttons": [[b.label, b.payload] for b in r.buttons]} for r in replies]
+
+
+def payload_to_outbounds(payload: str) -> list[Outbound]:
+    return [
+        Outbound(text=item["text"], buttons=tuple(Button(label, value) for label, value in item["buttons"]))
+        for item in json.loads(payload)
+    ]
+
+
+class NotificationPump:
+    def __init__(self, assistant: Any, *, interval_s: float = 5.0, texts: Texts | None = None) -> None:
+        self.assistant = assistant
+        self.store = assistant.store
+        self.backend = assistant.engine.services.backend
+        self.clock = assistant.engine.services.clock
+        self.interval_s = interval_s
+        self.texts = texts or Texts.default()
+        self._stopping = asyncio.Event()
+
+    # ------------------------------------------------------------ collecting
+
+    async def collect_events(self) -> int:
+        after = int(await asyncio.to_thread(self.store.get_marker, EVENT_MARKER, "0"))
+        try:
+            events = await self.backend.events(after=after, limit=100)
+        except BackendUnavailable:
+            return 0
+        queued = 0
+        for event in events:
+            owner = await asyncio.to_thread(self.store.owner_of, event.receipt)
+            replies = (
+                await self._decision_notice(owner, event)
+                if owner and event.status in {"approved", "rejected"}
+                else []
+            )
+            marker = (EVENT_MARKER, str(event.id))
+            if replies:
+                queued += await asyncio.to_thread(
+                    self.store.enqueue_notice,
+                    f"event:{event.id}",
+                    owner.conversation_id,
+                    outbounds_to_payload(replies),
+                    marker,
+                )
+            else:  # a decision on a declaration not made through us (or deleted): just move on
+                await asyncio.to_thread(self.store.set_marker, *marker)
+        return queued
+
+    async def _record(self, owner: DeclarationOwner) -> dict:
+        state, _ = await asyncio.to_thread(self.store.load, owner.conversation_id)
+        record = next((d for d in state.meta.get("declarations", []) if d["receipt"] == owner.receipt), {})
+        return {"record": record, "meta": state.meta}
+
+    async def _decision_notice(self, owner: DeclarationOwner, event: Any) -> list[Outbound]:
+        found = await self._record(owner)
+        record, agency = found["record"], found["record"].get("agency") or {}
+        context = {
+            "receipt": event.receipt,
+            "full_name": record.get("full_name", ""),
+            "reason": event.reason or "",
+            "agency": agency_label(agency),
+            "agency_phone": agency.get("phone"),
+            "agency_address": agency.get("address"),
+        }
+        if event.status == "approved":
+            return [
+                Outbound(
+                    self.texts("notices.approved", **context),
+                    (Button("Hỗ trợ tài khoản", "flow:account_help"),),
+                )
+            ]
+        again = "flow:child_registration" if owner.kind == "child" else "flow:registration"
+        return [
+            Outbound(
+                self.texts("notices.rejected", **context),
+                (Button("Đăng ký lại", again), Button("Theo dõi hồ sơ", "cmd:status")),
+            )
+        ]
+
+    async def collect_reminders(self) -> int:
+        now = _aware(self.clock())
+        due = await asyncio.to_thread(self._due_reminders, now)
+        queued = 0
+        for owner in due:
+            found = await self._record(owner)
+            stopped = found["meta"].get("reminders_stopped")
+            try:
+                status = await self.backend.status(owner.receipt)
+            except BackendUnavailable:
+                continue
+            if not stopped and status is not None and status.status == "received":
+                record, agency = found["record"], found["record"].get("agency") or {}
+                submitted = _aware(owner.submitted_at)
+                text = self.texts(
+                    "notices.reminder",
+                    receipt=owner.receipt,
+                    full_name=record.get("full_name", ""),
+                    agency=agency_label(agency),
+                    agency_address=agency.get("address"),
+                    deadline=(submitted + PAPER_FORM_DEADLINE).strftime("%d/%m/%Y"),
+                )
+                buttons = (
+                    Button(self.texts("notices.stop_reminders"), "reminders:stop"),
+                    Button("Theo dõi hồ sơ", "cmd:status"),
+                )
+                queued += await asyncio.to_thread(
+                    self.store.enqueue_notice,
+                    f"reminder:{owner.receipt}",
+                    owner.conversation_id,
+                    outbounds_to_payload([Outbound(text, buttons)]),
+                )
+            await asyncio.to_thread(self._mark_reminded, owner.receipt)
+        return queued
+
+    def _due_reminders(self, now: datetime) -> list[DeclarationOwner]:
+        with Session(self.store.engine) as session:
+            rows = session.exec(
+                select(DeclarationOwner).where(DeclarationOwner.reminder_sent.is_(False))
+            ).all()
+            return [r for r in rows if _aware(r.submitted_at) + REMINDER_AFTER <= now and r.conversation_id]
+
+    def _mark_reminded(self, receipt: str) -> None:
+        with Session(self.store.engine) as session:
+            row = session.get(DeclarationOwner, receipt)
+            if row is not None:
+                row.reminder_sent = True
+                session.commit()
+
+    # ------------------------------------------------------------ delivering
+
+    async def deliver(self) -> int:
+        sent = 0
+        for notice in await asyncio.to_thread(self.store.pending_notices):
+            if not notice.conversation_id:
+                await asyncio.to_thread(self.store.mark_notice, notice.id, True)
+                continue
+            channel_name, _, user_id = notice.conversation_id.partition(":")
+            channel = self.assistant.channels.get(channel_name)
+            if channel is None:
+                continue  # handed over with the user's next reply (terminal, web chat)
+            try:
+                await channel.send(user_id, payload_to_outbounds(notice.payload))
+            except Exception:
+                log.warning("notice %s not delivered yet; will retry", notice.id)
+                await asyncio.to_thread(self.store.mark_notice, notice.id, False)
+                continue
+            await asyncio.to_thread(self.store.mark_notice, notice.id, True)
+            sent += 1
+        return sent
+
+    async def poll_once(self) -> int:
+        await self.collect_events()
+        await self.collect_reminders()
+        return await self.deliver()
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self.poll_once()
+            except Exception:
+                log.exception("notification round failed")
+            try:
+                await asyncio.wait_for(self._stopping.wait(), timeout=self.interval_s)
+            except TimeoutError:
+                pass
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+
+def take_notices_for(store: Any, conversation_id: str) -> list[Outbound]:
+    """Pending notices of one conversation, marked sent: for channels that cannot push."""
+    with Session(store.engine) as session:
+        rows = session.exec(
+            select(Notice)
+            .where(Notice.conversation_id == conversation_id, Notice.sent_at.is_(None))
+            .order_by(Notice.id)
+        ).all()
+        replies = [r for row in rows for r in payload_to_outbounds(row.payload)]
+        for row in rows:
+            row.sent_at = datetime.now(UTC)
+            row.attempts += 1
+        session.commit()
+        return replies

@@ -1,0 +1,315 @@
+"""Photo checks and storage: the portrait and ID pictures a citizen sends during registration.
+
+An upload is untrusted bytes from a chat. Before anything is kept we make sure it is a
+picture an officer can actually use (decodes completely, big enough, sharp enough) and we
+refuse anything that could hurt the server (huge byte counts, decompression bombs, exotic
+formats with risky decoders). What we keep is a fresh JPEG with the orientation applied
+and every piece of metadata dropped: phone photos carry GPS positions, device serials and
+timestamps that the social-insurance office does not need.
+
+All Pillow work runs in a worker thread (`asyncio.to_thread`): decoding a 12 MP photo
+takes tens of milliseconds and must not stall the event loop that serves other users.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import io
+import logging
+import os
+import re
+import secrets
+import shutil
+import threading
+import unicodedata
+from datetime import date, datetime
+from pathlib import Path
+
+from PIL import Image, ImageFilter, ImageOps, ImageStat
+
+from dialogs.ports import PhotoRejected, StoredPhoto
+
+log = logging.getLogger(__name__)
+
+# Every code PhotoRejected can carry; the dialog texts must explain each one (with an example
+# of a good photo). Params: too_many_bytes(size_mb, max_mb); too_large(max_megapixels,
+# width/height when the header could be read); too_small(width, height, min);
+# blurry(score, min); unsupported_format(format).
+PHOTO_ERROR_CODES: tuple[str, ...] = (
+    "too_many_bytes",
+    "not_image",
+    "unsupported_format",
+    "too_large",
+    "truncated",
+    "too_small",
+    "blurry",
+)
+
+# Formats a phone or messenger realistically sends. Pillow can open many more (EPS even
+# runs Ghostscript), and each extra decoder is attack surface for untrusted uploads.
+# (Multi-picture JPEGs from some phones come through the JPEG opener as MPO.)
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP")
+
+# Sharpness = variance of the Laplacian of a grayscale copy scaled to 800 px on its long
+# side, after a 3x3 median filter. Scaling (box filter) and the median take out sensor noise
+# that would otherwise pass for detail; 800 px keeps the smallest accepted photo
+# (600 x 800) at its native scale. Measured on tests/imagegen.py pictures:
+#   synthetic card 1600x1000 sharp: 637; Gaussian blur r=1: 441, r=2: 117, r=3: 27,
+#   r=4: 7.5, r=6: 1.4 (the same card at 4000x3000, radii x2.5: 489 / 362 / 110 / 27 / 7.7 / 1.4)
+#   phone-like 12 MP photo (card on a table, lens softness, sensor noise): 249
+#   the same blurred r=8 with strong noise added on top: 6.4
+#   smooth synthetic 3x4 portrait (a worst case: few edges) with mild noise: 30;
+#   blurred r=4: 0.8; blurred r=4 then strong noise: 11.7
+# 15 refuses what is visibly smeared while leaving a wide margin for plain-background
+# portraits; an officer looks at every photo anyway, so a borderline case should pass.
+DEFAULT_MIN_SHARPNESS = 15.0
+_SHARPNESS_SIDE = 800
+_LAPLACIAN = ImageFilter.Kernel((3, 3), [0, 1, 0, 1, -4, 1, 0, 1, 0], scale=1, offset=128)
+
+_KIND = re.compile(r"^[a-z][a-z_]{0,31}$")
+_OWNER_KEY_FILE = ".owner-key"
+
+
+class FilePhotoStore:
+    """Checks uploads and keeps them as metadata-free JPEGs under `root/<owner hash>/`."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        max_bytes: int = 10 * 1024 * 1024,
+        max_pixels: int = 40_000_000,
+        min_short_side: int = 600,
+        min_sharpness: float = DEFAULT_MIN_SHARPNESS,
+        jpeg_quality: int = 90,
+    ) -> None:
+        self.root = Path(root)
+        self.max_bytes = max_bytes
+        self.max_pixels = max_pixels
+        self.min_short_side = min_short_side
+        self.min_sharpness = min_sharpness
+        self.jpeg_quality = jpeg_quality
+        self._owner_key: bytes | None = None
+        self._key_lock = threading.Lock()
+
+    async def store(self, owner: str, kind: str, data: bytes) -> StoredPhoto:
+        """Check and store one photo; raises PhotoRejected(code, **params) when it cannot be used."""
+        if not _KIND.match(kind):
+            raise ValueError(f"photo kind must be a short lowercase name, got {kind!r}")
+        # The byte bound comes first and costs nothing: an oversized upload is never parsed.
+        if len(data) > self.max_bytes:
+            log.info("photo refused: kind=%s code=too_many_bytes bytes=%d", kind, len(data))
+            raise PhotoRejected(
+                "too_many_bytes",
+                size_mb=round(len(data) / 2**20, 1),
+                max_mb=round(self.max_bytes / 2**20, 1),
+            )
+        return await asyncio.to_thread(self._check_and_store, owner, kind, data)
+
+    async def delete_owner(self, owner: str) -> int:
+        """Remove every photo of one owner (cancelled registration, retention). Returns files removed."""
+        return await asyncio.to_thread(self._delete_owner, owner)
+
+    # -- worker-thread side ---------------------------------------------------------------
+
+    def _check_and_store(self, owner: str, kind: str, data: bytes) -> StoredPhoto:
+        try:
+            image = self.decode(data)
+        except PhotoRejected as rejected:
+            log.info("photo refused: owner=%s kind=%s code=%s", self._owner_tag(owner), kind, rejected.code)
+            raise
+        try:
+            image = ImageOps.exif_transpose(image)
+        except Exception:
+            # A malformed EXIF block must not cost the user their photo; it is dropped below anyway.
+            log.debug("EXIF orientation unreadable; photo kept as decoded")
+        clean = _plain_rgb(image)
+        path = self._write(owner, kind, clean)
+        log.info("photo stored: owner=%s kind=%s %dx%d", self._owner_tag(owner), kind, *clean.size)
+        return StoredPhoto(path=str(path), width=clean.width, height=clean.height)
+
+    def decode(self, data: bytes) -> Image.Image:
+        """Decode fully and check; the returned image is loaded (pixels in memory)."""
+        if _looks_like_heif(data):
+            raise PhotoRejected("unsupported_format", format="HEIC")
+        try:
+            probe = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+        except Image.DecompressionBombError:
+            # Pillow's own guard (far above our bound) fired while reading the header.
+            raise PhotoRejected("too_large", max_megapixels=self.max_pixels // 1_000_000) from None
+        except Exception:
+            # UnidentifiedImageError for text, PDFs, formats outside ACCEPTED_FORMATS; other
+            # errors for headers too broken to identify. Either way it is not a usable picture.
+            raise PhotoRejected("not_image") from None
+        # Header only so far: refuse by size before a single pixel is decompressed.
+        width, height = probe.size
+        if width * height > self.max_pixels:
+            raise PhotoRejected(
+                "too_large", width=width, height=height, max_megapixels=self.max_pixels // 1_000_000
+            )
+        if min(width, height) < self.min_short_side:
+            raise PhotoRejected("too_small", width=width, height=height, min=self.min_short_side)
+        try:
+            # verify() checks structure (PNG CRCs and the like) but leaves the object unusable,
+            # so the image is opened again for the real decode; load() catches truncated data.
+            probe.verify()
+            image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+            image.load()
+        except Image.DecompressionBombError:
+            raise PhotoRejected("too_large", max_megapixels=self.max_pixels // 1_000_000) from None
+        except MemoryError:
+            raise
+        except Exception as exc:
+            log.debug("photo decode failed: %s", type(exc).__name__)
+            raise PhotoRejected("truncated") from None
+        score = sharpness(image)
+        if score < self.min_sharpness:
+            raise PhotoRejected("blurry", score=round(score, 1), min=self.min_sharpness)
+        return image
+
+    def _write(self, owner: str, kind: str, image: Image.Image) -> Path:
+        directory = self.root / self._owner_dir_name(owner)
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        final = directory / f"{kind}-{secrets.token_hex(8)}.jpg"
+        tmp = final.with_suffix(".tmp")
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=self.jpeg_quality, optimize=True)
+        # Created 0600 from the start (no window where another local user could read it);
+        # written under a temporary name so a crash never leaves a half photo behind.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(buffer.getbuffer())
+            os.replace(tmp, final)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return final
+
+    def _delete_owner(self, owner: str) -> int:
+        directory = self.root / self._owner_dir_name(owner)
+        if not directory.is_dir():
+            return 0
+        count = sum(1 for p in directory.iterdir() if p.is_file() and p.suffix == ".jpg")
+        shutil.rmtree(directory)
+        log.info("photos deleted: owner=%s files=%d", self._owner_tag(owner), count)
+        return count
+
+    # -- owner ids are personal data: keyed hashes only -------------------------------------
+
+    def _key(self) -> bytes:
+        # A plain SHA of a Telegram id or phone number can be reversed by trying them all;
+        # a random key kept next to the uploads makes directory names meaningless without it.
+        with self._key_lock:
+            if self._owner_key is None:
+                self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+                key_path = self.root / _OWNER_KEY_FILE
+                try:
+                    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                except FileExistsError:
+                    self._owner_key = key_path.read_bytes()
+                else:
+                    key = secrets.token_bytes(32)
+                    with os.fdopen(fd, "wb") as out:
+                        out.write(key)
+                    self._owner_key = key
+            return self._owner_key
+
+    def _owner_dir_name(self, owner: str) -> str:
+        return hmac.new(self._key(), owner.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+
+    def _owner_tag(self, owner: str) -> str:
+        """A short stable tag for logs: lets operators correlate lines without the id itself."""
+        return self._owner_dir_name(owner)[:8]
+
+
+def sharpness(image: Image.Image) -> float:
+    """Variance of the Laplacian on a noise-reduced grayscale copy (see DEFAULT_MIN_SHARPNESS)."""
+    gray = ImageOps.grayscale(image) if image.mode != "L" else image.copy()
+    gray.thumbnail((_SHARPNESS_SIDE, _SHARPNESS_SIDE), Image.Resampling.BOX)
+    edges = gray.filter(ImageFilter.MedianFilter(3)).filter(_LAPLACIAN)
+    # Kernel filters leave the outermost pixels unfiltered; they would add a bogus variance.
+    inner = edges.crop((2, 2, edges.width - 2, edges.height - 2))
+    return float(ImageStat.Stat(inner).var[0])
+
+
+def _plain_rgb(image: Image.Image) -> Image.Image:
+    """An RGB copy with no metadata at all (EXIF with GPS, XMP, ICC, comments)."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16-bit grayscale PNGs: scale to 8 bits instead of clipping everything to white.
+        image = image.convert("I").point(lambda v: v * (1 / 256)).convert("L")
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        # Transparent areas become white paper, not black as a bare convert("RGB") would make them.
+        rgba = image.convert("RGBA")
+        rgb = Image.new("RGB", rgba.size, (255, 255, 255))
+        rgb.paste(rgba, mask=rgba.getchannel("A"))
+    else:
+        rgb = image.convert("RGB")  # also CMYK, YCbCr, P, L, 1
+    # Image.new starts with an empty .info: nothing from the upload can ride along.
+    clean = Image.new("RGB", rgb.size)
+    clean.paste(rgb)
+    return clean
+
+
+def _looks_like_heif(data: bytes) -> bool:
+    # iPhones save HEIC; without a plugin Pillow cannot read it, and the user deserves
+    # "send it as JPEG" rather than "this is not a picture".
+    return data[4:8] == b"ftyp" and data[8:12] in (
+        b"heic",
+        b"heix",
+        b"hevc",
+        b"heif",
+        b"mif1",
+        b"msf1",
+        b"avif",
+    )
+
+
+# -- CCCD QR code ----------------------------------------------------------------------------
+
+
+def read_cccd_qr(path: Path | str) -> dict | None:
+    """Read the QR printed on a chip CCCD front: "id|old_id|name|ddmmyyyy|gender|address|issue_date".
+
+    Returns {"id_number", "old_id_number", "full_name", "date_of_birth", "gender", "address",
+    "issue_date"} (dates as `date`, None when unreadable), or None when no CCCD QR is found.
+    Meant for photos `FilePhotoStore` already checked and stored. Blocking (zxing + Pillow):
+    call `read_cccd_qr_async` from async code.
+    """
+    import zxingcpp  # only this optional helper needs it
+
+    with Image.open(path, formats=ACCEPTED_FORMATS) as image:
+        gray = ImageOps.grayscale(image)
+    for barcode in zxingcpp.read_barcodes(gray, formats=zxingcpp.BarcodeFormat.QRCode):
+        parsed = parse_cccd_qr(barcode.text)
+        if parsed is not None:
+            return parsed
+    return None
+
+
+async def read_cccd_qr_async(path: Path | str) -> dict | None:
+    return await asyncio.to_thread(read_cccd_qr, path)
+
+
+def parse_cccd_qr(text: str) -> dict | None:
+    fields = [f.strip() for f in unicodedata.normalize("NFC", text).split("|")]
+    if len(fields) < 7 or not re.fullmatch(r"\d{12}", fields[0]):
+        return None
+    return {
+        "id_number": fields[0],
+        "old_id_number": fields[1] or None,
+        "full_name": fields[2],
+        "date_of_birth": _ddmmyyyy(fields[3]),
+        "gender": fields[4],
+        "address": fields[5],
+        "issue_date": _ddmmyyyy(fields[6]),
+    }
+
+
+def _ddmmyyyy(value: str) -> date | None:
+    try:
+        return datetime.strptime(value, "%d%m%Y").date()
+    except ValueError:
+        return None
