@@ -51,7 +51,6 @@ class NotificationPump:
         self.assistant = assistant
         self.store = assistant.store
         self.backend = assistant.engine.services.backend
-        self.clock = assistant.engine.services.clock
         self.interval_s = interval_s
         self.texts = texts or Texts.default()
         self._stopping = asyncio.Event()
@@ -117,7 +116,7 @@ class NotificationPump:
         ]
 
     async def collect_reminders(self) -> int:
-        now = _aware(self.clock())
+        now = _aware(self.assistant.engine.services.clock())
         due = await asyncio.to_thread(self._due_reminders, now)
         queued = 0
         for owner in due:

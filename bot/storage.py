@@ -228,9 +228,7 @@ class ConversationStore:
             counter = session.get(KeyValue, "stats:deleted_users")
             count = int(counter.value) + 1 if counter else 1
             session.merge(KeyValue(key="stats:deleted_users", value=str(count)))
-            conversation = session.get(ConversationRow, conversation_id)
-            if conversation is not None:
-                session.delete(conversation)
+            # The conversation row itself is overwritten with an empty state by the same exchange.
             session.commit()
 
     def statistics(self) -> dict[str, int]:

@@ -467,7 +467,8 @@ async def ask_delete(engine: Engine, state: ConversationState, turn: Turn, arg: 
     state.pending = Pending(type="delete", step=state.step)
     t = engine.texts
     turn.say(
-        t("delete.confirm"), [Button(t("delete.yes"), "confirm:yes"), Button(t("delete.no"), "confirm:no")]
+        t("delete.confirm"),
+        [Button(t("delete.yes_button"), "confirm:yes"), Button(t("delete.no_button"), "confirm:no")],
     )
 
 
@@ -486,7 +487,7 @@ async def _answer_delete(
     if engine.services.forget_user is not None:
         await engine.services.forget_user(turn.conversation_id)
     fresh = ConversationState()
-    for key in state.model_fields:
+    for key in type(state).model_fields:
         setattr(state, key, getattr(fresh, key))
     turn.say(t("delete.done", photos=photos, documents=len(documents)), engine.menu_buttons())
 

@@ -11,7 +11,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from dialogs import actions, parsers
@@ -49,7 +49,7 @@ class Services:
     photos: PhotoStore
     documents: DocumentRenderer
     faq: FaqIndex | None = None
-    clock: Callable[[], datetime] = datetime.now
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     # Hooks the assistant layer provides for data about the user outside the state (e.g. /delete).
     forget_user: Callable[[str], Awaitable[int]] | None = None
 
