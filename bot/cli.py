@@ -14,6 +14,9 @@ app = typer.Typer(
 )
 
 # Command registrations (one line each; the functions live in their own modules).
+from bot.cli_faq import faq  # noqa: E402
+
+app.command("faq")(faq)
 from bot.cli_chat import chat  # noqa: E402
 
 app.command("chat")(chat)

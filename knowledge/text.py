@@ -6,8 +6,12 @@ compares folded text so "Hồ Chí Minh", "ho chi minh" and "HO CHI MINH" meet.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
+from pathlib import Path
+
+import yaml
 
 _SPACES = re.compile(r"\s+")
 _NON_WORD = re.compile(r"[^\w\s]", re.UNICODE)
@@ -39,3 +43,56 @@ def fold(text: str) -> str:
     text = strip_diacritics(nfc(text)).lower()
     text = _NON_WORD.sub(" ", text).replace("_", " ")
     return collapse_spaces(text)
+
+
+# --- question normalisation (FAQ matching) ------------------------------------------
+
+_TEENCODE_PATH = Path(__file__).with_name("teencode.yaml")
+# "1900 9068", "0906.090.075" and "19009068" must meet: after folding, digit groups
+# separated by single spaces are one number.
+_DIGIT_GAP = re.compile(r"(?<=\d) (?=\d)")
+
+
+@functools.cache
+def _teencode() -> tuple[re.Pattern[str], dict[str, str]]:
+    """The abbreviation table as one whole-word regex (longest variant first) and its map."""
+    raw = yaml.safe_load(_TEENCODE_PATH.read_text(encoding="utf-8")) or {}
+    table: dict[str, str] = {}
+    for canonical, variants in raw.items():
+        target = fold(str(canonical))
+        for variant in [canonical, *(variants or [])]:
+            key = fold(str(variant))
+            if key and key != target:
+                table.setdefault(key, target)
+    if not table:
+        return re.compile(r"(?!x)x"), table
+    alternatives = "|".join(re.escape(k) for k in sorted(table, key=len, reverse=True))
+    return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)"), table
+
+
+def expand_abbreviations(folded: str) -> str:
+    """Replace chat abbreviations in already folded text by their canonical spelling.
+
+    One regex pass, so a canonical form is never expanded again ("k" -> "khong" stays).
+    """
+    pattern, table = _teencode()
+    return pattern.sub(lambda m: table[m.group(0)], folded)
+
+
+def abbreviation_words() -> frozenset[str]:
+    """Every single-word spelling the abbreviation table knows (typo correction aims at them)."""
+    _, table = _teencode()
+    return frozenset(k for k in table if " " not in k)
+
+
+def fold_question(text: str) -> str:
+    """fold() plus digit groups joined: "0906.090.075" -> "0906090075"."""
+    return _DIGIT_GAP.sub("", fold(text))
+
+
+def normalize_question(text: str) -> str:
+    """The key a question is matched on: folded, numbers joined, abbreviations expanded.
+
+    "Ko có SĐT thì đk đc ko?" -> "khong co sdt thi dang ky duoc khong".
+    """
+    return expand_abbreviations(fold_question(text))

@@ -1,0 +1,106 @@
+"""FAQ answer latency and index build time.
+
+    python bench/faq.py
+
+Measures `FaqIndex.ask` on the real knowledge base and on the base grown synthetically
+to 1,000 and 10,000 entries (goal: p99 <= 2 ms at 1,000, <= 20 ms at 10,000). Synthetic
+entries reuse the real phrasings with their topic words swapped for made-up ones, so
+the vocabulary and the postings grow the way a bigger real base would. Queries are the
+evaluation questions (in scope and out of scope). Ends with one JSON line.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from knowledge.faq import FAQ_PATH, FaqEntry, FaqIndex, load_entries, load_eval, load_out_of_scope  # noqa: E402
+
+SYLLABLES = "ba be bo cu da de di do ga gi ha he ho ki la le lo ma me mo na ne no pha phu qua ra ro sa so ta te to tra tu va ve vo xa xe xo".split()
+
+
+def grow(entries: list[FaqEntry], size: int, rng: random.Random) -> list[FaqEntry]:
+    out = list(entries)
+    while len(out) < size:
+        base = rng.choice(entries)
+        topic = " ".join(rng.choice(SYLLABLES) + rng.choice(SYLLABLES) for _ in range(2))
+        questions = tuple(
+            " ".join(topic if rng.random() < 0.3 else w for w in q.split()) + f" {topic}"
+            for q in base.questions
+        )
+        out.append(FaqEntry(f"syn_{len(out)}", questions, base.answer, base.source, None, False, (topic,)))
+    return out
+
+
+def _p(times: list[float], q: float) -> float:
+    times = sorted(times)
+    return times[min(len(times) - 1, int(len(times) * q))]
+
+
+def measure(index: FaqIndex, queries: list[str], rounds: int) -> tuple[float, float, float]:
+    """Wall-clock p50/p99 and CPU-time p99 (the latter shows the cost without other
+    processes' noise on a shared machine)."""
+    for q in queries[:20]:
+        index.ask(q)  # warm caches (regex, numpy)
+    gc.collect()  # a long-lived index should not be rescanned by the collector mid-query
+    wall: list[float] = []
+    cpu: list[float] = []
+    for _ in range(rounds):
+        for q in queries:
+            t, c = time.perf_counter(), time.thread_time()
+            index.ask(q)
+            cpu.append((time.thread_time() - c) * 1000)
+            wall.append((time.perf_counter() - t) * 1000)
+    return statistics.median(wall), _p(wall, 0.99), _p(cpu, 0.99)
+
+
+def build(entries: list[FaqEntry], decoys: list[str]) -> tuple[FaqIndex, float]:
+    t = time.perf_counter()
+    index = FaqIndex.from_entries(entries, decoys)
+    return index, (time.perf_counter() - t) * 1000
+
+
+def main() -> None:
+    rng = random.Random(3)
+    entries = load_entries(FAQ_PATH)
+    decoys = load_out_of_scope(FAQ_PATH)
+    queries = [c.question for c in load_eval(ROOT / "tests" / "data" / "faq_eval.tsv")]
+
+    index, build_ms = build(entries, decoys)
+    p50, p99, cpu99 = measure(index, queries, rounds=5)
+    print(
+        f"real base: {len(entries)} entries, build {build_ms:.1f} ms, "
+        f"p50 {p50:.3f} ms, p99 {p99:.3f} ms (cpu p99 {cpu99:.3f} ms)"
+    )
+    result = {
+        "entries": len(entries),
+        "p50_ms": round(p50, 3),
+        "p99_ms": round(p99, 3),
+        "cpu_p99_ms": round(cpu99, 3),
+        "build_ms": round(build_ms, 1),
+    }
+    for size in (1_000, 10_000):
+        big, big_build = build(grow(entries, size, rng), decoys)
+        b50, b99, bcpu = measure(big, queries, rounds=2)
+        print(
+            f"grown to {size}: build {big_build:.0f} ms, p50 {b50:.3f} ms, p99 {b99:.3f} ms (cpu p99 {bcpu:.3f} ms)"
+        )
+        result[f"at_{size}"] = {
+            "p50_ms": round(b50, 3),
+            "p99_ms": round(b99, 3),
+            "cpu_p99_ms": round(bcpu, 3),
+            "build_ms": round(big_build, 1),
+        }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

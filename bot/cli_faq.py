@@ -1,0 +1,102 @@
+"""`vssid-bot faq`: ask the knowledge base from a terminal or another program.
+
+- `vssid-bot faq "câu hỏi"`         the answer for a person (or suggestions, or a refusal)
+- `vssid-bot faq --json "câu hỏi"`  one JSON object (shape fixed by issue 3)
+- `vssid-bot faq --json`            questions on stdin, one JSON object per line, in order
+- `vssid-bot faq --eval`            top-1 accuracy, refusal rate and confusions on the eval set
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from knowledge.faq import FaqIndex, FaqResult, evaluate, load_eval, message
+
+DEFAULT_EVAL = Path(__file__).resolve().parent.parent / "tests" / "data" / "faq_eval.tsv"
+
+
+def render(result: FaqResult) -> str:
+    """Plain text for a person: channels and terminals render no Markdown."""
+    if result.match is not None:
+        entry = result.match.entry
+        text = entry.answer
+        if entry.general_advice:
+            text += "\n" + message("general_advice")
+        return text
+    if result.suggestions:
+        lines = [message("suggest")]
+        lines += [f"{i}. {s.entry.questions[0]}" for i, s in enumerate(result.suggestions, 1)]
+        return "\n".join(lines)
+    return message("refuse")
+
+
+def _dump(obj: object) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    sys.stdout.flush()  # a program reading line by line must not wait for a buffer
+
+
+def faq(
+    question: Annotated[str | None, typer.Argument(help='The question, e.g. "mã bhxh là số nào".')] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON; without a question, read stdin line by line.")
+    ] = False,
+    run_eval: Annotated[
+        bool, typer.Option("--eval", help="Measure the matcher on the evaluation set.")
+    ] = False,
+    eval_file: Annotated[
+        Path, typer.Option(help="Evaluation TSV (expected id <TAB> question).")
+    ] = DEFAULT_EVAL,
+) -> None:
+    """Answer a citizen's question from the circulars (VssID FAQ)."""
+    index = FaqIndex.default()
+    if run_eval:
+        _print_eval(index, eval_file, as_json)
+        return
+    if question is not None:
+        result = index.ask(question)
+        if as_json:
+            _dump(result.to_json())
+        else:
+            typer.echo(render(result))
+        return
+    if not as_json:
+        typer.echo(
+            'Thiếu câu hỏi. Ví dụ: vssid-bot faq "mã bhxh là số nào" (hoặc --json để đọc từ stdin).', err=True
+        )
+        raise typer.Exit(2)
+    for line in sys.stdin:
+        line = line.rstrip("\r\n")
+        _dump(index.ask(line).to_json())
+
+
+def _print_eval(index: FaqIndex, path: Path, as_json: bool) -> None:
+    if not path.is_file():
+        typer.echo(f"Evaluation file not found: {path} (pass --eval-file).", err=True)
+        raise typer.Exit(2)
+    report = evaluate(index, load_eval(path))
+    if as_json:
+        _dump(report.to_json())
+        return
+    typer.echo(
+        f"entries: {len(index)}   questions: {report.in_scope} in scope, {report.out_of_scope} out of scope"
+    )
+    typer.echo(
+        f"top-1 accuracy (in scope):   {report.top1_accuracy:.1%}  ({report.top1_correct}/{report.in_scope})"
+    )
+    typer.echo(
+        f"refusal rate (out of scope): {report.refusal_rate:.1%}  ({report.refused}/{report.out_of_scope})"
+    )
+    typer.echo(
+        f"confident answers: {report.answered_correct} right, {report.answered_wrong} wrong; "
+        f"in-scope refused: {report.in_scope_refused}; out-of-scope answered: {report.oos_answered}"
+    )
+    typer.echo("confusions (expected -> got [outcome] question):")
+    for case, result in report.confusions:
+        got = result.best.entry.id if result.best else "-"
+        score = f"{result.best.score:.0f}" if result.best else ""
+        typer.echo(f"  {case.expected} -> {got} {score} [{result.outcome}] {case.question}")

@@ -1,0 +1,573 @@
+"""Answer citizens' questions from the circulars: a fuzzy, fast FAQ matcher.
+
+The knowledge base is `faq.yaml` next to this file (reviewable by a non-programmer).
+A question gets one of three outcomes:
+
+- "answer": one entry clearly fits (`FaqResult.match`);
+- "suggest": a few entries plausibly fit, the user picks ("did you mean", up to 3);
+- "refuse": nothing fits well enough; the assistant says so and gives the hotline,
+  rather than answering something wrong.
+
+How a question is scored (all on `normalize_question` text: no accents, teencode
+expanded, numbers joined):
+
+1. Keyword coverage: the share of the question's content words and word pairs, weighted
+   by how rare they are in the base (IDF), that the entry's phrasings also contain.
+   Words the base has never seen count fully against the question, which is what sends
+   "gia hạn hộ chiếu" or "thời tiết" to a refusal even when the sentence shape
+   ("... ở đâu", "... thế nào") resembles an entry. Computed for every entry at once with
+   numpy over a precomputed inverted index; it also picks the candidates for step 2.
+2. Fuzzy similarity (rapidfuzz) between the question and each candidate's phrasings:
+   a mix of token_set_ratio (word subsets, short questions) and token_sort_ratio (word
+   order and typos); best phrasing per entry. Also the share of the best phrasing's own
+   words the question covers (prefers the entry the question says the most about).
+3. score = SCORE_WEIGHTS . (question coverage, phrasing coverage, fuzzy), on 0-100.
+   Known out-of-scope topics (faq.yaml `out_of_scope`) compete too; if one wins: refuse.
+
+Thresholds were chosen on tests/data/faq_eval.tsv; see the constants below.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import yaml
+from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA
+
+from knowledge.text import abbreviation_words, expand_abbreviations, fold_question, normalize_question
+
+FAQ_PATH = Path(__file__).with_name("faq.yaml")
+
+OUT_OF_SCOPE = "out_of_scope"
+
+NEXT_ACTIONS = frozenset(
+    {"start_registration", "start_child_registration", "install_guide", "account_help", "status"}
+)
+
+# --- thresholds and weights ---------------------------------------------------------
+# Chosen by grid search on tests/data/faq_eval.tsv (315 in-scope, 55 out-of-scope
+# questions; score weights, fuzzy mix, unknown-word weight and suggest threshold searched
+# together, maximising min(top-1, refusal)). With the values below:
+#   top-1 in scope 91.1 %, out-of-scope refused 81.8 %;
+#   answered confidently 254 of 315 in-scope questions, 5 of them wrongly (1.6 %);
+#   out-of-scope answered confidently: 7 of 55 (they share the base's words: "làm hộ
+#   chiếu ở đâu", "quên mật khẩu zalo", "cách tính lương hưu"...).
+# Neighbouring settings (weights +-0.1, suggest 52-60) stay within ~1-2 points: no cliff.
+# The out-of-scope topic list in faq.yaml is written as topics, not as the eval's
+# questions (an earlier question-style list reached 94.5 % refusal but was too close to
+# the eval set to be an honest figure).
+ANSWER_THRESHOLD = 66.0
+"""A top score at or above this, with a clear lead, is answered (70 halves wrong answers
+but answers ~30 fewer questions; 62 answers ~15 more and doubles the wrong ones)."""
+ANSWER_MARGIN = 3.0
+"""The lead over the runner-up an answer needs; closer races become suggestions."""
+SUGGEST_THRESHOLD = 58.0
+"""Below this the question is out of scope: polite refusal with the hotline."""
+SUGGEST_WINDOW = 12.0
+"""Runners-up within this many points of the top are offered as suggestions."""
+MAX_SUGGESTIONS = 3
+DECOY_MARGIN = 0.0
+"""How far a known out-of-scope topic must lead the best entry to cause a refusal
+(0 to 5 give the same eval figures; "đổi mk" still reaches change_password)."""
+
+SCORE_WEIGHTS = (0.2, 0.1, 0.7)
+"""Final score mix: question coverage, phrasing coverage, fuzzy similarity."""
+FUZZY_MIX = (0.6, 0.4)
+"""Fuzzy similarity mix: token_set_ratio, token_sort_ratio (partial_ratio scored worse on the eval)."""
+UNKNOWN_WORD_WEIGHT = 1.0
+"""IDF of a word the base has never seen, relative to the rarest known word."""
+PAIR_WEIGHT = 0.5
+"""Word pairs confirm words already counted; half weight keeps one pair from dominating."""
+CANDIDATES = 12
+"""Entries re-ranked with rapidfuzz per question (12, 16 and 24 give the same eval figures)."""
+
+# Words that shape a question but say nothing about its topic. They stay in the fuzzy
+# strings (they help "ở đâu" vs "thế nào") but carry no weight in keyword coverage.
+STOPWORDS = frozenset(
+    """
+    a ah ad admin ak anh ban bac bi cac cach can cho chi chu co cua da dang de di do duoc
+    em gi ha hay hoi huhu khi khong kia la lam len luon ma minh moi nguoi mot nao nay ne
+    nhe nho nhu o oi phai ra roi se tai thenao thi thoi toi tu va vao vay ve voi vui xin
+    nhung giup cam on nha nguoi
+    """.split()
+)
+
+
+# --- public data types -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FaqEntry:
+    id: str
+    questions: tuple[str, ...]
+    answer: str
+    source: str
+    next_action: str | None
+    general_advice: bool
+    keywords: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FaqMatch:
+    entry: FaqEntry
+    score: float  # 0-100
+
+
+@dataclass(frozen=True)
+class FaqResult:
+    question: str
+    match: FaqMatch | None  # set only when confident
+    suggestions: tuple[FaqMatch, ...] = ()  # up to 3 when not confident but plausible
+
+    @property
+    def outcome(self) -> Literal["answer", "suggest", "refuse"]:
+        if self.match is not None:
+            return "answer"
+        return "suggest" if self.suggestions else "refuse"
+
+    @property
+    def best(self) -> FaqMatch | None:
+        """The top-ranked entry whatever the outcome (evaluation uses it for top-1)."""
+        if self.match is not None:
+            return self.match
+        return self.suggestions[0] if self.suggestions else None
+
+    def to_json(self) -> dict[str, Any]:
+        """The object `vssid-bot faq --json` prints (shape fixed by issue 3)."""
+        return {
+            "question": self.question,
+            "match": None
+            if self.match is None
+            else {
+                "id": self.match.entry.id,
+                "score": round(self.match.score, 1),
+                "answer": self.match.entry.answer,
+            },
+            "suggestions": [
+                {"id": s.entry.id, "question": s.entry.questions[0], "score": round(s.score, 1)}
+                for s in self.suggestions
+            ],
+        }
+
+
+class FaqDataError(ValueError):
+    """faq.yaml is malformed; the message names the entry and the field."""
+
+
+# --- loading ----------------------------------------------------------------------------
+
+
+def load_entries(path: Path = FAQ_PATH) -> list[FaqEntry]:
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    entries: list[FaqEntry] = []
+    seen: set[str] = set()
+    for i, item in enumerate(raw.get("entries") or []):
+        where = f"{path.name}: entry #{i + 1} ({item.get('id', '?')})"
+        for field in ("id", "questions", "answer", "source"):
+            if not item.get(field):
+                raise FaqDataError(f"{where}: field '{field}' is missing or empty")
+        if item["id"] in seen:
+            raise FaqDataError(f"{where}: duplicate id")
+        seen.add(item["id"])
+        action = item.get("next_action")
+        if action is not None and action not in NEXT_ACTIONS:
+            raise FaqDataError(f"{where}: next_action '{action}' is not one of {sorted(NEXT_ACTIONS)}")
+        entries.append(
+            FaqEntry(
+                id=str(item["id"]),
+                questions=tuple(str(q).strip() for q in item["questions"]),
+                answer=str(item["answer"]).strip(),
+                source=str(item["source"]).strip(),
+                next_action=action,
+                general_advice=bool(item.get("general_advice", False)),
+                keywords=tuple(str(k) for k in item.get("keywords") or ()),
+            )
+        )
+    return entries
+
+
+def load_out_of_scope(path: Path = FAQ_PATH) -> list[str]:
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return [str(q).strip() for q in raw.get("out_of_scope") or [] if str(q).strip()]
+
+
+@functools.cache
+def _header(path: Path = FAQ_PATH) -> dict[str, Any]:
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return {"hotline": str(raw.get("hotline", "1900 9068")), "messages": dict(raw.get("messages") or {})}
+
+
+def hotline() -> str:
+    return _header()["hotline"]
+
+
+def message(name: str) -> str:
+    """A reviewable text from the `messages` block of faq.yaml, {hotline} filled in."""
+    return str(_header()["messages"][name]).strip().replace("{hotline}", hotline())
+
+
+# --- features ----------------------------------------------------------------------------
+
+
+def _content_tokens(normalized: str) -> list[str]:
+    return [t for t in normalized.split() if t not in STOPWORDS]
+
+
+def _weight(feature: str, idf: float) -> float:
+    return idf * PAIR_WEIGHT if " " in feature else idf
+
+
+def _features(tokens: Sequence[str]) -> set[str]:
+    """Content words and adjacent content-word pairs ("mat khau" is rarer than "mat")."""
+    feats = set(tokens)
+    feats.update(f"{a} {b}" for a, b in itertools.pairwise(tokens))
+    return feats
+
+
+# A folded Vietnamese syllable: optional initial consonant, a vowel group, optional final.
+# Typo correction only touches words that cannot be Vietnamese ("bhty", "iphoen", "emai"):
+# a real syllable one letter away from a known word ("thue" tax / "the" card, "san" /
+# "sang") is a different word far more often than a typo.
+_SYLLABLE = re.compile(
+    r"(?:ngh|ng|gh|gi|kh|nh|ph|qu|th|tr|ch|[bcdghklmnprstvx])?[aeiouy]{1,3}(?:ch|ng|nh|[cmnpt])?"
+)
+
+
+def _typo_ok(word: str, candidate: str) -> bool:
+    if _SYLLABLE.fullmatch(word):
+        return False
+    if len(word) <= 4:
+        # one swap ("bhty") or one letter missing at the end ("pas", "emai")
+        return (len(candidate) == len(word) and sorted(candidate) == sorted(word)) or (
+            len(candidate) == len(word) + 1 and candidate.startswith(word)
+        )
+    return OSA.distance(word, candidate) <= (1 if len(word) <= 7 else 2)
+
+
+# Question words after normalisation. Anywhere in the text: these only occur in questions.
+_QUESTION_ANYWHERE = re.compile(
+    r"(?:^|\s)(?:gi|la gi|thenao|bao gio|bao nhieu|bao lau|o dau|tai sao|khi nao|lam sao|"
+    r"cho hoi|xin hoi|lam the nao|co phai|phai khong|duoc khong|co khong|nhu nao|kieu gi)(?:\s|$)"
+)
+# At the end only, and only after at least one other word: alone, "không" / "chưa" / "có"
+# are answers to the bot's own yes/no questions, not questions.
+_QUESTION_ENDINGS = frozenset({"khong", "chua", "nao", "sao", "ha", "may", "dau", "hong"})
+
+
+def _top(scores: np.ndarray, k: int) -> np.ndarray:
+    if len(scores) <= k:
+        return np.arange(len(scores))
+    return np.argpartition(-scores, k - 1)[:k]
+
+
+# --- the index --------------------------------------------------------------------------
+
+
+class FaqIndex:
+    """Precomputed matcher over a list of entries. Build once, ask many times (thread-safe)."""
+
+    def __init__(self, entries: Sequence[FaqEntry], out_of_scope: Sequence[str] = ()) -> None:
+        if not entries:
+            raise FaqDataError("the FAQ has no entries")
+        self.entries: tuple[FaqEntry, ...] = tuple(entries)
+        self._by_id = {e.id: e for e in self.entries}
+        if len(self._by_id) != len(self.entries):
+            raise FaqDataError("two FAQ entries share an id")
+        # Known out-of-scope topics are indexed like entries (numbers after the real ones)
+        # so they compete for a question; winning means "refuse".
+        self._real = len(self.entries)
+        decoys = [
+            FaqEntry(f"{OUT_OF_SCOPE}#{i}", (q,), "", "", None, False) for i, q in enumerate(out_of_scope)
+        ]
+        entries = [*self.entries, *decoys]
+        self._all = entries
+
+        # Phrasings (not keywords: a one-word keyword would be a perfect fuzzy subset of
+        # every question containing that word) are the fuzzy and phrasing-coverage targets.
+        texts: list[str] = []
+        owners: list[int] = []
+        text_features: list[frozenset[str]] = []
+        entry_features: list[set[str]] = []
+        for n, entry in enumerate(entries):
+            feats: set[str] = set()
+            for phrase in entry.questions:
+                norm = normalize_question(phrase)
+                if not norm:
+                    continue
+                pf = frozenset(_features(_content_tokens(norm)))
+                texts.append(norm)
+                owners.append(n)
+                text_features.append(pf)
+                feats |= pf
+            for keyword in entry.keywords:
+                feats |= _features(_content_tokens(normalize_question(keyword)))
+            entry_features.append(feats)
+        self._texts = texts
+        self._owners = owners
+        self._text_features = text_features
+        self._texts_of: list[list[int]] = [[] for _ in entries]
+        for i, n in enumerate(owners):
+            self._texts_of[n].append(i)
+
+        # Inverted index feature -> entries, IDF over entries (smoothed, always > 0).
+        postings: dict[str, list[int]] = {}
+        for n, feats in enumerate(entry_features):
+            for f in feats:
+                postings.setdefault(f, []).append(n)
+        total = len(entries)
+        self._postings = {f: np.asarray(ns, dtype=np.int32) for f, ns in postings.items()}
+        self._idf = {f: _weight(f, math.log(1 + total / len(ns))) for f, ns in postings.items()}
+        # Unknown words weigh more than the rarest known word: an unseen topic word
+        # ("facebook", "visa") must pull coverage down harder than a known one pulls it up.
+        self._unknown_idf = UNKNOWN_WORD_WEIGHT * math.log(1 + total)
+        self._text_weight = [sum(self._idf[f] for f in pf) or 1.0 for pf in text_features]
+        words = {f for f in postings if " " not in f}
+        for t in texts:
+            words.update(t.split())
+        self._vocab = sorted(words)
+        self._vocab_set = frozenset(words)
+        # Typos are corrected before abbreviations are expanded, so "pas" can reach "pass".
+        self._typo_targets = sorted(words | abbreviation_words())
+        self._typo_known = frozenset(self._typo_targets)
+
+    # construction helpers -------------------------------------------------------------
+
+    @classmethod
+    def from_entries(cls, entries: Iterable[FaqEntry], out_of_scope: Iterable[str] = ()) -> FaqIndex:
+        return cls(list(entries), list(out_of_scope))
+
+    @classmethod
+    def from_file(cls, path: Path) -> FaqIndex:
+        return cls(load_entries(path), load_out_of_scope(path))
+
+    @classmethod
+    def default(cls) -> FaqIndex:
+        return _default_index()
+
+    def get(self, entry_id: str) -> FaqEntry:
+        try:
+            return self._by_id[entry_id]
+        except KeyError:
+            raise KeyError(f"no FAQ entry with id {entry_id!r}") from None
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    # matching -------------------------------------------------------------------------
+
+    def normalize(self, text: str) -> str:
+        """normalize_question plus correction of near-certain typos against the base's words."""
+        words = fold_question(text).split()
+        fixed: list[str] = []
+        for w in words:
+            if w in self._typo_known or len(w) < 3 or not w.isalpha():
+                fixed.append(w)
+                continue
+            hit = process.extractOne(w, self._typo_targets, scorer=fuzz.ratio, score_cutoff=66)
+            fixed.append(hit[0] if hit and _typo_ok(w, hit[0]) else w)
+        return expand_abbreviations(" ".join(fixed))
+
+    def components(self, text: str) -> list[tuple[int, float, float, float]]:
+        """(entry number, question coverage, phrasing coverage, fuzzy), each 0-1, for candidates."""
+        query = self.normalize(text)
+        content = _content_tokens(query)
+        if not content:
+            return []
+        feats = _features(content)
+
+        coverage = np.zeros(len(self._all), dtype=np.float64)
+        total = 0.0
+        weights: dict[str, float] = {}
+        for f in feats:
+            w = self._idf.get(f)
+            if w is None:
+                w = _weight(f, self._unknown_idf)
+            else:
+                weights[f] = w
+            total += w
+            posting = self._postings.get(f)
+            if posting is not None:
+                coverage[posting] += w
+        if not weights:
+            return []
+        coverage /= total
+
+        # The best real entries and, separately, the best out-of-scope topics, so a crowd
+        # of real entries sharing one common word cannot keep a fitting topic out.
+        cand = [
+            int(n)
+            for part, offset in ((coverage[: self._real], 0), (coverage[self._real :], self._real))
+            for n in _top(part, CANDIDATES) + offset
+            if coverage[n] > 0
+        ]
+        text_ids = [i for n in cand for i in self._texts_of[n]]
+        choices = [self._texts[i] for i in text_ids]
+        sims = (
+            FUZZY_MIX[0] * process.cdist([query], choices, scorer=fuzz.token_set_ratio)[0]
+            + FUZZY_MIX[1] * process.cdist([query], choices, scorer=fuzz.token_sort_ratio)[0]
+        ) / 100.0
+        known = weights.keys()
+        best_fuzzy: dict[int, float] = {}
+        best_pcov: dict[int, float] = {}
+        for i, sim in zip(text_ids, sims, strict=True):
+            n = self._owners[i]
+            shared = sum(weights[f] for f in self._text_features[i] & known)
+            pcov = shared / self._text_weight[i]
+            if sim > best_fuzzy.get(n, -1.0):
+                best_fuzzy[n] = float(sim)
+            if pcov > best_pcov.get(n, -1.0):
+                best_pcov[n] = pcov
+        return [(n, float(coverage[n]), best_pcov[n], best_fuzzy[n]) for n in cand]
+
+    def scores(self, text: str) -> list[tuple[int, float]]:
+        """(entry number, score 0-100) for the best candidates, best first."""
+        wq, wp, wf = SCORE_WEIGHTS
+        ranked = [(n, 100.0 * (wq * q + wp * p + wf * f)) for n, q, p, f in self.components(text)]
+        ranked.sort(key=lambda x: -x[1])
+        return ranked
+
+    def ask(self, text: str) -> FaqResult:
+        ranked = self.scores(text)
+        decoy = max((s for n, s in ranked if n >= self._real), default=0.0)
+        ranked = [(n, s) for n, s in ranked if n < self._real]
+        # A known out-of-scope topic clearly ahead means "not ours", however high the
+        # nearest entry scored; a tie ("đổi mk" vs "đổi mật khẩu wifi") stays ours.
+        if not ranked or ranked[0][1] < SUGGEST_THRESHOLD or decoy > ranked[0][1] + DECOY_MARGIN:
+            return FaqResult(question=text, match=None, suggestions=())
+        top_n, top = ranked[0]
+        runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
+        if top >= ANSWER_THRESHOLD and top - runner_up >= ANSWER_MARGIN:
+            return FaqResult(question=text, match=FaqMatch(self.entries[top_n], top), suggestions=())
+        suggestions = tuple(
+            FaqMatch(self.entries[n], s)
+            for n, s in ranked[:MAX_SUGGESTIONS]
+            if s >= SUGGEST_THRESHOLD and top - s <= SUGGEST_WINDOW
+        )
+        return FaqResult(question=text, match=None, suggestions=suggestions)
+
+    def looks_like_question(self, text: str) -> bool:
+        """Cheap check the dialog engine uses mid-form: is this a question, not a field value?
+
+        True for a "?" or Vietnamese question words after normalisation ("ko có cccd thì sao",
+        "mk là j", "đăng ký ở đâu"). Field values ("0912345678", "Trần Văn An") are not.
+        """
+        if "?" in text:
+            return True
+        norm = normalize_question(text)
+        if not norm:
+            return False
+        if _QUESTION_ANYWHERE.search(norm):
+            return True
+        words = norm.split()
+        return len(words) >= 2 and words[-1] in _QUESTION_ENDINGS
+
+
+@functools.cache
+def _default_index() -> FaqIndex:
+    return FaqIndex.from_file(FAQ_PATH)
+
+
+# --- evaluation -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EvalCase:
+    expected: str  # an entry id, or OUT_OF_SCOPE
+    question: str
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    in_scope: int
+    out_of_scope: int
+    top1_correct: int  # best-ranked entry (answer or first suggestion) is the expected one
+    answered_correct: int  # answered confidently and right
+    answered_wrong: int  # answered confidently and wrong: the costly mistake
+    in_scope_refused: int
+    refused: int  # out-of-scope questions refused
+    oos_answered: int  # out-of-scope questions answered confidently (worst case)
+    confusions: tuple[tuple[EvalCase, FaqResult], ...]
+
+    @property
+    def top1_accuracy(self) -> float:
+        return self.top1_correct / self.in_scope if self.in_scope else 0.0
+
+    @property
+    def refusal_rate(self) -> float:
+        return self.refused / self.out_of_scope if self.out_of_scope else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "in_scope": self.in_scope,
+            "out_of_scope": self.out_of_scope,
+            "top1_accuracy": round(self.top1_accuracy, 4),
+            "refusal_rate": round(self.refusal_rate, 4),
+            "answered_correct": self.answered_correct,
+            "answered_wrong": self.answered_wrong,
+            "in_scope_refused": self.in_scope_refused,
+            "out_of_scope_answered": self.oos_answered,
+            "thresholds": {
+                "answer": ANSWER_THRESHOLD,
+                "answer_margin": ANSWER_MARGIN,
+                "suggest": SUGGEST_THRESHOLD,
+            },
+        }
+
+
+def load_eval(path: Path) -> list[EvalCase]:
+    """Read the evaluation TSV: `expected<TAB>question`, "#" comment lines."""
+    cases: list[EvalCase] = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        expected, sep, question = line.partition("\t")
+        if not sep or not question.strip():
+            raise FaqDataError(f"{path.name}:{lineno}: expected 'id<TAB>question'")
+        cases.append(EvalCase(expected.strip(), question.strip()))
+    return cases
+
+
+def evaluate(index: FaqIndex, cases: Iterable[EvalCase]) -> EvalReport:
+    counts = dict.fromkeys(("in", "oos", "top1", "ok", "wrong", "in_refused", "refused", "oos_answered"), 0)
+    confusions: list[tuple[EvalCase, FaqResult]] = []
+    for case in cases:
+        result = index.ask(case.question)
+        if case.expected == OUT_OF_SCOPE:
+            counts["oos"] += 1
+            if result.outcome == "refuse":
+                counts["refused"] += 1
+            else:
+                confusions.append((case, result))
+                counts["oos_answered"] += result.outcome == "answer"
+            continue
+        index.get(case.expected)  # a typo in the eval file must fail loudly
+        counts["in"] += 1
+        best = result.best
+        if best is not None and best.entry.id == case.expected:
+            counts["top1"] += 1
+        else:
+            confusions.append((case, result))
+        if result.outcome == "answer":
+            counts["ok" if result.match.entry.id == case.expected else "wrong"] += 1
+        elif result.outcome == "refuse":
+            counts["in_refused"] += 1
+    return EvalReport(
+        in_scope=counts["in"],
+        out_of_scope=counts["oos"],
+        top1_correct=counts["top1"],
+        answered_correct=counts["ok"],
+        answered_wrong=counts["wrong"],
+        in_scope_refused=counts["in_refused"],
+        refused=counts["refused"],
+        oos_answered=counts["oos_answered"],
+        confusions=tuple(confusions),
+    )

@@ -1,0 +1,245 @@
+"""The FAQ answers what the circulars say, however a parent types it, and declines the rest."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+from knowledge.faq import FaqDataError, FaqEntry, FaqIndex, load_entries
+from knowledge.text import normalize_question
+
+SEEDS = {p.name for p in (Path(__file__).resolve().parents[2] / "shared" / "seeds").glob("*.txt")} or {
+    "000_5471ec6d83125a32.txt",
+    "001_bc76c01ed9613e38.txt",
+    "002_870a9ec1b09021c7.txt",
+    "003_c91de2f7d25a64e2.txt",
+    "004_5f26911e065daac4.txt",
+}
+
+
+@pytest.fixture(scope="module")
+def faq() -> FaqIndex:
+    return FaqIndex.default()
+
+
+# --- the questions from the issue -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "entry_id"),
+    [
+        ("mã bhxh là số nào", "ma_so_bhxh_where"),
+        ("ko có smartphone dk dc ko", "no_smartphone_web"),
+        ("bao giờ có mật khẩu", "first_password"),
+        ("quên mật khẩu vssid", "forgot_password"),
+        ("tải vssid trên iphone", "install_ios"),
+    ],
+)
+def test_parent_questions_get_the_answer_from_the_circulars(
+    faq: FaqIndex, question: str, entry_id: str
+) -> None:
+    result = faq.ask(question)
+    assert result.outcome == "answer"
+    assert result.match is not None and result.match.entry.id == entry_id
+
+
+def test_child_without_cccd_is_pointed_to_registration_through_the_parent(faq: FaqIndex) -> None:
+    result = faq.ask("con tôi chưa có cccd thì sao")
+    ids = [m.entry.id for m in ([result.match] if result.match else result.suggestions)]
+    assert ids and ids[0].startswith("child_")
+    assert "giấy khai sinh" in faq.get(ids[0]).answer
+
+
+def test_typing_without_accents_finds_the_same_entry(faq: FaqIndex) -> None:
+    with_marks = faq.ask("Mã số BHXH nằm ở đâu trên thẻ BHYT?")
+    without = faq.ask("ma so bhxh nam o dau tren the bhyt")
+    assert with_marks.match and without.match
+    assert with_marks.match.entry.id == without.match.entry.id == "ma_so_bhxh_where"
+
+
+def test_a_typo_in_a_domain_word_is_forgiven(faq: FaqIndex) -> None:
+    result = faq.ask("cai vssid tren iphoen")
+    assert result.best is not None and result.best.entry.id == "install_ios"
+
+
+@pytest.mark.parametrize(
+    "question", ["thời tiết hà nội ngày mai", "xin visa đi Hàn Quốc", "giá vàng hôm nay", "asdfgh"]
+)
+def test_out_of_scope_questions_are_refused(faq: FaqIndex, question: str) -> None:
+    result = faq.ask(question)
+    assert result.outcome == "refuse"
+    assert result.to_json() == {"question": question, "match": None, "suggestions": []}
+
+
+def test_an_ambiguous_one_word_question_offers_up_to_three_choices(faq: FaqIndex) -> None:
+    result = faq.ask("mk?")
+    assert result.outcome == "suggest"
+    assert 2 <= len(result.suggestions) <= 3
+    assert {m.entry.id for m in result.suggestions} <= {
+        "first_password",
+        "forgot_password",
+        "change_password",
+    }
+
+
+def test_empty_or_punctuation_only_input_is_refused_not_crashed(faq: FaqIndex) -> None:
+    assert faq.ask("").outcome == "refuse"
+    assert faq.ask("???").outcome == "refuse"
+
+
+def test_json_shape_is_the_one_the_issue_fixes(faq: FaqIndex) -> None:
+    answered = faq.ask("otp có mấy số").to_json()
+    assert set(answered) == {"question", "match", "suggestions"}
+    assert set(answered["match"]) == {"id", "score", "answer"}
+    assert 0 <= answered["match"]["score"] <= 100
+    suggested = faq.ask("mk?").to_json()
+    assert suggested["match"] is None
+    assert all(set(s) == {"id", "question", "score"} for s in suggested["suggestions"])
+
+
+def test_get_unknown_id_names_it(faq: FaqIndex) -> None:
+    with pytest.raises(KeyError, match="no_such_entry"):
+        faq.get("no_such_entry")
+
+
+# --- normalisation and the mid-form question check --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("typed", "normalized"),
+    [
+        ("Ko có SĐT thì đk đc ko?", "khong co sdt thi dang ky duoc khong"),
+        ("gọi 1900 9068", "goi 19009068"),
+        ("Bảo hiểm xã hội số là j", "vssid la gi"),
+        ("quên mk", "quen mat khau"),
+        ("thẻ bảo hiểm y tế", "the bhyt"),
+    ],
+)
+def test_normalize_question(typed: str, normalized: str) -> None:
+    assert normalize_question(typed) == normalized
+
+
+def test_phone_numbers_match_however_they_are_grouped() -> None:
+    assert normalize_question("0906.090.075") == normalize_question("0906 090 075") == "0906090075"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "mã bhxh là gì",
+        "ko có cccd thì sao",
+        "nộp ở đâu",
+        "bao giờ có mk",
+        "dùng hộ chiếu được không",
+        "duyệt chưa",
+        "ok?",
+    ],
+)
+def test_questions_typed_mid_form_are_recognised(faq: FaqIndex, text: str) -> None:
+    assert faq.looks_like_question(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["0912345678", "Trần Văn An", "không", "có", "chưa", "12 Lê Lợi, phường Bến Nghé"]
+)
+def test_field_values_and_yes_no_answers_are_not_questions(faq: FaqIndex, text: str) -> None:
+    assert not faq.looks_like_question(text)
+
+
+# --- the knowledge base itself (what a reviewer relies on) ------------------------------
+
+
+def test_every_entry_names_its_source_or_says_it_is_general_advice() -> None:
+    for entry in load_entries():
+        cited = {name for name in SEEDS if name in entry.source}
+        assert cited or entry.general_advice, entry.id
+        if entry.general_advice:
+            assert "Lời khuyên chung" in entry.source, entry.id
+
+
+def test_answers_are_plain_text_for_every_channel() -> None:
+    for entry in load_entries():
+        assert not re.search(r"\*\*|__|^#|^\s*[-*] |\[.+\]\(", entry.answer, re.MULTILINE), entry.id
+        assert entry.answer == entry.answer.strip() and len(entry.answer) < 900, entry.id
+
+
+def test_the_issue_checklist_is_covered() -> None:
+    ids = {e.id for e in load_entries()}
+    required = {
+        "what_is_vssid", "install_android", "install_ios", "no_smartphone_web", "what_to_prepare",
+        "ma_so_bhxh_where", "ma_so_bhxh_lookup", "name_with_accents", "photo_requirements", "choose_agency",
+        "email_purpose", "submit", "otp_code", "otp_not_received", "to_khai_mau_01", "first_password", "login",
+        "change_password", "one_device", "card_at_clinic", "public_services", "reissue_bhyt_card",
+        "reissue_so_bhxh", "pension_move", "change_benefit_payment", "child_registration",
+        "id_photo_not_needed", "passport_no_cccd", "rejected", "hotline",
+    }  # fmt: skip
+    assert required <= ids
+
+
+def test_facts_the_circulars_give_are_in_the_answers(faq: FaqIndex) -> None:
+    assert "10 số cuối" in faq.get("ma_so_bhxh_where").answer
+    assert "6 chữ số" in faq.get("otp_code").answer
+    assert "10 ngày" in faq.get("to_khai_mau_01").answer
+    assert "6 tháng" in faq.get("change_password").answer
+    hotline = faq.get("hotline").answer
+    for number in ("1900 9068", "3785 0110", "0255 3828919", "0243 7223968", "0906 090 075"):
+        assert number in hotline
+
+
+def test_broken_data_is_reported_with_the_entry_and_field(tmp_path: Path) -> None:
+    bad = tmp_path / "faq.yaml"
+    bad.write_text(
+        "entries:\n  - id: x\n    questions: [a]\n    answer: ''\n    source: s\n", encoding="utf-8"
+    )
+    with pytest.raises(FaqDataError, match=r"\(x\).*answer"):
+        load_entries(bad)
+    with pytest.raises(FaqDataError):
+        FaqIndex.from_entries([])
+
+
+def test_an_index_built_from_other_entries_answers_from_them() -> None:
+    entry = FaqEntry("parking", ("Gửi xe ở đâu?",), "Gửi xe ở tầng hầm.", "test", None, False)
+    index = FaqIndex.from_entries([entry, FaqEntry("x", ("Mở cửa mấy giờ?",), "8 giờ.", "test", None, False)])
+    assert index.ask("gui xe o dau vay").match.entry.id == "parking"
+
+
+# --- command line -----------------------------------------------------------------------
+
+runner = CliRunner()
+
+
+def test_cli_prints_the_answer_for_a_person() -> None:
+    out = runner.invoke(app, ["faq", "mã bhxh là số nào"])
+    assert out.exit_code == 0
+    assert "10 số cuối" in out.stdout
+
+
+def test_cli_refusal_gives_the_hotline() -> None:
+    out = runner.invoke(app, ["faq", "thời tiết hôm nay"])
+    assert out.exit_code == 0 and "1900 9068" in out.stdout
+
+
+def test_cli_json_prints_one_object() -> None:
+    out = runner.invoke(app, ["faq", "--json", "bao giờ có mật khẩu"])
+    obj = json.loads(out.stdout)
+    assert obj["match"]["id"] == "first_password"
+    assert "mật khẩu" in out.stdout  # ensure_ascii=False: Vietnamese stays readable
+
+
+def test_cli_json_reads_stdin_one_object_per_line_in_order() -> None:
+    questions = ["mã bhxh là số nào", "thời tiết hôm nay", "mk?"]
+    out = runner.invoke(app, ["faq", "--json"], input="\n".join(questions) + "\n")
+    lines = out.stdout.splitlines()
+    assert [json.loads(line)["question"] for line in lines] == questions
+    assert json.loads(lines[1])["match"] is None
+
+
+def test_cli_without_question_or_json_explains_with_an_example() -> None:
+    out = runner.invoke(app, ["faq"])
+    assert out.exit_code == 2
+    assert "Ví dụ" in out.output
