@@ -50,32 +50,34 @@ class AssistantService:
         conversation_id = inbound.conversation_id
         async with self._lock(conversation_id):
             for _ in range(MAX_CONFLICT_RETRIES):
-                if inbound.message_id is not None and await asyncio.to_thread(
-                    self.store.seen, conversation_id, inbound.message_id
-                ):
-                    return []
-                state, version = await asyncio.to_thread(self.store.load, conversation_id)
-                state, replies = await self.engine.handle(state, inbound)
-                result = await asyncio.to_thread(
-                    self.store.save,
-                    conversation_id,
-                    inbound.channel,
-                    inbound.user_id,
-                    state,
-                    version,
-                    inbound.message_id,
+                seen, state, version = await asyncio.to_thread(
+                    self.store.begin, conversation_id, inbound.message_id
                 )
+                if seen:
+                    return []
+                state, replies = await self.engine.handle(state, inbound)
+                pushable = inbound.channel in self.channels
+                result, owed = await asyncio.to_thread(self._save, inbound, state, version, not pushable)
                 if result is SaveResult.SAVED:
-                    if inbound.channel not in self.channels:
-                        # This channel cannot push: owed notices ride along with the reply.
-                        replies = (
-                            await asyncio.to_thread(take_notices_for, self.store, conversation_id) + replies
-                        )
-                    return replies
+                    # A channel that cannot push gets owed notices (decisions, reminders) with the reply.
+                    return owed + replies
                 if result is SaveResult.DUPLICATE:
                     return []
                 log.info("conversation write conflict; running the message again")
             raise RuntimeError("conversation kept changing under us; message not applied")
+
+    def _save(
+        self, inbound: Inbound, state: Any, version: int, take_notices: bool
+    ) -> tuple[SaveResult, list[Outbound]]:
+        result = self.store.save(
+            inbound.conversation_id, inbound.channel, inbound.user_id, state, version, inbound.message_id
+        )
+        owed = (
+            take_notices_for(self.store, inbound.conversation_id)
+            if take_notices and result is SaveResult.SAVED
+            else []
+        )
+        return result, owed
 
     async def forget_user(self, conversation_id: str) -> int:
         await asyncio.to_thread(self.store.forget_conversation, conversation_id)
@@ -115,8 +117,12 @@ def prepare_data_dir(settings: Settings) -> None:
     probe.unlink()
 
 
-async def build_assistant(settings: Settings, **overrides: Any) -> AssistantService:
-    """The assistant on the configured parts; `overrides` replace Services fields (tests)."""
+async def build_assistant(settings: Settings, *, warm_up: bool = False, **overrides: Any) -> AssistantService:
+    """The assistant on the configured parts; `overrides` replace Services fields (tests).
+
+    `warm_up` loads the slow address data in the background: right for a long-running
+    server, wasted on a terminal session that may answer one line and exit.
+    """
     from bot.backend import make_backend
     from bot.documents import PdfDocumentRenderer
     from bot.photos import FilePhotoStore
@@ -137,6 +143,6 @@ async def build_assistant(settings: Settings, **overrides: Any) -> AssistantServ
         services.forget_user = service.forget_user
     if hasattr(backend, "close"):
         service._closers.append(backend.close)
-    # The old-address data takes about a second to load: warm it up off the event loop.
-    service._warmup = asyncio.create_task(asyncio.to_thread(admin_units.preload), name="warm-up")
+    if warm_up:  # the old-address data takes about a second to load: off the event loop
+        service._warmup = asyncio.create_task(asyncio.to_thread(admin_units.preload), name="warm-up")
     return service

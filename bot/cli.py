@@ -1,40 +1,65 @@
-"""The `vssid-bot` command line. Each command's body lives next to what it drives;
-this module only assembles them so `vssid-bot --help` lists everything."""
+"""The `vssid-bot` command line.
+
+Each command's body lives next to what it drives; this module only assembles them. Only the
+module of the command being run is imported, so `vssid-bot chat` starts without loading the
+web server, the Telegram frameworks or the PDF library.
+"""
 
 from __future__ import annotations
 
+import importlib
+import sys
+from typing import Any
+
 import typer
 
-app = typer.Typer(
-    name="vssid-bot",
-    help="VssID registration assistant: chat, run the channels, query the FAQ, operate the stub backend.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+# command name -> ("module:attribute", kind): "command" is a function, "group" a typer app.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("bot.runner:run", "command"),
+    "chat": ("bot.cli_chat:chat", "command"),
+    "faq": ("bot.cli_faq:faq", "command"),
+    "sms": ("bot.cli_backend:sms", "command"),
+    "declarations": ("bot.cli_backend:declarations", "command"),
+    "backend": ("bot.cli_backend:backend_app", "group"),
+    "agencies": ("bot.cli_agencies:agencies_app", "group"),
+}
 
-# Command registrations (one line each; the functions live in their own modules).
-from bot.cli_faq import faq  # noqa: E402
 
-app.command("faq")(faq)
-from bot.cli_chat import chat  # noqa: E402
+def build_app(only: str | None = None) -> typer.Typer:
+    app = typer.Typer(
+        name="vssid-bot",
+        help="VssID registration assistant: chat, run the channels, query the FAQ, operate the stub backend.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
 
-app.command("chat")(chat)
-from bot.cli_backend import backend_app, declarations, sms  # noqa: E402
+    @app.callback()
+    def _root() -> None:
+        """VssID registration assistant."""  # keeps sub-commands even when only one is loaded
 
-app.add_typer(backend_app, name="backend")
-app.command("sms")(sms)
-app.command("declarations")(declarations)
-from bot.runner import run  # noqa: E402
+    for name, (target, kind) in COMMANDS.items():
+        if only is not None and name != only:
+            continue
+        module, _, attribute = target.partition(":")
+        obj = getattr(importlib.import_module(module), attribute)
+        if kind == "group":
+            app.add_typer(obj, name=name)
+        else:
+            app.command(name)(obj)
+    return app
 
-app.command("run")(run)
-from bot.cli_agencies import agencies_app  # noqa: E402
 
-app.add_typer(agencies_app, name="agencies")
+def __getattr__(name: str) -> Any:
+    # `from bot.cli import app` (tests, typer's CliRunner) gets every command.
+    if name == "app":
+        return build_app()
+    raise AttributeError(name)
 
 
 def main() -> None:
-    app()
+    requested = sys.argv[1] if len(sys.argv) > 1 else None
+    build_app(only=requested if requested in COMMANDS else None)()
 
 
 if __name__ == "__main__":

@@ -18,8 +18,6 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import jinja2
-from fpdf import FPDF
-from fpdf.fonts import TextStyle
 
 from dialogs.ports import Declaration
 
@@ -98,6 +96,10 @@ class PdfDocumentRenderer:
 
 
 def _layout(html: str) -> bytearray:
+    # fpdf2 takes ~0.3 s to import: only the first rendered declaration pays for it.
+    from fpdf import FPDF
+    from fpdf.fonts import TextStyle
+
     pdf = FPDF(orientation="P", unit="mm", format="A4")
     pdf.set_margins(18, 12, 18)
     pdf.set_auto_page_break(True, margin=12)

@@ -129,6 +129,19 @@ class ConversationStore:
                 return ConversationState(), 0
             return ConversationState.model_validate_json(row.state), row.version
 
+    def begin(self, conversation_id: str, message_id: str | None) -> tuple[bool, ConversationState, int]:
+        """One round trip before handling a message: already answered? current state and version."""
+        with Session(self.engine) as session:
+            if (
+                message_id is not None
+                and session.get(SeenMessage, f"{conversation_id}#{message_id}") is not None
+            ):
+                return True, ConversationState(), 0
+            row = session.get(ConversationRow, conversation_id)
+            if row is None:
+                return False, ConversationState(), 0
+            return False, ConversationState.model_validate_json(row.state), row.version
+
     def seen(self, conversation_id: str, message_id: str) -> bool:
         with Session(self.engine) as session:
             return session.get(SeenMessage, f"{conversation_id}#{message_id}") is not None

@@ -7,13 +7,31 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from bot.backend.http_client import BackendRequestError, HttpBackend
-from bot.backend.stub import InvalidTransition, OperatorError, StubBackend, UnknownReceipt
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from bot.backend.http_client import BackendRequestError, HttpBackend
+    from bot.backend.stub import InvalidTransition, OperatorError, StubBackend, UnknownReceipt
     from bot.config import Settings
+
+# Imported on first use: the terminal chat should not pay for aiohttp when the stub runs in-process.
+_LAZY = {
+    "BackendRequestError": "bot.backend.http_client",
+    "HttpBackend": "bot.backend.http_client",
+    "InvalidTransition": "bot.backend.stub",
+    "OperatorError": "bot.backend.stub",
+    "StubBackend": "bot.backend.stub",
+    "UnknownReceipt": "bot.backend.stub",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(name)
+
 
 __all__ = [
     "BackendRequestError",
@@ -29,5 +47,9 @@ __all__ = [
 def make_backend(settings: Settings) -> StubBackend | HttpBackend:
     """The backend the settings ask for; close it with `await backend.close()`."""
     if settings.backend_url:
+        from bot.backend.http_client import HttpBackend
+
         return HttpBackend(settings.backend_url, timeout_s=settings.backend_timeout_s)
+    from bot.backend.stub import StubBackend
+
     return StubBackend(settings.backend_store_url)
