@@ -29,7 +29,9 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", validation_alias="VSSID_LOG_LEVEL")
 
     telegram_bot_token: str = Field(default="", validation_alias="TELEGRAM_BOT_TOKEN")
-    telegram_framework: Literal["aiogram", "ptb"] = Field(default="aiogram", validation_alias="TELEGRAM_FRAMEWORK")
+    telegram_framework: Literal["aiogram", "ptb"] = Field(
+        default="aiogram", validation_alias="TELEGRAM_FRAMEWORK"
+    )
     telegram_mode: Literal["polling", "webhook"] = Field(default="polling", validation_alias="TELEGRAM_MODE")
     telegram_webhook_secret: str = Field(default="", validation_alias="TELEGRAM_WEBHOOK_SECRET")
     telegram_api_base: str = Field(default="", validation_alias="TELEGRAM_API_BASE")
@@ -38,7 +40,12 @@ class Settings(BaseSettings):
     zalo_oa_secret_key: str = Field(default="", validation_alias="ZALO_OA_SECRET_KEY")
     zalo_access_token: str = Field(default="", validation_alias="ZALO_ACCESS_TOKEN")
     zalo_refresh_token: str = Field(default="", validation_alias="ZALO_REFRESH_TOKEN")
-    zalo_api_base: str = Field(default="https://openapi.zalo.me", validation_alias=AliasChoices("ZALO_API_BASE"))
+    zalo_api_base: str = Field(
+        default="https://openapi.zalo.me", validation_alias=AliasChoices("ZALO_API_BASE")
+    )
+    # Refreshing an expired OA token needs the app's own secret (not the OA secret key).
+    zalo_app_secret_key: str = Field(default="", validation_alias="ZALO_APP_SECRET_KEY")
+    zalo_oauth_base: str = Field(default="https://oauth.zaloapp.com", validation_alias="ZALO_OAUTH_BASE")
 
     @field_validator("data_dir")
     @classmethod

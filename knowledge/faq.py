@@ -312,6 +312,7 @@ class FaqIndex:
                 feats |= _features(_content_tokens(normalize_question(keyword)))
             entry_features.append(feats)
         self._texts = texts
+        self._content_texts = [" ".join(_content_tokens(t)) or t for t in texts]
         self._owners = owners
         self._text_features = text_features
         self._texts_of: list[list[int]] = [[] for _ in entries]
@@ -330,6 +331,20 @@ class FaqIndex:
         # ("facebook", "visa") must pull coverage down harder than a known one pulls it up.
         self._unknown_idf = UNKNOWN_WORD_WEIGHT * math.log(1 + total)
         self._text_weight = [sum(self._idf[f] for f in pf) or 1.0 for pf in text_features]
+        # Features only the out-of-scope topics have, that no entry (questions, keywords or
+        # answer) uses and that cannot be a common folded syllable of ours: "facebook",
+        # "vneid", "ket hon", "nhan tho"; not "xe" or "tho". Pairs are taken inside one
+        # comma-separated item of a topic, so "zalo, ngan hang" yields no "zalo ngan".
+        ours: set[str] = set().union(*entry_features[: self._real])
+        for entry in self.entries:
+            ours |= _features(_content_tokens(normalize_question(entry.answer)))
+        self._foreign = frozenset(
+            f
+            for topic in out_of_scope
+            for item in re.split(r"[,;:]", topic)
+            for f in _features(_content_tokens(normalize_question(item)))
+            if f not in ours and (" " in f or not _SYLLABLE.fullmatch(f))
+        )
         words = {f for f in postings if " " not in f}
         for t in texts:
             words.update(t.split())
@@ -379,7 +394,8 @@ class FaqIndex:
     def components(self, text: str) -> list[tuple[int, float, float, float]]:
         """(entry number, question coverage, phrasing coverage, fuzzy), each 0-1, for candidates."""
         query = self.normalize(text)
-        content = _content_tokens(query)
+        # A number the base has never seen ("3 ngày", "con 7 tuổi") says nothing about the topic.
+        content = [t for t in _content_tokens(query) if not t.isdigit() or t in self._idf]
         if not content:
             return []
         feats = _features(content)
@@ -411,27 +427,32 @@ class FaqIndex:
         ]
         text_ids = [i for n in cand for i in self._texts_of[n]]
         choices = [self._texts[i] for i in text_ids]
-        sims = (
-            FUZZY_MIX[0] * process.cdist([query], choices, scorer=fuzz.token_set_ratio)[0]
-            + FUZZY_MIX[1] * process.cdist([query], choices, scorer=fuzz.token_sort_ratio)[0]
-        ) / 100.0
+        cchoices = [self._content_texts[i] for i in text_ids]
+        cquery = " ".join(content)
+        mats = [
+            process.cdist([query], choices, scorer=fuzz.token_set_ratio)[0] / 100.0,
+            process.cdist([query], choices, scorer=fuzz.token_sort_ratio)[0] / 100.0,
+            process.cdist([cquery], cchoices, scorer=fuzz.token_set_ratio)[0] / 100.0,
+            process.cdist([cquery], cchoices, scorer=fuzz.token_sort_ratio)[0] / 100.0,
+        ]
         known = weights.keys()
-        best_fuzzy: dict[int, float] = {}
-        best_pcov: dict[int, float] = {}
-        for i, sim in zip(text_ids, sims, strict=True):
+        best: dict[int, list[float]] = {}
+        for k, i in enumerate(text_ids):
             n = self._owners[i]
             shared = sum(weights[f] for f in self._text_features[i] & known)
-            pcov = shared / self._text_weight[i]
-            if sim > best_fuzzy.get(n, -1.0):
-                best_fuzzy[n] = float(sim)
-            if pcov > best_pcov.get(n, -1.0):
-                best_pcov[n] = pcov
-        return [(n, float(coverage[n]), best_pcov[n], best_fuzzy[n]) for n in cand]
+            vals = [shared / self._text_weight[i], 2 * shared / (total + self._text_weight[i])]
+            vals += [float(m[k]) for m in mats]
+            cur = best.get(n)
+            best[n] = vals if cur is None else [max(x, y) for x, y in zip(cur, vals, strict=True)]
+        return [(n, float(coverage[n]), *best[n]) for n in cand]
 
     def scores(self, text: str) -> list[tuple[int, float]]:
         """(entry number, score 0-100) for the best candidates, best first."""
         wq, wp, wf = SCORE_WEIGHTS
-        ranked = [(n, 100.0 * (wq * q + wp * p + wf * f)) for n, q, p, f in self.components(text)]
+        ranked = [
+            (n, 100.0 * (wq * q + wp * p + wf * (FUZZY_MIX[0] * f1 + FUZZY_MIX[1] * f2)))
+            for n, q, p, _, f1, f2, *_ in self.components(text)
+        ]
         ranked.sort(key=lambda x: -x[1])
         return ranked
 

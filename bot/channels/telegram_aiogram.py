@@ -1,0 +1,197 @@
+"""The Telegram channel on aiogram 3 (the default framework).
+
+Thin on purpose: aiogram parses updates and performs Bot API calls; what the channel
+does with them is `telegram_common`. Handlers are plain `async def` with no filters:
+aiogram runs synchronous callbacks, magic `F` filters included, in a worker thread per
+update, which costs ~25x on the hot path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import aiohttp
+from aiogram import Bot, Dispatcher, Router
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.session.base import BaseSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.types import (
+    BufferedInputFile,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+)
+
+from .base import Assistant
+from .telegram_common import (
+    ALLOWED_UPDATES,
+    Failure,
+    Keyboard,
+    RetryPolicy,
+    TelegramChannel,
+)
+
+PARSE_MODE = "HTML"
+
+
+def _markup(keyboard: Keyboard | None) -> InlineKeyboardMarkup | None:
+    if keyboard is None:
+        return None
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [InlineKeyboardButton(text=label, callback_data=data) for label, data in row] for row in keyboard
+        ]
+    )
+
+
+class AiogramBotApi:
+    """`BotApi` over an aiogram `Bot`."""
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+
+    async def send_text(self, chat_id: int, text: str, keyboard: Keyboard | None) -> int:
+        sent = await self.bot.send_message(
+            chat_id, text, parse_mode=PARSE_MODE, reply_markup=_markup(keyboard)
+        )
+        return sent.message_id
+
+    async def send_document(
+        self, chat_id: int, data: bytes, filename: str, caption: str | None, keyboard: Keyboard | None
+    ) -> int:
+        sent = await self.bot.send_document(
+            chat_id,
+            BufferedInputFile(data, filename),
+            caption=caption,
+            parse_mode=PARSE_MODE if caption else None,
+            reply_markup=_markup(keyboard),
+        )
+        return sent.message_id
+
+    async def send_photo(
+        self, chat_id: int, data: bytes, filename: str, caption: str | None, keyboard: Keyboard | None
+    ) -> int:
+        sent = await self.bot.send_photo(
+            chat_id,
+            BufferedInputFile(data, filename),
+            caption=caption,
+            parse_mode=PARSE_MODE if caption else None,
+            reply_markup=_markup(keyboard),
+        )
+        return sent.message_id
+
+    async def remove_keyboard(self, chat_id: int, message_id: int) -> None:
+        await self.bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id)
+
+    async def answer_callback(self, callback_id: str, text: str | None) -> None:
+        await self.bot.answer_callback_query(callback_id, text=text)
+
+    async def download(self, file_id: str) -> bytes:
+        buffer = await self.bot.download(file_id)
+        assert buffer is not None
+        return buffer.read()
+
+    def classify(self, exc: BaseException) -> tuple[Failure, float] | None:
+        if isinstance(exc, TelegramRetryAfter):
+            return Failure.RETRY_AFTER, float(exc.retry_after)
+        if isinstance(exc, TelegramNetworkError | TelegramServerError):
+            return Failure.TRANSIENT, 0.0
+        if isinstance(exc, aiohttp.ClientError | asyncio.TimeoutError):  # file download stream
+            return Failure.TRANSIENT, 0.0
+        if isinstance(exc, TelegramAPIError):
+            return Failure.PERMANENT, 0.0
+        return None
+
+
+class AiogramTelegramChannel(TelegramChannel):
+    framework = "aiogram"
+
+    def __init__(
+        self,
+        settings: Any,
+        assistant: Assistant,
+        *,
+        retry: RetryPolicy | None = None,
+        poll_timeout: int = 25,
+        session: BaseSession | None = None,
+    ) -> None:
+        if session is None:
+            base = settings.telegram_api_base
+            session = AiohttpSession(api=TelegramAPIServer.from_base(base)) if base else AiohttpSession()
+        self.bot = Bot(settings.telegram_bot_token, session=session)
+        self.dispatcher = Dispatcher()
+        router = Router(name="vssid-telegram")
+        router.message.register(self._on_message)
+        router.callback_query.register(self._on_callback)
+        self.dispatcher.include_router(router)
+        self._poll_timeout = poll_timeout
+        self._polling: asyncio.Task[None] | None = None
+        super().__init__(settings, assistant, retry, AiogramBotApi(self.bot))
+
+    async def _on_message(self, message: Message, event_update: Update) -> None:
+        self.on_update(event_update)
+
+    async def _on_callback(self, callback_query: CallbackQuery, event_update: Update) -> None:
+        self.on_update(event_update)
+
+    async def feed_raw_update(self, raw: dict[str, Any]) -> None:
+        """One update as Telegram sends it (webhook body), through aiogram's dispatcher."""
+        await self.dispatcher.feed_raw_update(self.bot, raw)
+
+    _feed = feed_raw_update
+
+    async def _get_me(self) -> None:
+        await self.bot.get_me()
+
+    async def _set_webhook(self, url: str, secret: str) -> None:
+        await self.bot.set_webhook(url, secret_token=secret, allowed_updates=list(ALLOWED_UPDATES))
+
+    async def _start_polling(self) -> None:
+        # A webhook left from a previous deployment would make getUpdates fail with 409.
+        await self.bot.delete_webhook(drop_pending_updates=False)
+        started = asyncio.Event()
+
+        async def on_startup() -> None:  # async: a sync callback would run in a thread
+            started.set()
+
+        self.dispatcher.startup.register(on_startup)
+        # handle_as_tasks=False: the handler only queues the update, so running them in
+        # arrival order costs nothing and keeps each user's messages in order.
+        self._polling = asyncio.create_task(
+            self.dispatcher.start_polling(
+                self.bot,
+                polling_timeout=self._poll_timeout,
+                handle_as_tasks=False,
+                handle_signals=False,
+                close_bot_session=False,
+                allowed_updates=list(ALLOWED_UPDATES),
+            ),
+            name="telegram-aiogram-polling",
+        )
+        waiter = asyncio.create_task(started.wait())
+        await asyncio.wait({waiter, self._polling}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        if self._polling.done():
+            self._polling.result()  # raises what stopped it
+
+    async def _stop_polling(self) -> None:
+        if self._polling is None:
+            return
+        with contextlib.suppress(RuntimeError):  # already stopped
+            await self.dispatcher.stop_polling()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._polling
+        self._polling = None
+
+    async def _close_session(self) -> None:
+        await self.bot.session.close()

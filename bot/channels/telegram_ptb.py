@@ -1,0 +1,185 @@
+"""The Telegram channel on python-telegram-bot 22 (TELEGRAM_FRAMEWORK=ptb).
+
+Same behaviour as the aiogram adapter: PTB parses updates and performs Bot API calls,
+`telegram_common` decides. One `TypeHandler` takes every update and only queues it, so
+PTB's sequential update processing keeps arrival order at no cost; different users run
+concurrently in the common per-chat workers. PTB has no aiohttp webhook server, so the
+webhook goes through the shared aiohttp route and `Application.process_update`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import warnings
+from typing import Any
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
+from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
+from telegram.ext import Application, ContextTypes, TypeHandler
+from telegram.request import BaseRequest
+from telegram.warnings import PTBDeprecationWarning
+
+from .base import Assistant
+from .telegram_common import ALLOWED_UPDATES, Failure, Keyboard, RetryPolicy, TelegramChannel
+
+PARSE_MODE = "HTML"
+
+# httpx logs every request URL at INFO, and the URL contains the bot token.
+logging.getLogger("httpx").setLevel(logging.WARNING)
+# PTB warns inside RetryAfter's own constructor; `_retry_after_seconds` reads both forms.
+warnings.filterwarnings("ignore", message=r".*`retry_after` will be of type", category=PTBDeprecationWarning)
+
+
+def _markup(keyboard: Keyboard | None) -> InlineKeyboardMarkup | None:
+    if keyboard is None:
+        return None
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(label, callback_data=data) for label, data in row] for row in keyboard]
+    )
+
+
+def _retry_after_seconds(exc: RetryAfter) -> float:
+    value: Any = getattr(exc, "_retry_after", None)  # a timedelta, without the deprecation warning
+    if value is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            value = exc.retry_after
+    return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
+
+
+class PtbBotApi:
+    """`BotApi` over a PTB `Bot`."""
+
+    def __init__(self, application: Application) -> None:
+        self.application = application
+
+    @property
+    def bot(self) -> Any:
+        return self.application.bot
+
+    async def send_text(self, chat_id: int, text: str, keyboard: Keyboard | None) -> int:
+        sent = await self.bot.send_message(
+            chat_id, text, parse_mode=PARSE_MODE, reply_markup=_markup(keyboard)
+        )
+        return sent.message_id
+
+    async def send_document(
+        self, chat_id: int, data: bytes, filename: str, caption: str | None, keyboard: Keyboard | None
+    ) -> int:
+        sent = await self.bot.send_document(
+            chat_id,
+            InputFile(data, filename=filename),
+            caption=caption,
+            parse_mode=PARSE_MODE if caption else None,
+            reply_markup=_markup(keyboard),
+        )
+        return sent.message_id
+
+    async def send_photo(
+        self, chat_id: int, data: bytes, filename: str, caption: str | None, keyboard: Keyboard | None
+    ) -> int:
+        sent = await self.bot.send_photo(
+            chat_id,
+            InputFile(data, filename=filename),
+            caption=caption,
+            parse_mode=PARSE_MODE if caption else None,
+            reply_markup=_markup(keyboard),
+        )
+        return sent.message_id
+
+    async def remove_keyboard(self, chat_id: int, message_id: int) -> None:
+        await self.bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id)
+
+    async def answer_callback(self, callback_id: str, text: str | None) -> None:
+        await self.bot.answer_callback_query(callback_id, text=text)
+
+    async def download(self, file_id: str) -> bytes:
+        file = await self.bot.get_file(file_id)
+        return bytes(await file.download_as_bytearray())
+
+    def classify(self, exc: BaseException) -> tuple[Failure, float] | None:
+        if isinstance(exc, RetryAfter):
+            return Failure.RETRY_AFTER, _retry_after_seconds(exc)
+        if isinstance(exc, BadRequest):  # a NetworkError subclass in PTB, but retrying cannot help
+            return Failure.PERMANENT, 0.0
+        if isinstance(exc, NetworkError):  # includes TimedOut and 5xx answers
+            return Failure.TRANSIENT, 0.0
+        if isinstance(exc, TelegramError):
+            return Failure.PERMANENT, 0.0
+        return None
+
+
+class PtbTelegramChannel(TelegramChannel):
+    framework = "ptb"
+
+    def __init__(
+        self,
+        settings: Any,
+        assistant: Assistant,
+        *,
+        retry: RetryPolicy | None = None,
+        poll_timeout: int = 25,
+        request: BaseRequest | None = None,
+    ) -> None:
+        builder = Application.builder().token(settings.telegram_bot_token).concurrent_updates(False)
+        base = (settings.telegram_api_base or "").rstrip("/")
+        if base:
+            builder = builder.base_url(f"{base}/bot").base_file_url(f"{base}/file/bot")
+        if settings.telegram_mode == "webhook":
+            builder = builder.updater(None)
+        if request is not None:
+            builder = builder.request(request).get_updates_request(request)
+        self.application = builder.build()
+        self.application.add_handler(TypeHandler(Update, self._on_update))
+        self._poll_timeout = poll_timeout
+        self._running = False
+        self._initialized = False
+        super().__init__(settings, assistant, retry, PtbBotApi(self.application))
+
+    async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        self.on_update(update)
+
+    async def feed_raw_update(self, raw: dict[str, Any]) -> None:
+        """One update as Telegram sends it (webhook body), through PTB's handlers."""
+        await self._initialize()
+        await self.application.process_update(Update.de_json(raw, self.application.bot))
+
+    _feed = feed_raw_update
+
+    async def _initialize(self) -> None:
+        if not self._initialized:
+            self._initialized = True
+            await self.application.initialize()  # calls getMe
+
+    async def _get_me(self) -> None:
+        await self._initialize()
+
+    async def _set_webhook(self, url: str, secret: str) -> None:
+        await self.application.bot.set_webhook(
+            url, secret_token=secret, allowed_updates=list(ALLOWED_UPDATES)
+        )
+
+    async def _start_polling(self) -> None:
+        app = self.application
+        await self._initialize()
+        assert app.updater is not None
+        # start_polling deletes a leftover webhook (getUpdates would fail with 409 otherwise).
+        await app.updater.start_polling(
+            timeout=self._poll_timeout, allowed_updates=list(ALLOWED_UPDATES), drop_pending_updates=False
+        )
+        await app.start()
+        self._running = True
+
+    async def _stop_polling(self) -> None:
+        app = self.application
+        if app.updater is not None and app.updater.running:
+            await app.updater.stop()
+        if self._running:
+            await app.stop()  # lets queued updates reach our handler
+            self._running = False
+
+    async def _close_session(self) -> None:
+        if self._initialized:
+            self._initialized = False
+            await self.application.shutdown()

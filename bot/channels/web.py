@@ -1,0 +1,402 @@
+"""The web chat: a static page plus the JSON API behind it (and usable by other programs).
+
+API (kept exactly; extra keys may be added, never removed or renamed):
+
+    POST /api/chat/{conversation_id}/messages
+        JSON {"text": "..."} or {"button": "<payload>"}, optional "message_id";
+        or multipart/form-data with a `photo` file (and optional `message_id` field).
+    -> {"replies": [{"text", "buttons": [{"label", "payload"}], "document": URL|null,
+                     "image": URL|null, "progress": [step, total]|null}]}
+
+    GET /api/chat/{conversation_id}/updates
+    -> {"replies": [...]}: notices owed to the conversation (decisions, reminders) since
+       the last call; the page asks on load and every 30 s while it is visible.
+
+Errors answer JSON with "error" (a code), "message" (Vietnamese) and "replies" (the same
+message as one reply) so the page renders every answer the same way.
+
+Documents are served under URLs carrying an HMAC of the file's path, keyed by a secret
+kept in the data directory: a link can be shared on purpose but never guessed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import hmac
+import logging
+import os
+import re
+import secrets
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import quote
+
+from aiohttp import web
+
+from bot.channels.base import Assistant
+from bot.channels.texts import channel_text
+from dialogs.messages import Inbound, Outbound
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "web"
+STATIC_FILES = {"app.js": "text/javascript", "style.css": "text/css"}
+
+MAX_PHOTO_BYTES = 10 * 1024 * 1024
+MAX_TEXT_CHARS = 2000
+MAX_JSON_BYTES = 64 * 1024
+# The aiohttp-wide body limit: a photo plus multipart framing; webhooks fit well inside.
+CLIENT_MAX_SIZE = MAX_PHOTO_BYTES + 256 * 1024
+
+CONVERSATION_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+MESSAGE_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
+
+_REPLY_CACHE_SIZE = 2000
+_PENDING_PER_CONVERSATION = 50
+_PENDING_CONVERSATIONS = 10_000
+
+# A page that loads nothing from elsewhere and cannot be framed; user text is only ever
+# inserted with textContent, and this policy is the second lock on that door.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
+        "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+
+class DocumentLinks:
+    """Unguessable, stable URLs for files under the data directory (declaration PDFs, images)."""
+
+    PREFIX = "/files"
+
+    def __init__(self, root: Path, secret: bytes) -> None:
+        self.root = root.resolve()
+        self._secret = secret
+
+    @classmethod
+    def from_data_dir(cls, data_dir: Path) -> DocumentLinks:
+        """Reuse the secret kept in the data dir so links survive restarts; create it once."""
+        key_file = data_dir / "web-links.key"
+        try:
+            secret = bytes.fromhex(key_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            secret = secrets.token_bytes(32)
+            key_file.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(secret.hex())
+        return cls(data_dir, secret)
+
+    def _sign(self, relative: str) -> str:
+        return hmac.new(self._secret, relative.encode(), hashlib.sha256).hexdigest()[:40]
+
+    def path_for(self, file: Path) -> str | None:
+        """The URL path of `file`, or None when it lies outside the data directory."""
+        try:
+            relative = file.resolve().relative_to(self.root).as_posix()
+        except ValueError:
+            log.warning("refusing to link a file outside the data directory")
+            return None
+        encoded = base64.urlsafe_b64encode(relative.encode()).decode().rstrip("=")
+        return f"{self.PREFIX}/{self._sign(relative)}/{encoded}/{quote(file.name)}"
+
+    def resolve(self, signature: str, encoded: str) -> Path | None:
+        try:
+            relative = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            return None
+        if not hmac.compare_digest(self._sign(relative), signature):
+            return None
+        path = (self.root / relative).resolve()
+        if not path.is_relative_to(self.root):
+            return None
+        return path
+
+
+class KeyedLocks:
+    """One lock per conversation (a page's messages are answered in order), freed when idle."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextmanager
+    def _ref(self, key: str) -> Iterator[asyncio.Lock]:
+        lock, users = self._locks.get(key, (None, 0))
+        lock = lock or asyncio.Lock()
+        self._locks[key] = (lock, users + 1)
+        try:
+            yield lock
+        finally:
+            lock, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    async def run(self, key: str, answer: Callable[[], Awaitable[T]]) -> T:
+        with self._ref(key) as lock:
+            async with lock:
+                return await answer()
+
+
+class _BadRequest(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(code)
+        self.status, self.code, self.message = status, code, message
+
+
+def _error(status: int, code: str, message: str) -> web.Response:
+    reply = {"text": message, "buttons": [], "document": None, "image": None, "progress": None}
+    return web.json_response({"error": code, "message": message, "replies": [reply]}, status=status)
+
+
+class WebChannel:
+    """The web chat channel: `add_routes` mounts the page and the API on an aiohttp app."""
+
+    name = "web"
+    # The page is not always open: notices wait in the assistant's store and are fetched
+    # by the page (`owed_notices`, on load and by polling) or ride along with the next reply.
+    can_push = False
+
+    def __init__(
+        self,
+        assistant: Assistant,
+        links: DocumentLinks,
+        *,
+        owed_notices: Callable[[str], Awaitable[list[Outbound]]] | None = None,
+        public_url: str = "",
+        max_photo_bytes: int = MAX_PHOTO_BYTES,
+        max_text_chars: int = MAX_TEXT_CHARS,
+    ) -> None:
+        self.assistant = assistant
+        self.links = links
+        self.owed_notices = owed_notices
+        self.public_url = public_url.rstrip("/")
+        self.max_photo_bytes = max_photo_bytes
+        self.max_text_chars = max_text_chars
+        self._locks = KeyedLocks()
+        # (conversation, message_id) -> replies already given: a retried POST (lost
+        # response, double tap) gets the same answer instead of an empty one.
+        self._answered: OrderedDict[tuple[str, str], list[Outbound]] = OrderedDict()
+        self._pending: OrderedDict[str, deque[Outbound]] = OrderedDict()
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._stopping = False
+
+    # -- Channel protocol -------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._stopping = False
+
+    async def stop(self) -> None:
+        """Refuse new messages, then wait for those being answered."""
+        self._stopping = True
+        await self._idle.wait()
+
+    async def send(self, user_id: str, replies: list[Outbound]) -> None:
+        """Keep pushed messages until the page polls /updates (the page has no socket open)."""
+        queue = self._pending.pop(user_id, None) or deque(maxlen=_PENDING_PER_CONVERSATION)
+        queue.extend(replies)
+        self._pending[user_id] = queue
+        while len(self._pending) > _PENDING_CONVERSATIONS:
+            self._pending.popitem(last=False)
+
+    # -- HTTP ---------------------------------------------------------------------------
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_get("/", self._index)
+        app.router.add_get("/static/{name}", self._static)
+        app.router.add_post("/api/chat/{conversation_id}/messages", self._post_message)
+        app.router.add_get("/api/chat/{conversation_id}/updates", self._updates)
+        app.router.add_get(DocumentLinks.PREFIX + "/{signature}/{encoded}/{filename}", self._file)
+        app.router.add_get("/healthz", self._health)
+
+    async def _index(self, request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(
+            STATIC_DIR / "index.html",
+            headers={
+                **SECURITY_HEADERS,
+                "Content-Type": "text/html; charset=utf-8",
+                "Cache-Control": "no-cache",
+            },
+        )
+
+    async def _static(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        if name not in STATIC_FILES:
+            raise web.HTTPNotFound()
+        content_type = f"{STATIC_FILES[name]}; charset=utf-8"
+        return web.FileResponse(
+            STATIC_DIR / name,
+            headers={**SECURITY_HEADERS, "Content-Type": content_type, "Cache-Control": "no-cache"},
+        )
+
+    async def _health(self, request: web.Request) -> web.Response:
+        return web.json_response({"ok": not self._stopping})
+
+    async def _file(self, request: web.Request) -> web.StreamResponse:
+        path = self.links.resolve(request.match_info["signature"], request.match_info["encoded"])
+        if path is None or not path.is_file():
+            raise web.HTTPNotFound()
+        disposition = "attachment" if path.suffix.lower() == ".pdf" else "inline"
+        ascii_name = path.name.encode("ascii", "replace").decode().replace('"', "")
+        headers = {
+            **SECURITY_HEADERS,
+            "Content-Disposition": f"{disposition}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(path.name)}",
+            "Cache-Control": "private, no-store",
+        }
+        return web.FileResponse(path, headers=headers)
+
+    def _reply_json(self, request: web.Request, outbound: Outbound) -> dict:
+        base = self.public_url or str(request.url.origin())
+
+        def url(file: Path | None) -> str | None:
+            if file is None:
+                return None
+            path = self.links.path_for(file)
+            return base + path if path else None
+
+        reply = outbound.to_json(url(outbound.document))
+        reply["image"] = url(outbound.image)
+        reply["progress"] = list(outbound.progress) if outbound.progress else None
+        return reply
+
+    async def _updates(self, request: web.Request) -> web.Response:
+        conversation_id = request.match_info["conversation_id"]
+        if not CONVERSATION_ID.match(conversation_id):
+            return _error(400, "bad_conversation_id", channel_text("bad_conversation"))
+        pending = list(self._pending.pop(conversation_id, None) or ())
+        if self.owed_notices is not None:
+            try:
+                pending += await self.owed_notices(conversation_id)
+            except Exception:
+                log.exception("web chat: could not read the notices owed to a conversation")
+        return web.json_response(
+            {"replies": [self._reply_json(request, o) for o in pending]},
+            headers={"Cache-Control": "no-store"},
+        )
+
+    async def _post_message(self, request: web.Request) -> web.Response:
+        conversation_id = request.match_info["conversation_id"]
+        if not CONVERSATION_ID.match(conversation_id):
+            return _error(400, "bad_conversation_id", channel_text("bad_conversation"))
+        if self._stopping:
+            return _error(503, "shutting_down", channel_text("internal_error"))
+        try:
+            fields = await self._read_message(request)
+        except _BadRequest as bad:
+            return _error(bad.status, bad.code, bad.message)
+        except web.HTTPRequestEntityTooLarge:
+            return self._too_large()
+
+        message_id = fields.pop("message_id", None)
+        inbound = Inbound(channel=self.name, user_id=conversation_id, message_id=message_id, **fields)
+
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            replies = await self._locks.run(conversation_id, lambda: self._answer(inbound))
+        except Exception:
+            log.exception("web chat: the assistant failed to answer a message")
+            return _error(500, "internal_error", channel_text("internal_error"))
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.set()
+        return web.json_response(
+            {"replies": [self._reply_json(request, o) for o in replies]},
+            headers={"Cache-Control": "no-store"},
+        )
+
+    async def _answer(self, inbound: Inbound) -> list[Outbound]:
+        key = (inbound.user_id, inbound.message_id) if inbound.message_id else None
+        if key and key in self._answered:
+            return self._answered[key]
+        replies = await self.assistant.handle(inbound)
+        if key:
+            self._answered[key] = replies
+            while len(self._answered) > _REPLY_CACHE_SIZE:
+                self._answered.popitem(last=False)
+        return replies
+
+    def _too_large(self) -> web.Response:
+        return _error(
+            413, "photo_too_large", channel_text("upload_too_large", max_mb=self.max_photo_bytes // 2**20)
+        )
+
+    async def _read_message(self, request: web.Request) -> dict:
+        """The Inbound fields of one request; raises _BadRequest with a Vietnamese message."""
+        if request.content_type == "multipart/form-data":
+            return await self._read_multipart(request)
+        if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
+            raise _BadRequest(
+                413, "text_too_long", channel_text("text_too_long", max_chars=self.max_text_chars)
+            )
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise _BadRequest(400, "bad_json", channel_text("empty_message"))
+        fields: dict = {"message_id": self._message_id(body.get("message_id"))}
+        text, button = body.get("text"), body.get("button")
+        if (text is None) == (button is None) or not isinstance(text if text is not None else button, str):
+            raise _BadRequest(400, "bad_message", channel_text("empty_message"))
+        value = (text if text is not None else button).strip()
+        if not value:
+            raise _BadRequest(400, "empty_message", channel_text("empty_message"))
+        if len(value) > self.max_text_chars:
+            raise _BadRequest(
+                413, "text_too_long", channel_text("text_too_long", max_chars=self.max_text_chars)
+            )
+        fields["text" if text is not None else "button"] = value
+        return fields
+
+    async def _read_multipart(self, request: web.Request) -> dict:
+        # Streamed part by part so the photo limit is ours and exact; the declared length
+        # bounds everything else (browsers and HTTP clients always send it with a form).
+        if request.content_length is None:
+            raise _BadRequest(411, "length_required", channel_text("not_a_photo"))
+        if request.content_length > CLIENT_MAX_SIZE:
+            raise web.HTTPRequestEntityTooLarge(max_size=CLIENT_MAX_SIZE, actual_size=request.content_length)
+        reader = await request.multipart()
+        photo: bytes | None = None
+        message_id: str | None = None
+        while (part := await reader.next()) is not None:
+            if part.name == "photo" and photo is None:
+                chunks, size = [], 0
+                while chunk := await part.read_chunk(64 * 1024):
+                    size += len(chunk)
+                    if size > self.max_photo_bytes:
+                        raise web.HTTPRequestEntityTooLarge(max_size=self.max_photo_bytes, actual_size=size)
+                    chunks.append(chunk)
+                photo = b"".join(chunks)
+            elif part.name == "message_id":
+                raw = await part.read_chunk(256)
+                await part.release()
+                message_id = self._message_id(raw.decode("utf-8", "replace"))
+            else:
+                await part.release()
+        if not photo:
+            raise _BadRequest(400, "no_photo", channel_text("not_a_photo"))
+        return {"photo": photo, "message_id": message_id}
+
+    @staticmethod
+    def _message_id(value: object) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, str) or not MESSAGE_ID.match(value):
+            raise _BadRequest(400, "bad_message_id", channel_text("empty_message"))
+        return value

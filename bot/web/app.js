@@ -1,0 +1,306 @@
+// The web chat page. Every piece of text from the user or the assistant is inserted with
+// textContent (never innerHTML), so nothing typed can become markup.
+"use strict";
+
+(() => {
+  const API = "/api/chat/";
+  const MAX_PHOTO_BYTES = 10 * 1024 * 1024;
+  const HISTORY_LIMIT = 300;
+  const POLL_MS = 30000;
+  const UI = {
+    photoSent: "Đã gửi ảnh",
+    photoTooLarge: "Ảnh quá nặng (tối đa 10 MB). Hãy chụp lại bằng camera điện thoại, ví dụ ảnh khoảng 3 MB.",
+    notAPhoto: "Tệp này không phải là ảnh. Hãy chọn ảnh JPG hoặc PNG, ví dụ ảnh chụp bằng camera điện thoại.",
+    offline: "Không kết nối được với máy chủ. Hãy kiểm tra mạng rồi gửi lại.",
+    download: "Tải tờ khai (PDF)",
+    step: (n, total) => `Bước ${n}/${total}`,
+    confirmNew: "Bắt đầu cuộc trò chuyện mới? Lịch sử trò chuyện trên máy này sẽ bị xóa.",
+  };
+
+  const $ = (id) => document.getElementById(id);
+  const messages = $("messages");
+  const textInput = $("text-input");
+  const sendButton = $("send-button");
+  const typing = $("typing");
+
+  function randomId(bytes) {
+    const data = new Uint8Array(bytes);
+    crypto.getRandomValues(data);
+    return Array.from(data, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  // The conversation id is this browser's: a reload continues the same conversation.
+  function conversationId() {
+    let id = localStorage.getItem("vssid.conversation");
+    if (!id || !/^[A-Za-z0-9_-]{8,64}$/.test(id)) {
+      id = "w" + randomId(16);
+      localStorage.setItem("vssid.conversation", id);
+    }
+    return id;
+  }
+
+  let conversation = conversationId();
+  const historyKey = () => "vssid.history." + conversation;
+
+  function loadHistory() {
+    try {
+      const saved = JSON.parse(localStorage.getItem(historyKey()) || "null");
+      return saved && Array.isArray(saved.items) ? saved : { items: [], progress: null };
+    } catch (e) {
+      return { items: [], progress: null };
+    }
+  }
+  let history = loadHistory();
+
+  function saveHistory() {
+    history.items = history.items.slice(-HISTORY_LIMIT);
+    try {
+      localStorage.setItem(historyKey(), JSON.stringify(history));
+    } catch (e) {
+      // Storage full or disabled: the conversation still works, it just won't survive a reload.
+    }
+  }
+
+  function scrollToEnd() {
+    messages.scrollTop = messages.scrollHeight;
+  }
+
+  function renderUser(text, imageUrl) {
+    const wrap = document.createElement("div");
+    wrap.className = "message user";
+    const bubble = document.createElement("div");
+    bubble.className = "bubble";
+    bubble.textContent = text;
+    if (imageUrl) {
+      const img = document.createElement("img");
+      img.src = imageUrl;
+      img.alt = "Ảnh bạn đã gửi";
+      bubble.appendChild(img);
+    }
+    wrap.appendChild(bubble);
+    messages.appendChild(wrap);
+    scrollToEnd();
+  }
+
+  function renderBot(reply, isError) {
+    const wrap = document.createElement("div");
+    wrap.className = "message bot" + (isError ? " error" : "");
+    const bubble = document.createElement("div");
+    bubble.className = "bubble";
+    bubble.textContent = reply.text || "";
+    if (reply.image) {
+      const img = document.createElement("img");
+      img.src = reply.image;
+      img.alt = "";
+      bubble.appendChild(img);
+    }
+    wrap.appendChild(bubble);
+    if (reply.document) {
+      const link = document.createElement("a");
+      link.className = "document";
+      link.href = reply.document;
+      link.setAttribute("download", "");
+      link.textContent = UI.download;
+      wrap.appendChild(link);
+    }
+    if (reply.buttons && reply.buttons.length) {
+      const row = document.createElement("div");
+      row.className = "buttons";
+      for (const button of reply.buttons) {
+        const el = document.createElement("button");
+        el.type = "button";
+        el.className = "choice";
+        el.textContent = button.label;
+        el.addEventListener("click", () => {
+          send({ button: button.payload }, button.label);
+        });
+        row.appendChild(el);
+      }
+      wrap.appendChild(row);
+    }
+    messages.appendChild(wrap);
+    scrollToEnd();
+  }
+
+  // Only the choices offered since the user's last message can be pressed: older ones
+  // belong to steps already answered.
+  function refreshChoices() {
+    const all = Array.from(messages.querySelectorAll(".message"));
+    let lastUser = -1;
+    all.forEach((el, i) => {
+      if (el.classList.contains("user")) lastUser = i;
+    });
+    all.forEach((el, i) => {
+      for (const b of el.querySelectorAll(".choice")) b.disabled = i < lastUser || busy;
+    });
+  }
+
+  function showProgress(progress) {
+    const box = $("progress");
+    if (!progress) {
+      box.hidden = true;
+      return;
+    }
+    const [n, total] = progress;
+    $("progress-label").textContent = UI.step(n, total);
+    $("progress-fill").style.width = Math.round((100 * n) / Math.max(total, 1)) + "%";
+    const bar = box.querySelector(".progress-track");
+    bar.setAttribute("aria-valuenow", String(n));
+    bar.setAttribute("aria-valuemax", String(total));
+    box.hidden = false;
+  }
+
+  function addBotReplies(replies, isError) {
+    for (const reply of replies) {
+      renderBot(reply, isError);
+      history.items.push({ role: "bot", reply: reply, error: !!isError });
+    }
+    if (!isError && replies.length) {
+      const withProgress = replies.filter((r) => Array.isArray(r.progress));
+      history.progress = withProgress.length ? withProgress[withProgress.length - 1].progress : null;
+      showProgress(history.progress);
+    }
+    saveHistory();
+  }
+
+  function addUser(text, imageUrl) {
+    renderUser(text, imageUrl);
+    history.items.push({ role: "user", text: text });
+    saveHistory();
+  }
+
+  let busy = false;
+  function setBusy(value) {
+    busy = value;
+    sendButton.disabled = value;
+    typing.hidden = !value;
+    refreshChoices();
+  }
+
+  async function post(body) {
+    const url = API + encodeURIComponent(conversation) + "/messages";
+    const init = { method: "POST" };
+    if (body instanceof FormData) {
+      init.body = body;
+    } else {
+      init.body = JSON.stringify(body);
+      init.headers = { "Content-Type": "application/json" };
+    }
+    let lastError;
+    // One retry with the same message_id: the server answers a repeated id only once.
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const response = await fetch(url, init);
+        const data = await response.json();
+        return { ok: response.ok, data: data };
+      } catch (e) {
+        lastError = e;
+        await new Promise((r) => setTimeout(r, 800));
+      }
+    }
+    throw lastError;
+  }
+
+  // echo: what the user sees as their own message (null for the silent "/start").
+  async function send(body, echo, imageUrl) {
+    if (busy) return;
+    const messageId = randomId(12);
+    if (body instanceof FormData) body.append("message_id", messageId);
+    else body.message_id = messageId;
+    if (echo !== null) addUser(echo, imageUrl);
+    setBusy(true);
+    try {
+      const result = await post(body);
+      addBotReplies(result.data.replies || [], !result.ok);
+    } catch (e) {
+      addBotReplies([{ text: UI.offline, buttons: [], document: null }], true);
+    } finally {
+      setBusy(false);
+      textInput.focus();
+    }
+  }
+
+  function sendPhoto(file) {
+    if (!file) return;
+    if (file.type && !file.type.startsWith("image/")) {
+      addBotReplies([{ text: UI.notAPhoto, buttons: [], document: null }], true);
+      return;
+    }
+    if (file.size > MAX_PHOTO_BYTES) {
+      addBotReplies([{ text: UI.photoTooLarge, buttons: [], document: null }], true);
+      return;
+    }
+    const form = new FormData();
+    form.append("photo", file, file.name || "photo.jpg");
+    send(form, UI.photoSent, URL.createObjectURL(file));
+  }
+
+  function restore() {
+    messages.textContent = "";
+    for (const item of history.items) {
+      if (item.role === "user") renderUser(item.text);
+      else renderBot(item.reply, item.error);
+    }
+    showProgress(history.progress);
+    refreshChoices();
+  }
+
+  async function poll() {
+    if (busy || document.hidden) return;
+    try {
+      const response = await fetch(API + encodeURIComponent(conversation) + "/updates");
+      if (!response.ok) return;
+      const data = await response.json();
+      if (data.replies && data.replies.length) {
+        addBotReplies(data.replies, false);
+        refreshChoices();
+      }
+    } catch (e) {
+      // Offline for a moment: the next poll will pick the messages up.
+    }
+  }
+
+  $("composer").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = textInput.value.trim();
+    if (!text || busy) return;
+    textInput.value = "";
+    send({ text: text }, text);
+  });
+
+  textInput.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      $("composer").requestSubmit();
+    }
+  });
+
+  for (const id of ["camera-input", "photo-input"]) {
+    const input = $(id);
+    input.addEventListener("change", () => {
+      const file = input.files && input.files[0];
+      input.value = "";
+      sendPhoto(file);
+    });
+  }
+
+  $("new-chat").addEventListener("click", () => {
+    if (!window.confirm(UI.confirmNew)) return;
+    localStorage.removeItem(historyKey());
+    localStorage.removeItem("vssid.conversation");
+    conversation = conversationId();
+    history = { items: [], progress: null };
+    restore();
+    send({ text: "/start" }, null);
+  });
+
+  restore();
+  if (!history.items.length) {
+    // First visit (or cleared storage): the assistant greets, or re-asks the current step.
+    send({ text: "/start" }, null);
+  } else {
+    // Back on the page: anything decided meanwhile (approval, reminder) shows at once.
+    poll();
+  }
+  setInterval(poll, POLL_MS);
+})();
