@@ -14,7 +14,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event, update
+from sqlalchemy import bindparam, event, insert, update
 from sqlalchemy.engine import Engine as SqlEngine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, create_engine, select
@@ -84,6 +84,36 @@ class KeyValue(SQLModel, table=True):
     value: str
 
 
+_CONVERSATION = ConversationRow.__table__
+_SEEN = SeenMessage.__table__
+_OWNER = DeclarationOwner.__table__
+
+# The per-message statements, built once: constructing SQLAlchemy expressions on every
+# message cost more than running them on SQLite.
+_SQL_SEEN = select(_SEEN.c.key).where(_SEEN.c.key == bindparam("key"))
+# State, version and "was this message already answered?" in one round trip. A message id is
+# only ever recorded together with a conversation row, so no row means not seen.
+_SQL_BEGIN = select(
+    _CONVERSATION.c.state,
+    _CONVERSATION.c.version,
+    select(_SEEN.c.key).where(_SEEN.c.key == bindparam("key")).scalar_subquery().label("seen"),
+).where(_CONVERSATION.c.id == bindparam("id"))
+_SQL_MARK_SEEN = insert(_SEEN).values(key=bindparam("b_key"), at=bindparam("b_at"))
+_SQL_CREATE = insert(_CONVERSATION).values(
+    id=bindparam("b_id"),
+    channel=bindparam("b_channel"),
+    user_id=bindparam("b_user_id"),
+    state=bindparam("b_state"),
+    version=1,
+    updated_at=bindparam("b_at"),
+)
+_SQL_UPDATE = (
+    update(_CONVERSATION)
+    .where(_CONVERSATION.c.id == bindparam("b_id"), _CONVERSATION.c.version == bindparam("b_expected"))
+    .values(state=bindparam("b_state"), version=bindparam("b_next_version"), updated_at=bindparam("b_at"))
+)
+
+
 class SaveResult(enum.Enum):
     SAVED = "saved"
     DUPLICATE = "duplicate"  # the message id was already answered
@@ -119,34 +149,39 @@ class ConversationStore:
             tables=[t.__table__ for t in (ConversationRow, SeenMessage, DeclarationOwner, Notice, KeyValue)],
         )
 
+    @property
+    def is_local(self) -> bool:
+        """SQLite: a local file, each call well under a millisecond (no network, WAL, no fsync per commit)."""
+        return self.engine.dialect.name == "sqlite"
+
     def close(self) -> None:
         self.engine.dispose()
 
     # ------------------------------------------------------------ conversations
 
-    def load(self, conversation_id: str) -> tuple[ConversationState, int]:
-        with Session(self.engine) as session:
-            row = session.get(ConversationRow, conversation_id)
-            if row is None:
-                return ConversationState(), 0
-            return ConversationState.model_validate_json(row.state), row.version
+    # The two calls below run once per user message: SQLAlchemy Core on one connection,
+    # no ORM session (measured: 0.37 + 0.94 ms with sessions, a fraction of that without).
 
     def begin(self, conversation_id: str, message_id: str | None) -> tuple[bool, ConversationState, int]:
         """One round trip before handling a message: already answered? current state and version."""
-        with Session(self.engine) as session:
-            if (
-                message_id is not None
-                and session.get(SeenMessage, f"{conversation_id}#{message_id}") is not None
-            ):
-                return True, ConversationState(), 0
-            row = session.get(ConversationRow, conversation_id)
-            if row is None:
-                return False, ConversationState(), 0
-            return False, ConversationState.model_validate_json(row.state), row.version
+        key = f"{conversation_id}#{message_id}" if message_id is not None else ""
+        with self.engine.connect() as connection:
+            row = connection.execute(_SQL_BEGIN, {"id": conversation_id, "key": key}).first()
+        if row is not None and row.seen is not None:
+            return True, ConversationState(), 0
+        if row is None:
+            return False, ConversationState(), 0
+        return False, ConversationState.model_validate_json(row.state), row.version
+
+    def load(self, conversation_id: str) -> tuple[ConversationState, int]:
+        _, state, version = self.begin(conversation_id, None)
+        return state, version
 
     def seen(self, conversation_id: str, message_id: str) -> bool:
-        with Session(self.engine) as session:
-            return session.get(SeenMessage, f"{conversation_id}#{message_id}") is not None
+        with self.engine.connect() as connection:
+            return (
+                connection.execute(_SQL_SEEN, {"key": f"{conversation_id}#{message_id}"}).first() is not None
+            )
 
     def save(
         self,
@@ -157,45 +192,71 @@ class ConversationStore:
         expected_version: int,
         message_id: str | None,
     ) -> SaveResult:
+        """Write the state if nobody else did since `expected_version`, recording the message id with it."""
         payload = state.model_dump_json()
-        with Session(self.engine) as session:
+        now = utcnow()
+        with self.engine.connect() as connection:
+            transaction = connection.begin()
             try:
                 if message_id is not None:
-                    session.add(SeenMessage(key=f"{conversation_id}#{message_id}"))
-                    session.flush()
-            except IntegrityError:
-                session.rollback()
-                return SaveResult.DUPLICATE
-            if expected_version == 0:
-                session.add(
-                    ConversationRow(
-                        id=conversation_id, channel=channel, user_id=user_id, state=payload, version=1
+                    connection.execute(
+                        _SQL_MARK_SEEN, {"b_key": f"{conversation_id}#{message_id}", "b_at": now}
                     )
-                )
-                try:
-                    session.flush()
-                except IntegrityError:
-                    session.rollback()
-                    return SaveResult.CONFLICT
-            else:
-                result = session.execute(
-                    update(ConversationRow)
-                    .where(ConversationRow.id == conversation_id, ConversationRow.version == expected_version)
-                    .values(state=payload, version=expected_version + 1, updated_at=utcnow())
-                )
-                if result.rowcount != 1:
-                    session.rollback()
-                    return SaveResult.CONFLICT
-            self._record_owners(session, conversation_id, state)
-            session.commit()
+            except IntegrityError:
+                transaction.rollback()
+                return SaveResult.DUPLICATE
+            try:
+                if expected_version == 0:
+                    connection.execute(
+                        _SQL_CREATE,
+                        {
+                            "b_id": conversation_id,
+                            "b_channel": channel,
+                            "b_user_id": user_id,
+                            "b_state": payload,
+                            "b_at": now,
+                        },
+                    )
+                else:
+                    result = connection.execute(
+                        _SQL_UPDATE,
+                        {
+                            "b_id": conversation_id,
+                            "b_expected": expected_version,
+                            "b_state": payload,
+                            "b_next_version": expected_version + 1,
+                            "b_at": now,
+                        },
+                    )
+                    if result.rowcount != 1:
+                        transaction.rollback()
+                        return SaveResult.CONFLICT
+            except IntegrityError:
+                transaction.rollback()
+                return SaveResult.CONFLICT
+            declarations = state.meta.get("declarations") or []
+            if declarations:
+                self._record_owners(connection, conversation_id, declarations, now)
+            transaction.commit()
             return SaveResult.SAVED
 
-    def _record_owners(self, session: Session, conversation_id: str, state: ConversationState) -> None:
-        for record in state.meta.get("declarations", []):
-            if session.get(DeclarationOwner, record["receipt"]) is None:
-                session.add(
-                    DeclarationOwner(
-                        receipt=record["receipt"], conversation_id=conversation_id, kind=record["kind"]
+    def _record_owners(
+        self, connection: Any, conversation_id: str, declarations: list[dict], now: datetime
+    ) -> None:
+        receipts = [d["receipt"] for d in declarations]
+        known = set(
+            connection.execute(select(_OWNER.c.receipt).where(_OWNER.c.receipt.in_(receipts))).scalars().all()
+        )
+        for record in declarations:
+            if record["receipt"] not in known:
+                connection.execute(
+                    insert(_OWNER).values(
+                        receipt=record["receipt"],
+                        conversation_id=conversation_id,
+                        kind=record["kind"],
+                        submitted_at=now,
+                        reminder_sent=False,
+                        reminders_stopped=False,
                     )
                 )
 
