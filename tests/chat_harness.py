@@ -108,16 +108,36 @@ def otp_from_sms(messages: list[dict], phone: str) -> str:
     raise AssertionError(f"no OTP SMS to {phone}")
 
 
-async def fill_registration_until_summary(chat: Chat, who: dict = CITIZEN) -> None:
+FORM_ORDER = ("social_insurance_code", "full_name", "id_number", "phone", "province", "ward", "street")
+
+
+async def start_registration(chat: Chat) -> None:
     await chat.text("/start")
     await chat.press("flow:registration")
-    for key in ("social_insurance_code", "full_name", "id_number", "phone", "province", "ward", "street"):
-        await chat.text(who[key])
+
+
+async def type_answers(chat: Chat, *answers: str) -> None:
+    """Type each answer; an old address converted to its 2025 ward is confirmed."""
+    for answer in answers:
+        await chat.text(answer)
         if "confirm:yes" in [b.payload for r in chat.replies for b in r.buttons]:
             await chat.press("confirm:yes")
+
+
+async def send_requested_photos(chat: Chat) -> None:
+    """The portrait, then whatever ID pages the assistant asks for (none when the ID is verified)."""
     await chat.photo(portrait_jpeg())
     if "MẶT TRƯỚC" in chat.said:
         await chat.photo(document_jpeg())
         await chat.photo(document_jpeg())
-    await chat.text(who["agency"])
+    elif "hộ chiếu" in chat.said:
+        await chat.photo(document_jpeg())
+
+
+async def fill_registration_until_summary(chat: Chat, who: dict = CITIZEN, started: bool = False) -> None:
+    if not started:
+        await start_registration(chat)
+    await type_answers(chat, *(who[key] for key in FORM_ORDER))
+    await send_requested_photos(chat)
+    await chat.text(who.get("agency", "07919"))
     await chat.press("skip")

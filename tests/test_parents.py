@@ -11,15 +11,27 @@ import pytest
 from bot.assistant import build_assistant
 from bot.notifications import NotificationPump
 from dialogs.messages import Outbound
-from tests.chat_harness import Chat, document_jpeg, isolated_settings, otp_from_sms, portrait_jpeg
+from tests.chat_harness import (
+    Chat,
+    document_jpeg,
+    fill_registration_until_summary,
+    isolated_settings,
+    otp_from_sms,
+    portrait_jpeg,
+)
 
 # Synthetic people seeded in the stub (bot/backend/people.yaml).
 PARENT_WITH_ACCOUNT = {"code": "7999000101", "phone": "0901000101"}
 PARENT_WITHOUT_ACCOUNT = {
     "social_insurance_code": "7999000106",
     "full_name": "Đặng Văn Hùng",
+    "id_number": "079085900006",
     "phone": "0978000606",
+    "province": "hcm",
+    "ward": "Phường Tân Hưng",
+    "street": "Số 8, đường số 9",
 }
+SEEDED_ADULT = PARENT_WITHOUT_ACCOUNT  # no VssID account yet; the stub approves this person
 KHANG = ("7999000201", "Lê Minh Khang", "03/09/2015")
 HAN = ("7999000202", "Lê Ngọc Hân", "20/01/2018")
 CHAU = ("7999000208", "Đặng Minh Châu", "04/04/2017")
@@ -133,22 +145,7 @@ async def test_a_parent_without_an_account_registers_first_then_goes_straight_to
     await chat.press("Tôi chưa có tài khoản")
     assert "mã số BHXH của bạn" in chat.said
     parent = PARENT_WITHOUT_ACCOUNT
-    for answer in (
-        parent["social_insurance_code"],
-        parent["full_name"],
-        "079085900006",
-        parent["phone"],
-        "hcm",
-    ):
-        await chat.text(answer)
-    await chat.text("Phường Tân Hưng")
-    await chat.text("Số 8, đường số 9")
-    await chat.photo(portrait_jpeg())
-    if "MẶT TRƯỚC" in chat.said:
-        await chat.photo(document_jpeg())
-        await chat.photo(document_jpeg())
-    await chat.text("07919")
-    await chat.press("skip")
+    await fill_registration_until_summary(chat, parent, started=True)
     await chat.press("Thông tin đúng, tiếp tục")
     await chat.press("Đồng ý")
     await chat.text(otp_from_sms(await backend.sms_outbox(), parent["phone"]))
@@ -214,8 +211,6 @@ async def test_account_help_explains_login_password_and_devices(assistant):
 
 
 async def _submitted(assistant, backend, chat: Chat) -> str:
-    from tests.chat_harness import fill_registration_until_summary
-
     await fill_registration_until_summary(chat)
     await chat.press("Thông tin đúng, tiếp tục")
     await chat.press("Đồng ý")
@@ -249,25 +244,7 @@ async def test_an_approved_declaration_is_notified_after_a_restart_exactly_once(
     first = await build_assistant(settings)
     chat = Chat(first)
     backend = first.engine.services.backend
-    await chat.text("/start")
-    await chat.press("flow:registration")
-    # A seeded person without an account (ID verified: no ID photos).
-    for answer in (
-        "7999000106",
-        "Đặng Văn Hùng",
-        "079085900006",
-        "0978000606",
-        "hcm",
-        "Phường Tân Hưng",
-        "Số 8",
-    ):
-        await chat.text(answer)
-    await chat.photo(portrait_jpeg())
-    if "MẶT TRƯỚC" in chat.said:
-        await chat.photo(document_jpeg())
-        await chat.photo(document_jpeg())
-    await chat.text("07919")
-    await chat.press("skip")
+    await fill_registration_until_summary(chat, SEEDED_ADULT)
     await chat.press("Thông tin đúng, tiếp tục")
     await chat.press("Đồng ý")
     await chat.text(otp_from_sms(await backend.sms_outbox(), "0978000606"))

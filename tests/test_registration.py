@@ -14,6 +14,8 @@ from tests.chat_harness import (
     isolated_settings,
     otp_from_sms,
     portrait_jpeg,
+    start_registration,
+    type_answers,
 )
 
 
@@ -61,8 +63,7 @@ async def test_a_citizen_registers_end_to_end_and_gets_the_to_khai_pdf(assistant
 
 async def test_a_question_mid_form_is_answered_and_the_same_step_asked_again(assistant):
     chat = Chat(assistant)
-    await chat.text("/start")
-    await chat.press("flow:registration")
+    await start_registration(chat)
     await chat.text("7912345670")
     await chat.text("ma so bhxh la so nao vay")
     assert "10 số cuối" in chat.said
@@ -73,8 +74,7 @@ async def test_a_question_mid_form_is_answered_and_the_same_step_asked_again(ass
 
 async def test_a_name_without_accents_is_refused_with_an_example_and_a_way_out(assistant):
     chat = Chat(assistant)
-    await chat.text("/start")
-    await chat.press("flow:registration")
+    await start_registration(chat)
     await chat.text("7912345670")
     await chat.text("le thi hong nhung")
     assert "có dấu" in chat.said and "Ví dụ" in chat.said
@@ -84,8 +84,7 @@ async def test_a_name_without_accents_is_refused_with_an_example_and_a_way_out(a
 
 async def test_back_keeps_what_was_typed_and_offers_to_keep_it(assistant):
     chat = Chat(assistant)
-    await chat.text("/start")
-    await chat.press("flow:registration")
+    await start_registration(chat)
     await chat.text("7912345670")
     await chat.text("Lê Thị Hồng Nhung")
     await chat.text("quay lại")
@@ -119,8 +118,7 @@ async def test_changing_the_province_from_the_summary_asks_ward_and_agency_again
 
 async def test_cancel_asks_first_and_keeps_the_form_when_the_user_changes_their_mind(assistant):
     chat = Chat(assistant)
-    await chat.text("/start")
-    await chat.press("flow:registration")
+    await start_registration(chat)
     await chat.text("7912345670")
     await chat.text("hủy")
     assert "Bạn muốn dừng" in chat.said
@@ -145,8 +143,7 @@ async def test_a_restarted_process_continues_at_the_same_step_with_everything_en
     settings = isolated_settings(tmp_path)
     first = await build_assistant(settings)
     chat = Chat(first)
-    await chat.text("/start")
-    await chat.press("flow:registration")
+    await start_registration(chat)
     await chat.text("7912345670")
     await chat.text("Lê Thị Hồng Nhung")
     await first.close()
@@ -155,8 +152,7 @@ async def test_a_restarted_process_continues_at_the_same_step_with_everything_en
     chat = Chat(second)
     await chat.text("/start")
     assert "đang làm dở" in chat.said and "số giấy tờ tùy thân" in chat.said
-    for answer in ("079195001234", "0987654321", "hcm", "Phường Tân Hưng", "Số 8, đường số 9"):
-        await chat.text(answer)
+    await type_answers(chat, "079195001234", "0987654321", "hcm", "Phường Tân Hưng", "Số 8, đường số 9")
     await chat.photo(portrait_jpeg())
     await chat.photo(document_jpeg())
     await chat.photo(document_jpeg())
@@ -194,32 +190,21 @@ async def test_a_retried_submit_after_an_outage_makes_one_declaration(assistant,
 
 async def test_an_id_verified_against_the_population_database_skips_the_id_photos(assistant):
     chat = Chat(assistant)
-    await chat.text("/start")
-    await chat.press("flow:registration")
+    await start_registration(chat)
     # A seeded synthetic person whose CCCD the stub reports as verified.
-    for answer in ("7999000101", "Trần Thị Thu Hương", "079186900001"):
-        await chat.text(answer)
+    await type_answers(chat, "7999000101", "Trần Thị Thu Hương", "079186900001")
     assert "KHÔNG cần chụp ảnh mặt trước" in chat.said
-    for answer in ("0901000101", "hcm", "Phường Tân Hưng", "12 Lê Văn Lương"):
-        await chat.text(answer)
+    await type_answers(chat, "0901000101", "hcm", "Phường Tân Hưng", "12 Lê Văn Lương")
     await chat.photo(portrait_jpeg())
     assert "cơ quan BHXH tiếp nhận" in chat.said
 
 
 async def test_a_passport_holder_sends_one_page(assistant):
     chat = Chat(assistant)
-    await chat.text("/start")
-    await chat.press("flow:registration")
-    for answer in (
-        "7912345670",
-        "Lê Thị Hồng Nhung",
-        "C1234567",
-        "0987654321",
-        "hcm",
-        "Phường Tân Hưng",
-        "Số 8",
-    ):
-        await chat.text(answer)
+    await start_registration(chat)
+    await type_answers(
+        chat, "7912345670", "Lê Thị Hồng Nhung", "C1234567", "0987654321", "hcm", "Phường Tân Hưng", "Số 8"
+    )
     await chat.photo(portrait_jpeg())
     assert "hộ chiếu" in chat.said
     await chat.photo(document_jpeg())
@@ -228,11 +213,11 @@ async def test_a_passport_holder_sends_one_page(assistant):
 
 async def test_text_at_a_photo_step_and_a_photo_at_a_text_step_are_explained(assistant):
     chat = Chat(assistant)
-    await chat.text("/start")
-    await chat.press("flow:registration")
+    await start_registration(chat)
     await chat.photo(portrait_jpeg())
     assert "chưa cần ảnh" in chat.said and "mã số BHXH" in chat.said
-    for answer in (
+    await type_answers(
+        chat,
         "7912345670",
         "Lê Thị Hồng Nhung",
         "079195001234",
@@ -240,8 +225,7 @@ async def test_text_at_a_photo_step_and_a_photo_at_a_text_step_are_explained(ass
         "hcm",
         "Phường Tân Hưng",
         "Số 8",
-    ):
-        await chat.text(answer)
+    )
     await chat.text("anh day")
     assert "cần một ảnh" in chat.said
 
@@ -250,9 +234,9 @@ async def test_a_blurry_id_photo_is_refused_with_the_reason_and_the_step_stays(a
     from tests import imagegen
 
     chat = Chat(assistant)
-    await chat.text("/start")
-    await chat.press("flow:registration")
-    for answer in (
+    await start_registration(chat)
+    await type_answers(
+        chat,
         "7912345670",
         "Lê Thị Hồng Nhung",
         "079195001234",
@@ -260,8 +244,7 @@ async def test_a_blurry_id_photo_is_refused_with_the_reason_and_the_step_stays(a
         "hcm",
         "Phường Tân Hưng",
         "Số 8",
-    ):
-        await chat.text(answer)
+    )
     await chat.photo(portrait_jpeg())
     await chat.photo(imagegen.blurred_document_jpeg())
     assert "mờ" in chat.said and "MẶT TRƯỚC" in chat.said
