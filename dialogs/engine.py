@@ -185,22 +185,12 @@ class Engine:
         if move == "back":
             await self.go_back(state, turn)
         elif move == "cancel":
-            state.pending = Pending(type="cancel", step=state.step)
-            turn.say(
-                self.texts("cancel_confirm", flow_title=flow.title),
-                [
-                    Button(self.texts("cancel_yes"), "confirm:yes"),
-                    Button(self.texts("cancel_no"), "confirm:no"),
-                ],
+            self._ask_first(
+                state, turn, "cancel", self.texts("cancel_confirm", flow_title=flow.title), "cancel_yes"
             )
         elif move == "restart":
-            state.pending = Pending(type="restart", step=state.step)
-            turn.say(
-                self.texts("restart_confirm", flow_title=flow.title),
-                [
-                    Button(self.texts("restart_yes"), "confirm:yes"),
-                    Button(self.texts("cancel_no"), "confirm:no"),
-                ],
+            self._ask_first(
+                state, turn, "restart", self.texts("restart_confirm", flow_title=flow.title), "restart_yes"
             )
         elif move == "edit":
             await self._show_edit_list(state, turn)
@@ -211,6 +201,16 @@ class Engine:
             else:
                 turn.say("Bước này bắt buộc, không bỏ qua được.")
                 await self._reask(state, turn)
+
+    def _ask_first(
+        self, state: ConversationState, turn: Turn, kind: str, question: str, yes_key: str, value: Any = None
+    ) -> None:
+        """A move that would drop what the user typed is confirmed first (yes/no buttons)."""
+        state.pending = Pending(type=kind, step=state.step, value=value)
+        turn.say(
+            question,
+            [Button(self.texts(yes_key), "confirm:yes"), Button(self.texts("cancel_no"), "confirm:no")],
+        )
 
     async def go_back(self, state: ConversationState, turn: Turn) -> None:
         state.pending = None
@@ -489,11 +489,10 @@ class Engine:
             await self._reask(state, turn)
             return
         if current is not None and any(not k.startswith("_") for k in state.values):
-            state.pending = Pending(type="switch", step=state.step, value=flow_id)
-            turn.say(
-                f"Bạn đang làm dở «{current.title}». Chuyển sang «{self.flows[flow_id].title}» sẽ xóa những gì đã nhập.",
-                [Button("Chuyển", "confirm:yes"), Button(self.texts("cancel_no"), "confirm:no")],
+            question = self.texts(
+                "switch_confirm", flow_title=current.title, new_title=self.flows[flow_id].title
             )
+            self._ask_first(state, turn, "switch", question, "switch_yes", value=flow_id)
             return
         await self.start_flow(state, turn, flow_id)
 
