@@ -128,7 +128,14 @@ class FilePhotoStore:
         clean = _plain_rgb(image)
         path = self._write(owner, kind, clean)
         log.info("photo stored: owner=%s kind=%s %dx%d", self._owner_tag(owner), kind, *clean.size)
-        return StoredPhoto(path=str(path), width=clean.width, height=clean.height)
+        # The chip CCCD carries its number in a QR code on the front: read it to catch a typo.
+        card = read_cccd_qr(path) if kind == "id_front" else None
+        return StoredPhoto(
+            path=str(path),
+            width=clean.width,
+            height=clean.height,
+            id_number_on_card=card["id_number"] if card else None,
+        )
 
     def decode(self, data: bytes) -> Image.Image:
         """Decode fully and check; the returned image is loaded (pixels in memory)."""

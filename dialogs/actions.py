@@ -495,6 +495,20 @@ async def _answer_delete(
 CONFIRMS["delete"] = _answer_delete
 
 
+async def _answer_card_number(
+    engine: Engine, state: ConversationState, turn: Turn, pending: Pending, yes: bool
+) -> None:
+    """The CCCD's own QR disagreed with the typed number: take the card's number if the user says so."""
+    if yes:
+        state.values["id"] = {"kind": "cccd", "number": pending.value}
+        turn.say(f"Đã sửa số CCCD thành {pending.value}.")
+        await check_id_verification(engine, state, turn)
+    await engine.advance(state, turn)
+
+
+CONFIRMS["card_number"] = _answer_card_number
+
+
 async def _reminders(engine: Engine, state: ConversationState, turn: Turn, arg: str) -> None:
     """`reminders:stop`: the user does not want the paper-form reminder."""
     state.meta["reminders_stopped"] = True

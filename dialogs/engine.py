@@ -560,9 +560,21 @@ class Engine:
         kind_label = self.texts.raw("photo_kinds").get(step.photo_kind, "")
         turn.say(self.texts("photo_saved", kind_label=kind_label, width=stored.width, height=stored.height))
         old = state.get_value(step.field)
-        await self._accept(state, turn, step, stored.path)
         if old and old != stored.path:
             actions.forget_file(old)
+        typed = (state.values.get("id") or {}).get("number")
+        if stored.id_number_on_card and typed and stored.id_number_on_card != typed:
+            state.set_value(step.field, stored.path)
+            state.pending = Pending(type="card_number", step=step.id, value=stored.id_number_on_card)
+            turn.say(
+                self.texts("card_number_differs", typed=typed, card=stored.id_number_on_card),
+                [
+                    Button(self.texts("card_number_use"), "confirm:yes"),
+                    Button(self.texts("card_number_keep"), "confirm:no"),
+                ],
+            )
+            return
+        await self._accept(state, turn, step, stored.path)
 
     # ---------------------------------------------------------------- text
 

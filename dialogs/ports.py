@@ -125,6 +125,8 @@ class StoredPhoto(BaseModel):
     path: str
     width: int
     height: int
+    # The number in the QR code of a chip CCCD's front, when the photo shows one (cross-check).
+    id_number_on_card: str | None = None
 
 
 class PhotoRejected(Exception):

@@ -322,3 +322,33 @@ def test_a_whole_registration_via_the_jsonl_terminal_contract(tmp_path):
     assert "số giấy tờ tùy thân" in second[0]["replies"][-1]["text"]
     assert "chưa cần ảnh" in second[1]["replies"][0]["text"]
     assert "Ví dụ" in second[2]["replies"][0]["text"]
+
+
+@pytest.mark.parametrize(
+    ("answer", "number"), [("Dùng số trên thẻ", "079203001122"), ("Giữ số đã nhập", "079195001234")]
+)
+async def test_the_cccd_qr_catches_a_mistyped_number(assistant, backend, answer, number):
+    from tests import imagegen
+
+    card = "079203001122|271234567|Trần Thị Bích Ngọc|01022003|Nữ|Số 12 Đường Số 7, Phường Tân Hưng|15062021"
+    chat = Chat(assistant)
+    await start_registration(chat)
+    await type_answers(
+        chat,
+        "7912345670",
+        "Lê Thị Hồng Nhung",
+        "079195001234",
+        "0987654321",
+        "hcm",
+        "Phường Tân Hưng",
+        "Số 8",
+    )
+    await chat.photo(portrait_jpeg())
+    await chat.photo(imagegen.encode(imagegen.card_with_qr(card), quality=90))
+    assert "079203001122" in chat.said and "khác với số bạn đã nhập" in chat.said
+    await chat.press(answer)
+    assert "MẶT SAU" in chat.said
+    await chat.photo(document_jpeg())
+    await chat.text("07919")
+    await chat.press("skip")
+    assert f"CCCD {number}" in chat.said
