@@ -349,15 +349,22 @@ async def prepare_child_registration(engine: Engine, state: ConversationState, t
     await engine.enter(state, turn, flow.step("social_insurance_code"))
 
 
-@action("send_guardian_otp")
-async def send_guardian_otp(engine: Engine, state: ConversationState, turn: Turn) -> bool:
+async def _send_guardian_code(engine: Engine, state: ConversationState, turn: Turn) -> Any:
+    """Ask the backend to text an OTP to the guardian's registered phone; None when it is down."""
     guardian = state.values.get("guardian") or {}
     try:
-        sent = await engine.services.backend.send_account_otp(
+        return await engine.services.backend.send_account_otp(
             guardian.get("social_insurance_code", ""), guardian.get("phone", "")
         )
     except BackendUnavailable:
         await say_backend_unavailable(engine, turn)
+        return None
+
+
+@action("send_guardian_otp")
+async def send_guardian_otp(engine: Engine, state: ConversationState, turn: Turn) -> bool:
+    sent = await _send_guardian_code(engine, state, turn)
+    if sent is None:
         return False
     if sent.sent or sent.reason == "too_soon":
         if sent.reason == "too_soon":
@@ -411,15 +418,9 @@ async def verify_guardian_otp(engine: Engine, state: ConversationState, turn: Tu
 
 @action("resend_guardian_otp")
 async def resend_guardian_otp(engine: Engine, state: ConversationState, turn: Turn) -> None:
-    guardian = state.values.get("guardian") or {}
-    try:
-        sent = await engine.services.backend.send_account_otp(
-            guardian.get("social_insurance_code", ""), guardian.get("phone", "")
-        )
-    except BackendUnavailable:
-        await say_backend_unavailable(engine, turn)
-        return
-    await _say_otp_sent(engine, state, turn, sent)
+    sent = await _send_guardian_code(engine, state, turn)
+    if sent is not None:
+        await _say_otp_sent(engine, state, turn, sent)
 
 
 async def _register_guardian_first(engine: Engine, state: ConversationState, turn: Turn, arg: str) -> None:
