@@ -48,18 +48,6 @@ class PushChannel:
         self.sent.append((user_id, replies))
 
 
-@pytest.fixture
-async def assistant(tmp_path):
-    service = await build_assistant(isolated_settings(tmp_path))
-    yield service
-    await service.close()
-
-
-@pytest.fixture
-def backend(assistant):
-    return assistant.engine.services.backend
-
-
 async def register_child(chat: Chat, backend, child: tuple[str, str, str], guardian_phone: str) -> str:
     code, name, born = child
     await chat.text(code)

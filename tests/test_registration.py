@@ -19,18 +19,6 @@ from tests.chat_harness import (
 )
 
 
-@pytest.fixture
-async def assistant(tmp_path):
-    service = await build_assistant(isolated_settings(tmp_path))
-    yield service
-    await service.close()
-
-
-@pytest.fixture
-def backend(assistant):
-    return assistant.engine.services.backend
-
-
 async def test_a_citizen_registers_end_to_end_and_gets_the_to_khai_pdf(assistant, backend):
     chat = Chat(assistant)
     await fill_registration_until_summary(chat)
