@@ -88,9 +88,8 @@ class AssistantService:
         )
         return result, owed
 
-    async def forget_user(self, conversation_id: str) -> int:
+    async def forget_user(self, conversation_id: str) -> None:
         await asyncio.to_thread(self.store.forget_conversation, conversation_id)
-        return 1
 
     def start_notifications(self, interval_s: float = 5.0) -> NotificationPump:
         """Run the decision/reminder pump in the background until close()."""

@@ -260,18 +260,6 @@ class ConversationStore:
                     )
                 )
 
-    def delete_conversation(self, conversation_id: str) -> None:
-        with Session(self.engine) as session:
-            row = session.get(ConversationRow, conversation_id)
-            if row is not None:
-                session.delete(row)
-            session.commit()
-
-    def conversation_user(self, conversation_id: str) -> tuple[str, str] | None:
-        with Session(self.engine) as session:
-            row = session.get(ConversationRow, conversation_id)
-            return (row.channel, row.user_id) if row else None
-
     # ------------------------------------------------------------ notices
 
     def owner_of(self, receipt: str) -> DeclarationOwner | None:

@@ -21,7 +21,7 @@ from dialogs.messages import Button, Inbound, Outbound
 from dialogs.parsing import Accepted, Ambiguous, NeedsConfirmation, Rejected
 from dialogs.ports import DocumentRenderer, PhotoRejected, PhotoStore, RegistrationBackend
 from dialogs.state import ConversationState, Pending
-from dialogs.texts import Texts, render
+from dialogs.texts import Texts, holds, render
 from knowledge.faq import FaqIndex, FaqResult
 from knowledge.text import fold
 
@@ -51,7 +51,7 @@ class Services:
     faq: FaqIndex | None = None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     # Hooks the assistant layer provides for data about the user outside the state (e.g. /delete).
-    forget_user: Callable[[str], Awaitable[int]] | None = None
+    forget_user: Callable[[str], Awaitable[None]] | None = None
 
 
 @dataclass
@@ -119,8 +119,6 @@ class Engine:
     def applicable(self, state: ConversationState, step: Step) -> bool:
         if not step.when:
             return True
-        from dialogs.texts import holds
-
         return holds(step.when, **self.context(state))
 
     def progress(self, state: ConversationState, step: Step) -> tuple[int, int] | None:

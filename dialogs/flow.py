@@ -55,10 +55,6 @@ class Step:
     edit_label: str = "Sửa"
     buttons: tuple[dict, ...] = ()
 
-    @property
-    def asks_user(self) -> bool:
-        return self.kind not in {"action"}
-
 
 @dataclass(frozen=True)
 class Flow:

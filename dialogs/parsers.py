@@ -36,10 +36,6 @@ def parser(name: str) -> Parser:
         raise KeyError(f"no parser named {name!r} (dialogs/fields.py PARSERS)") from None
 
 
-def parser_names() -> set[str]:
-    return set(_parsers())
-
-
 @cache
 def _suggestions() -> dict[str, Callable[[dict], Any]]:
     from dialogs import address_fields

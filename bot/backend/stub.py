@@ -619,14 +619,19 @@ class StubBackend:
         s.add(row)
         s.add(EventRow(receipt=row.receipt or "", status=status, reason=reason, at=now))
 
+    def _awaiting_decision(self, s: Any, receipt: str, action: str) -> Any:
+        """The declaration an operator decides on: it must exist and be waiting (status "received")."""
+        row = self._declaration(s, receipt, for_update=True)
+        if row is None:
+            raise UnknownReceipt(receipt)
+        if row.status != "received":
+            raise InvalidTransition(receipt, row.status, action)
+        return row
+
     def _approve(self, receipt: str) -> DeclarationStatus:
         now = self._now()
         with self._session() as s:
-            row = self._declaration(s, receipt, for_update=True)
-            if row is None:
-                raise UnknownReceipt(receipt)
-            if row.status != "received":
-                raise InvalidTransition(receipt, row.status, "approve")
+            row = self._awaiting_decision(s, receipt, "approve")
             decl = Declaration.model_validate_json(row.payload)
             phone = normalize_phone(decl.phone)
             problem = self._approval_problem(s, decl, now.date())
@@ -662,11 +667,7 @@ class StubBackend:
     def _reject(self, receipt: str, reason: str) -> DeclarationStatus:
         now = self._now()
         with self._session() as s:
-            row = self._declaration(s, receipt, for_update=True)
-            if row is None:
-                raise UnknownReceipt(receipt)
-            if row.status != "received":
-                raise InvalidTransition(receipt, row.status, "reject")
+            row = self._awaiting_decision(s, receipt, "reject")
             decl = Declaration.model_validate_json(row.payload)
             self._decide(s, row, "rejected", reason, now)
             self._sms(s, normalize_phone(decl.phone), "rejected", receipt=receipt, reason=reason.rstrip(". "))
