@@ -34,6 +34,7 @@ class AssistantService:
     _locks: weakref.WeakValueDictionary = field(default_factory=weakref.WeakValueDictionary)
     _closers: list[Any] = field(default_factory=list)
     _warmup: asyncio.Task | None = None
+    _group_commit: asyncio.Future | None = None
 
     def add_channel(self, channel: Any) -> None:
         """Channels register so notices (approval, reminders) can reach users on them."""
@@ -57,6 +58,7 @@ class AssistantService:
                 pushable = inbound.channel in self.channels
                 result, owed = await self._db(self._save, inbound, state, version, not pushable)
                 if result is SaveResult.SAVED:
+                    await self._durable()
                     # A channel that cannot push gets owed notices (decisions, reminders) with the reply.
                     return owed + replies
                 if result is SaveResult.DUPLICATE:
@@ -75,11 +77,42 @@ class AssistantService:
             return call(*args)
         return await asyncio.to_thread(call, *args)
 
+    async def _durable(self) -> None:
+        """Wait for the group commit of this turn's SQLite writes (no-op elsewhere).
+
+        Every conversation that saved during one event-loop turn waits for the same commit,
+        scheduled once; nobody is answered before their state is on disk.
+        """
+        if not self.store.has_pending_commit:
+            return
+        if self._group_commit is None:
+            loop = asyncio.get_running_loop()
+            self._group_commit = loop.create_future()
+            loop.call_soon(self._commit_group)
+        await asyncio.shield(self._group_commit)
+
+    def _commit_group(self) -> None:
+        waiters, self._group_commit = self._group_commit, None
+        assert waiters is not None
+        try:
+            self.store.commit_pending()
+        except Exception as exc:
+            log.exception("group commit failed; the messages of this turn were not saved")
+            waiters.set_exception(exc)
+        else:
+            waiters.set_result(None)
+
     def _save(
         self, inbound: Inbound, state: Any, version: int, take_notices: bool
     ) -> tuple[SaveResult, list[Outbound]]:
         result = self.store.save(
-            inbound.conversation_id, inbound.channel, inbound.user_id, state, version, inbound.message_id
+            inbound.conversation_id,
+            inbound.channel,
+            inbound.user_id,
+            state,
+            version,
+            inbound.message_id,
+            defer_commit=True,
         )
         owed = (
             take_notices_for(self.store, inbound.conversation_id)

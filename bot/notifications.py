@@ -16,8 +16,6 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam
-from sqlalchemy import select as sql_select
 from sqlmodel import Session, select
 
 from bot.storage import DeclarationOwner, Notice
@@ -208,19 +206,11 @@ class NotificationPump:
         self._stopping.set()
 
 
-_NOTICE = Notice.__table__
-_SQL_ANY_OWED = (
-    sql_select(_NOTICE.c.id)
-    .where(_NOTICE.c.conversation_id == bindparam("conversation_id"), _NOTICE.c.sent_at.is_(None))
-    .limit(1)
-)
-
-
 def take_notices_for(store: Any, conversation_id: str) -> list[Outbound]:
     """Pending notices of one conversation, marked sent: for channels that cannot push."""
-    with store.engine.connect() as connection:  # the common case, nothing owed: one cheap query
-        if connection.execute(_SQL_ANY_OWED, {"conversation_id": conversation_id}).first() is None:
-            return []
+    if not store.owes_notices(conversation_id):  # the common case: one cheap query
+        return []
+    store.commit_pending()  # the session below must not wait behind a deferred commit
     with Session(store.engine) as session:
         rows = session.exec(
             select(Notice)

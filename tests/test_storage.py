@@ -37,7 +37,9 @@ def store_url(request, tmp_path):
 
 def test_a_write_based_on_a_stale_version_is_refused(store_url):
     store = ConversationStore(store_url)
-    state = ConversationState(flow="registration", step="full_name", values={"social_insurance_code": "7912345670"})
+    state = ConversationState(
+        flow="registration", step="full_name", values={"social_insurance_code": "7912345670"}
+    )
     assert store.save("t:u", "t", "u", state, 0, "m1") is SaveResult.SAVED
     loaded, version = store.load("t:u")
     assert loaded.values == state.values and version == 1
@@ -63,24 +65,108 @@ def test_a_message_id_is_accepted_once(store_url):
 
 
 async def test_two_workers_on_one_database_never_lose_a_users_answers(store_url, tmp_path):
-    """Two assistant processes (workers) answer the same user at once: every answer lands."""
+    """Two assistant processes (workers) answer the same user at once: every answer lands.
+
+    The second worker runs on its own thread and event loop, as a second process would:
+    each holds its own connection, lock and (SQLite) group commit.
+    """
     from bot.assistant import build_assistant
 
     settings = isolated_settings(tmp_path, database_url=store_url)
     first = await build_assistant(settings)
-    second = AssistantService(engine=first.engine, store=ConversationStore(store_url))  # own lock, own pool
     await first.handle(Inbound("t", "u", "m0", text="/start"))
     await first.handle(Inbound("t", "u", "m1", button="flow:install_guide"))
+
+    def help_requests(worker: int) -> list[Inbound]:
+        return [Inbound("t", "u", f"h{i}", text="trợ giúp") for i in range(worker, 12, 2)]
+
+    async def second_worker() -> list[list]:
+        second = AssistantService(
+            engine=first.engine, store=ConversationStore(store_url)
+        )  # own lock, own pool
+        try:
+            return await asyncio.gather(*(second.handle(m) for m in help_requests(1)))
+        finally:
+            second.store.close()
+
     # Both workers get a different update for the same user concurrently, many times over.
-    results = await asyncio.gather(
-        *(
-            (first if i % 2 else second).handle(Inbound("t", "u", f"h{i}", text="trợ giúp"))
-            for i in range(12)
-        )
-    )
-    assert all(results), "every update was answered"
+    theirs = asyncio.create_task(asyncio.to_thread(asyncio.run, second_worker()))
+    mine = await asyncio.gather(*(first.handle(m) for m in help_requests(0)))
+    results = [*mine, *await theirs]
+    assert len(results) == 12 and all(results), "every update was answered"
     state, version = first.store.load("t:u")
     assert state.flow == "install_guide" and state.step == "platform"
     assert version == 2 + 12
-    second.store.close()
     await first.close()
+
+
+# ---------------------------------------------------------------- SQLite group commit
+
+
+def test_a_deferred_save_is_durable_only_after_commit_pending(tmp_path):
+    url = f"sqlite:///{tmp_path / 'bot.sqlite3'}"
+    store, other_process = ConversationStore(url), ConversationStore(url)
+    state = ConversationState(flow="registration", step="phone")
+    assert store.save("t:a", "t", "a", state, 0, "m1", defer_commit=True) is SaveResult.SAVED
+    assert store.load("t:a")[1] == 1  # the writer sees its own turn
+    assert other_process.load("t:a")[1] == 0  # nobody else does yet
+    store.commit_pending()
+    assert other_process.load("t:a") == (state, 1)
+    store.close()
+    other_process.close()
+
+
+def test_a_refused_deferred_save_keeps_the_turns_other_saves_and_frees_the_database(tmp_path):
+    url = f"sqlite:///{tmp_path / 'bot.sqlite3'}"
+    store, other_process = ConversationStore(url), ConversationStore(url)
+    store.save("t:a", "t", "a", ConversationState(step="x"), 0, "m1")
+    # One turn: a save that lands, then a redelivery and a stale write that must not.
+    assert (
+        store.save("t:b", "t", "b", ConversationState(step="y"), 0, "m1", defer_commit=True)
+        is SaveResult.SAVED
+    )
+    assert (
+        store.save("t:a", "t", "a", ConversationState(step="z"), 1, "m1", defer_commit=True)
+        is SaveResult.DUPLICATE
+    )
+    assert (
+        store.save("t:a", "t", "a", ConversationState(step="z"), 7, "m2", defer_commit=True)
+        is SaveResult.CONFLICT
+    )
+    store.commit_pending()
+    assert other_process.load("t:b")[0].step == "y"
+    assert other_process.load("t:a") == (ConversationState(step="x"), 1)
+    # A turn whose only save was refused leaves no transaction holding the write lock.
+    assert (
+        store.save("t:a", "t", "a", ConversationState(step="z"), 7, "m3", defer_commit=True)
+        is SaveResult.CONFLICT
+    )
+    assert not store.has_pending_commit
+    assert other_process.save("t:a", "t", "a", ConversationState(step="w"), 1, "m4") is SaveResult.SAVED
+    store.close()
+    other_process.close()
+
+
+async def test_concurrent_conversations_share_one_commit_and_are_answered_after_it(tmp_path):
+    from bot.assistant import build_assistant
+
+    settings = isolated_settings(tmp_path)
+    assistant = await build_assistant(settings)
+    commits = 0
+    commit = assistant.store.commit_pending
+
+    def counting_commit() -> None:
+        nonlocal commits
+        commits += assistant.store.has_pending_commit
+        commit()
+
+    assistant.store.commit_pending = counting_commit
+    replies = await asyncio.gather(
+        *(assistant.handle(Inbound("t", f"u{i}", "m1", text="/start")) for i in range(20))
+    )
+    assert all(replies) and commits == 1
+    # Answered means saved: another process reading the file sees every conversation.
+    reader = ConversationStore(settings.sqlalchemy_url)
+    assert all(reader.load(f"t:u{i}")[1] == 1 for i in range(20))
+    reader.close()
+    await assistant.close()
