@@ -51,6 +51,8 @@ def _compiled(source: str):
 
 
 def render(source: str, **context: Any) -> str:
+    if "{" not in source:  # no jinja syntax at all: most phrases are plain text
+        return source.strip()
     return _compiled(source).render(**context).strip()
 
 

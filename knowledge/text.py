@@ -26,11 +26,28 @@ def collapse_spaces(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
+class _BareLetters(dict):
+    """str.translate table, filled on first sight of each character: a marked letter maps
+    to its NFD base letters, a combining mark to nothing, đ/Đ to d/D (NFD keeps them whole).
+    Every message is folded at least once; per-character NFD and category lookups cost
+    more than the engine's own work on it."""
+
+    def __missing__(self, codepoint: int) -> str:
+        decomposed = unicodedata.normalize("NFD", chr(codepoint))
+        bare = "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
+        bare = bare.replace("đ", "d").replace("Đ", "D")
+        self[codepoint] = bare
+        return bare
+
+
+_BARE_LETTERS = _BareLetters()
+
+
 def strip_diacritics(text: str) -> str:
     """Remove Vietnamese tone and vowel marks; đ/Đ become d/D (NFD does not split them)."""
-    decomposed = unicodedata.normalize("NFD", text)
-    bare = "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
-    return bare.replace("đ", "d").replace("Đ", "D")
+    if text.isascii():
+        return text
+    return text.translate(_BARE_LETTERS)
 
 
 def has_diacritics(text: str) -> bool:

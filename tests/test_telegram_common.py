@@ -10,11 +10,13 @@ from hypothesis import strategies as st
 from bot.channels.telegram_common import (
     CallbackCodec,
     escape_html,
+    join_texts,
     keyboard_rows,
     normalise_start,
     split_text,
     utf16_len,
 )
+from dialogs.messages import Button, Outbound
 from tests.telegram_spec import problems
 
 # ---------------------------------------------------------------- splitting
@@ -50,6 +52,25 @@ def test_emoji_count_double_toward_the_limit() -> None:
 
 def test_short_text_is_one_piece() -> None:
     assert split_text("Xin chào") == ["Xin chào"]
+
+
+# ---------------------------------------------------------------- one message per group of texts
+
+
+def test_a_note_and_the_next_question_arrive_as_one_message_with_the_questions_buttons() -> None:
+    buttons = (Button("Bỏ qua", "skip"),)
+    joined = join_texts(
+        [Outbound("Mình ghi nhận số CCCD."), Outbound("Nhập email (không bắt buộc).", buttons)]
+    )
+    assert joined == [Outbound("Mình ghi nhận số CCCD.\n\nNhập email (không bắt buộc).", buttons)]
+
+
+def test_buttons_attachments_and_the_length_limit_keep_messages_apart(tmp_path) -> None:
+    menu = Outbound("Chọn việc cần làm:", (Button("Đăng ký", "flow:registration"),))
+    pdf = Outbound("Tờ khai của bạn", document=tmp_path / "to-khai.pdf")
+    long = Outbound("a" * 4090)
+    replies = [menu, Outbound("Sau đó"), pdf, Outbound("Tiếp theo"), long, Outbound("b" * 200)]
+    assert join_texts(replies) == replies
 
 
 # ---------------------------------------------------------------- escaping, deep links, buttons

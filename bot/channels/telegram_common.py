@@ -113,6 +113,32 @@ def normalise_start(text: str) -> str:
     return "/start"
 
 
+def join_texts(replies: Sequence[Outbound]) -> list[Outbound]:
+    """Consecutive plain texts go out as one message, paragraphs apart.
+
+    The engine often answers with a note and the next question ("Mình ghi nhận số CCCD…",
+    "Nhập số điện thoại…"). As one Telegram message they are one notification instead of
+    two, and half the sends against Telegram's per-chat flood limit. A text that carries
+    buttons or an attachment closes the group (the buttons stay under the last words).
+    """
+    joined: list[Outbound] = []
+    for reply in replies:
+        previous = joined[-1] if joined else None
+        if (
+            previous is not None
+            and not (previous.buttons or previous.document or previous.image)
+            and not (reply.document or reply.image)
+            and previous.text.strip()
+            and reply.text.strip()
+            and utf16_len(previous.text) + 2 + utf16_len(reply.text) <= MAX_TEXT
+        ):
+            text = previous.text.rstrip() + "\n\n" + reply.text.lstrip()
+            joined[-1] = Outbound(text, reply.buttons, progress=reply.progress)
+        else:
+            joined.append(reply)
+    return joined
+
+
 def keyboard_rows(buttons: Sequence[tuple[str, str]]) -> list[list[tuple[str, str]]]:
     """One button per row, two when there are many short ones (province lists stay compact)."""
     if len(buttons) > 4 and all(len(label) <= 18 for label, _ in buttons):
@@ -473,7 +499,7 @@ class TelegramCore:
         self._batches += 1
         batch = self._batches
         ops: list[_Op] = []
-        for reply in replies:
+        for reply in join_texts(replies):
             keyboard = self._keyboard(reply.buttons)
             attachment = reply.document or reply.image
             kind: Literal["document", "photo"] = "document" if reply.document else "photo"
