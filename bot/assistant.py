@@ -8,6 +8,7 @@ fresh state. Side effects are safe to repeat (the backend submit is idempotent).
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import weakref
 from dataclasses import dataclass, field
@@ -184,6 +185,24 @@ async def build_assistant(settings: Settings, *, warm_up: bool = False, **overri
         services.forget_user = service.forget_user
     if hasattr(backend, "close"):
         service._closers.append(backend.close)
-    if warm_up:  # the old-address data takes about a second to load: off the event loop
-        service._warmup = asyncio.create_task(asyncio.to_thread(admin_units.preload), name="warm-up")
+    if warm_up:
+        service._warmup = asyncio.create_task(_warm_up(), name="warm-up")
     return service
+
+
+async def _warm_up() -> None:
+    # The old-address data takes about a second to load: off the event loop.
+    await asyncio.to_thread(admin_units.preload)
+    freeze_long_lived_objects()
+
+
+def freeze_long_lived_objects() -> None:
+    """Exclude what start-up loaded (address units, agencies, FAQ index, framework modules:
+    ~300,000 objects) from the cyclic garbage collector's scans.
+
+    They live as long as the process, yet every full collection walked them all, and a
+    busy bot allocates enough for collections to be frequent: measured +5-15 % updates/s
+    on the Telegram bench. Objects frozen here are still freed by reference counting.
+    """
+    gc.collect()
+    gc.freeze()
