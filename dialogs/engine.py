@@ -413,7 +413,7 @@ class Engine:
             await actions.COMMANDS[arg](self, state, turn, "")
         elif kind == "faq":
             await self._faq_entry(state, turn, arg)
-        elif kind == "pick" and state.pending and state.pending.type == "choices" and arg.isdigit():
+        elif kind == "pick" and state.pending and state.pending.type == "choices" and _is_index(arg):
             index = int(arg)
             if index < len(state.pending.choices) and step and state.pending.step == step.id:
                 await self._accept(state, turn, step, state.pending.choices[index]["value"])
@@ -435,7 +435,7 @@ class Engine:
             kind == "opt"
             and step
             and step.kind == "choice"
-            and arg.isdigit()
+            and _is_index(arg)
             and int(arg) < len(step.options)
         ):
             await self._choose_option(state, turn, step, step.options[int(arg)])
@@ -622,7 +622,7 @@ class Engine:
         if pending.type == "choices":
             choices = pending.choices
             pick = None
-            if folded.isdigit() and 1 <= int(folded) <= len(choices):
+            if _is_index(folded) and 1 <= int(folded) <= len(choices):
                 pick = choices[int(folded) - 1]
             else:
                 pick = next((c for c in choices if fold(c["label"]) == folded), None)
@@ -802,3 +802,8 @@ class Engine:
         turn.say(entry.answer, buttons)
         if in_flow:
             await self._ask(state, turn, prefix=self.texts("faq_then_continue"))
+
+
+def _is_index(text: str) -> bool:
+    """ASCII digits only: str.isdigit() is also true for "¹" or "٣", which int() refuses."""
+    return text.isascii() and text.isdigit()

@@ -6,6 +6,7 @@ import asyncio
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -109,3 +110,17 @@ def test_arbitrary_button_payloads_never_crash(index, payload):
     )
     assert replies
     assert _kept(before, after) == []
+
+
+@pytest.mark.parametrize("typed", ["¹", "٣", "2"])
+def test_a_number_typed_for_a_list_of_choices_is_read_or_explained(typed):
+    """ "¹" and "٣" count as digits to str.isdigit() but not to int(): no crash, an answer."""
+    index = next(i for i, s in enumerate(SNAPSHOTS) if s.step == "agency")
+    state, replies = _LOOP.run_until_complete(
+        ENGINE.handle(SNAPSHOTS[index].model_copy(deep=True), Inbound("t", "u", text="bhxh"))
+    )
+    assert state.pending is not None and state.pending.type == "choices" and replies
+    after, replies = _LOOP.run_until_complete(ENGINE.handle(state, Inbound("t", "u", text=typed)))
+    assert replies and all(r.text for r in replies)
+    if typed == "2":  # the second choice was taken and the form moved on
+        assert after.values["agency"] and after.step != "agency"
