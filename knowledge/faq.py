@@ -29,8 +29,9 @@ expanded, numbers joined):
    other subject ("quên mật khẩu facebook"): refuse, unless the question also names one
    of faq.yaml's `anchors` ("vssid", "bhxh", "tờ khai"...), which keep it ours.
 
-Thresholds were chosen on tests/data/faq_eval.tsv and checked on the untouched
-tests/data/faq_heldout.tsv; see the constants below.
+Thresholds were chosen on tests/data/faq_eval.tsv and checked on
+tests/data/faq_heldout.tsv and the untouched tests/data/faq_fresh.tsv; see the
+constants below.
 """
 
 from __future__ import annotations
@@ -60,36 +61,37 @@ NEXT_ACTIONS = frozenset(
 )
 
 # --- thresholds and weights ---------------------------------------------------------
-# Tuned on tests/data/faq_eval.tsv only (315 in-scope, 55 out-of-scope questions; weights,
-# fuzzy mix and suggest threshold searched together, maximising min(top-1, refusal)), and
-# checked on tests/data/faq_heldout.tsv (194 + 48, written before this tuning, never tuned
-# on). With the values below:
-#   tuning set:   top-1 91.4 %, out-of-scope refused 96.4 %; 6 of 315 in-scope answered
-#                 confidently and wrongly (1.9 %); 1 of 55 out-of-scope answered.
-#   held-out set: top-1 72.2 %, out-of-scope refused 87.5 %; 14 of 194 answered wrongly
-#                 (7.2 %); 1 of 48 out-of-scope answered.
-#   (before the foreign-word rule, topic items and stopword changes: 91.1 / 81.8 on the
-#   tuning set, 73.7 / 81.3 on the held-out set.)
-# The refusal gain carries over to new questions; the in-scope accuracy does not move:
-# the held-out questions are worded further from faq.yaml's phrasings than the tuning
-# set, and the matcher is only as good as the phrasings and keywords it has.
-# Neighbouring settings (weights +-0.1, suggest 54-58, decoy margin -4..0) stay within
-# ~1-3 points on the tuning set: no cliff.
-ANSWER_THRESHOLD = 66.0
-"""A top score at or above this, with a clear lead, is answered (70 halves wrong answers
-but answers ~30 fewer questions; 62 answers ~15 more and doubles the wrong ones)."""
+# Three evaluation sets, each written from a parent's side without reading faq.yaml:
+#   faq_eval.tsv (315 in-scope + 55 out-of-scope): the tuning set. Weights, thresholds,
+#     teencode and out-of-scope topics are searched on it (maximising min(top-1, refusal)).
+#   faq_heldout.tsv (194 + 48): never tuned on, but its confusions were read once while
+#     fixing teencode (so slightly optimistic).
+#   faq_fresh.tsv (363 + 81): written last, blind to faq.yaml and to the other sets; never
+#     looked at. The honest estimate for new questions.
+# faq.yaml's phrasings were then extended by someone who had read none of the sets, and
+# every new phrasing within fuzz ratio 85 of a question in any set was dropped again
+# (75 of ~540), so coincidences do not flatter the figures. With the values below:
+#   tuning set:  top-1 94.3 %, refused 98.2 %, 6 of 315 answered wrongly (1.9 %)
+#   held-out:    top-1 85.1 %, refused 89.6 %, 12 of 194 answered wrongly (6.2 %)
+#   fresh:       top-1 88.7 %, refused 91.4 %, 12 of 363 answered wrongly (3.3 %)
+# Before the new phrasings and this retuning: 91.4 / 96.4, 72.2 / 87.5 and 75.8 / 90.1.
+# Neighbouring settings (suggest 60-63, weights +-0.05) stay within ~1-2 points on the
+# tuning set: no cliff.
+ANSWER_THRESHOLD = 68.0
+"""A top score at or above this, with a clear lead, is answered; below, suggestions.
+64-70 give the same top-1 on the tuning set; higher answers fewer questions outright."""
 ANSWER_MARGIN = 3.0
 """The lead over the runner-up an answer needs; closer races become suggestions."""
-SUGGEST_THRESHOLD = 58.0
+SUGGEST_THRESHOLD = 61.0
 """Below this the question is out of scope: polite refusal with the hotline."""
 SUGGEST_WINDOW = 12.0
 """Runners-up within this many points of the top are offered as suggestions."""
 MAX_SUGGESTIONS = 3
-DECOY_MARGIN = 0.0
+DECOY_MARGIN = -2.0
 """How far a known out-of-scope topic must lead the best entry to cause a refusal
-(-4 to 0 give the same top-1; "đổi mk" still reaches change_password)."""
+(negative: a topic slightly behind still wins; -4 to 0 give the same top-1)."""
 
-SCORE_WEIGHTS = (0.2, 0.1, 0.7)
+SCORE_WEIGHTS = (0.15, 0.1, 0.75)
 """Final score mix: question coverage, phrasing coverage, fuzzy similarity."""
 FUZZY_MIX = (0.6, 0.4)
 """Fuzzy similarity mix: token_set_ratio, token_sort_ratio (partial_ratio scored worse on the eval)."""

@@ -79,7 +79,10 @@ def _teencode() -> tuple[re.Pattern[str], dict[str, str]]:
         target = fold(str(canonical))
         for variant in [canonical, *(variants or [])]:
             key = fold(str(variant))
-            if key and key != target:
+            if key:
+                # The canonical spelling maps to itself: as an alternative of its own it is
+                # consumed whole, so "giay khai sinh" is not read as "giay" + "khai sinh"
+                # and expanded to "giay giay khai sinh".
                 table.setdefault(key, target)
     if not table:
         return re.compile(r"(?!x)x"), table
