@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,6 +133,9 @@ class Harness:
 
 
 def make_settings(framework: str, mode: str, api_base: str, **extra: Any) -> Settings:
+    # A private data dir per bot: the channel keeps its outbox there, and parked replies
+    # of one test must not be delivered at the start of the next (or land in the repo).
+    extra.setdefault("data_dir", Path(tempfile.mkdtemp(prefix="vssid-telegram-test-")))
     return Settings().model_copy(
         update={
             "telegram_bot_token": TOKEN,
@@ -144,6 +148,26 @@ def make_settings(framework: str, mode: str, api_base: str, **extra: Any) -> Set
     )
 
 
+async def build_served_channel(
+    settings: Settings, mode: str, assistant: Any, **options: Any
+) -> tuple[TelegramChannel, web.AppRunner | None]:
+    """The channel, and in webhook mode the web app serving its route on a free port
+    (the runner owns the web app; the channel only adds its route to it)."""
+    if mode != "webhook":
+        return build_telegram_channel(settings, assistant, **options), None
+    app = web.Application()
+    placeholder = settings.model_copy(update={"public_url": "http://127.0.0.1:1"})
+    channel = build_telegram_channel(placeholder, assistant, **options)
+    add_webhook_route(app, channel)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    channel.settings = settings.model_copy(update={"public_url": f"http://127.0.0.1:{port}"})
+    return channel, runner
+
+
 @contextlib.asynccontextmanager
 async def running_bot(framework: str, mode: str, assistant: Any, **options: Any) -> AsyncIterator[Harness]:
     server = FakeBotApi()
@@ -153,20 +177,7 @@ async def running_bot(framework: str, mode: str, assistant: Any, **options: Any)
     options.setdefault("retry", FAST_RETRY)
     options.setdefault("poll_timeout", 5)
     try:
-        if mode == "webhook":
-            # The runner owns the web app; the channel only adds its route to it.
-            app = web.Application()
-            placeholder = settings.model_copy(update={"public_url": "http://127.0.0.1:1"})
-            channel = build_telegram_channel(placeholder, assistant, **options)
-            add_webhook_route(app, channel)
-            runner = web.AppRunner(app, access_log=None)
-            await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-            channel.settings = settings.model_copy(update={"public_url": f"http://127.0.0.1:{port}"})
-        else:
-            channel = build_telegram_channel(settings, assistant, **options)
+        channel, runner = await build_served_channel(settings, mode, assistant, **options)
         await channel.start()
         harness = Harness(server, channel, assistant, framework, mode)
         if mode == "webhook":

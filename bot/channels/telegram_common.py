@@ -5,11 +5,16 @@ framework's Bot object performs the few `BotApi` calls. Everything that decides
 behaviour lives here, once: turning events into `Inbound`, per-user ordering, update
 de-duplication, splitting and escaping texts, inline keyboards and their retirement,
 retries on 429 and network errors, and replies parked until the Bot API is reachable.
+
+Parked replies and the payloads behind long buttons' short ids are kept in the data dir
+(`telegram-outbox.sqlite3`, the outbox shared with Zalo), so neither is lost when the
+process restarts: parked replies go out at start, and an old button still works.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import hashlib
 import hmac
@@ -18,6 +23,7 @@ import json
 import logging
 import re
 import secrets
+import sqlite3
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +38,7 @@ from aiohttp import web
 from dialogs.messages import Button, Inbound, Outbound
 
 from .base import Assistant
+from .outbox import Outbox
 
 log = logging.getLogger("bot.channels.telegram")
 
@@ -49,6 +56,8 @@ MAX_DOWNLOAD = 20 * 1024 * 1024  # getFile refuses bigger files
 _DEEP_LINK = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _START = re.compile(r"/start(?:@\w+)?(?:\s+(.*))?", re.DOTALL | re.IGNORECASE)
 _TOKEN_PREFIX = "~"  # callback_data starting with this is a short id, never a payload
+_TOKEN = re.compile(r"~[A-Za-z0-9_-]{12}")  # what `CallbackCodec` hands out
+OUTBOX_FILE = "telegram-outbox.sqlite3"
 
 
 @cache
@@ -146,18 +155,57 @@ def keyboard_rows(buttons: Sequence[tuple[str, str]]) -> list[list[tuple[str, st
     return [[b] for b in buttons]
 
 
+class TelegramOutbox(Outbox):
+    """The shared outbox (parked replies per chat) plus the payloads behind long buttons' ids.
+
+    The ids table is bounded: past `callback_capacity` rows the oldest written go first (a
+    button that old reads as expired, which the user is told about).
+    """
+
+    schema = (
+        "CREATE TABLE IF NOT EXISTS callbacks (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " token TEXT NOT NULL UNIQUE, payload TEXT NOT NULL)",
+    )
+
+    def __init__(self, path: Path, callback_capacity: int = 50_000) -> None:
+        self.callback_capacity = callback_capacity
+        super().__init__(path)
+
+    def _put_callbacks(self, pairs: list[tuple[str, str]]) -> None:
+        with self._db() as db:
+            db.executemany("INSERT OR REPLACE INTO callbacks (token, payload) VALUES (?, ?)", pairs)
+            (newest,) = db.execute("SELECT MAX(id) FROM callbacks").fetchone()
+            db.execute("DELETE FROM callbacks WHERE id <= ?", ((newest or 0) - self.callback_capacity,))
+
+    def _get_callback(self, token: str) -> str | None:
+        with contextlib.closing(self._connect()) as db:
+            row = db.execute("SELECT payload FROM callbacks WHERE token = ?", (token,)).fetchone()
+        return row[0] if row else None
+
+    async def put_callbacks(self, pairs: list[tuple[str, str]]) -> None:
+        await self._run(self._put_callbacks, pairs)
+
+    async def get_callback(self, token: str) -> str | None:
+        return await self._run(self._get_callback, token)
+
+
 class CallbackCodec:
     """Maps button payloads to callback_data (at most 64 bytes).
 
-    Short payloads travel as they are; longer ones (or ones that look like our ids) are
-    replaced by a short random id kept in memory. After a restart an unknown id reads as
-    an expired button, which the user is told about.
+    Short payloads travel as they are and never touch the store. Longer ones (or ones that
+    look like our ids) are replaced by a short random id, kept in memory and, with a
+    `store`, written to disk before the keyboard carrying it is sent (`save`), so a button
+    pressed after a restart is read back from there (`recall`). An id found nowhere reads
+    as an expired button, which the user is told about.
     """
 
-    def __init__(self, capacity: int = 50_000) -> None:
+    def __init__(self, capacity: int = 50_000, store: TelegramOutbox | None = None) -> None:
         self._capacity = capacity
         self._by_token: OrderedDict[str, str] = OrderedDict()
         self._by_payload: dict[str, str] = {}
+        self.store = store
+        self._unsaved: dict[str, str] = {}  # ids handed out but not yet on disk
+        self._saving = asyncio.Lock()
 
     def encode(self, payload: str) -> str:
         if len(payload.encode("utf-8")) <= MAX_CALLBACK_DATA and not payload.startswith(_TOKEN_PREFIX):
@@ -165,19 +213,60 @@ class CallbackCodec:
         token = self._by_payload.get(payload)
         if token is None:
             token = _TOKEN_PREFIX + secrets.token_urlsafe(9)
-            self._by_payload[payload] = token
-            self._by_token[token] = payload
-            if len(self._by_token) > self._capacity:
-                _, old_payload = self._by_token.popitem(last=False)
-                self._by_payload.pop(old_payload, None)
+            self._remember(token, payload)
+            if self.store is not None:
+                self._unsaved[token] = payload
         else:
             self._by_token.move_to_end(token)
         return token
 
+    def _remember(self, token: str, payload: str) -> None:
+        self._by_payload[payload] = token
+        self._by_token[token] = payload
+        if len(self._by_token) > self._capacity:
+            old_token, old_payload = self._by_token.popitem(last=False)
+            if self._by_payload.get(old_payload) == old_token:
+                del self._by_payload[old_payload]
+
     def decode(self, data: str) -> str | None:
+        """The payload, from memory only (None: unknown id, see `recall`)."""
         if not data.startswith(_TOKEN_PREFIX):
             return data
         return self._by_token.get(data)
+
+    @property
+    def dirty(self) -> bool:
+        """Ids were handed out that are not on disk yet (or are being written)."""
+        return bool(self._unsaved) or self._saving.locked()
+
+    async def save(self) -> None:
+        """Write the new ids; returns once every id handed out so far is on disk (or failed)."""
+        async with self._saving:
+            if not self._unsaved or self.store is None:
+                return
+            pairs = list(self._unsaved.items())
+            self._unsaved.clear()
+            try:
+                await self.store.put_callbacks(pairs)
+            except (sqlite3.Error, OSError) as exc:
+                # The buttons still work until a restart; the next save tries these again.
+                log.error("telegram: %d button ids could not be saved: %s", len(pairs), type(exc).__name__)
+                for token, payload in pairs:
+                    self._unsaved.setdefault(token, payload)
+
+    async def recall(self, data: str) -> str | None:
+        """`decode`, then the store for an id handed out before a restart."""
+        payload = self.decode(data)
+        if payload is not None or self.store is None or not _TOKEN.fullmatch(data):
+            return payload
+        try:
+            payload = await self.store.get_callback(data)
+        except (sqlite3.Error, OSError) as exc:
+            log.error("telegram: button ids could not be read: %s", type(exc).__name__)
+            return None
+        if payload is not None:
+            self._remember(data, payload)
+        return payload
 
 
 class RecentIds:
@@ -322,6 +411,32 @@ class _Op:
     keyboard: Keyboard | None = None
     batch: int = 0
 
+    def spec(self) -> dict[str, Any]:
+        """What the outbox keeps: enough to send the same message after a restart."""
+        return {
+            "kind": self.kind,
+            "text": self.text,
+            "path": str(self.path) if self.path is not None else None,
+            "keyboard": self.keyboard,
+            "batch": self.batch,
+        }
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> _Op:
+        kind = spec["kind"]
+        if kind not in ("text", "document", "photo"):
+            raise ValueError(f"unknown kind {kind!r}")
+        keyboard = spec.get("keyboard")
+        return cls(
+            kind,
+            text=spec.get("text"),
+            path=Path(spec["path"]) if spec.get("path") else None,
+            keyboard=[[(str(label), str(data)) for label, data in row] for row in keyboard]
+            if keyboard
+            else None,
+            batch=int(spec.get("batch") or 0),
+        )
+
 
 @dataclass(slots=True)
 class _Live:
@@ -337,19 +452,39 @@ _current_chat: contextvars.ContextVar[int | None] = contextvars.ContextVar("tele
 class TelegramCore:
     """Turns events into assistant calls and replies into Bot API calls, one chat at a time."""
 
-    def __init__(self, assistant: Assistant, api: BotApi, retry: RetryPolicy | None = None) -> None:
+    def __init__(
+        self,
+        assistant: Assistant,
+        api: BotApi,
+        retry: RetryPolicy | None = None,
+        store: TelegramOutbox | None = None,
+    ) -> None:
         self.assistant = assistant
         self.api = api
         self.retry = retry or RetryPolicy()
         self.texts = channel_texts()
-        self.codec = CallbackCodec()
+        self.store = store
+        self.codec = CallbackCodec(store=store)
         self._seen = RecentIds()
         self._queues: dict[int, deque[Callable[[], Awaitable[None]]]] = {}
         self._workers: dict[int, asyncio.Task[None]] = {}
-        self._outbox: dict[int, deque[_Op]] = {}
+        # Parked replies: on disk (chat -> how many rows `store` holds) or, without a store
+        # or when writing failed, in memory. A reply is in one place only, never both.
+        self._parked: dict[int, int] = {}
+        self._held: dict[int, deque[_Op]] = {}
         self._retry_timers: dict[int, asyncio.TimerHandle] = {}
         self._live: dict[int, _Live] = {}
         self._batches = 0
+        if store is not None:
+            # Read before any update can arrive (a webhook may post before `start`), so a
+            # chat's new answers queue behind what it was owed before the restart.
+            kept = store.items_now()
+            for _, chat, spec in kept:
+                self._parked[int(chat)] = self._parked.get(int(chat), 0) + 1
+                with contextlib.suppress(AttributeError, TypeError, ValueError):  # batch ids stay unique
+                    self._batches = max(self._batches, int(spec.get("batch") or 0))
+            if kept:
+                log.info("telegram: %d chats have replies kept from before the restart", len(self._parked))
         self._idle = asyncio.Event()
         self._idle.set()
         self.closed = False
@@ -394,15 +529,22 @@ class TelegramCore:
             await self._idle.wait()
             await asyncio.sleep(0)
 
+    def resume(self) -> None:
+        """Deliver the replies kept from before a restart, each chat in its own order."""
+        for chat_id in list(self._parked):
+            self._enqueue(chat_id, lambda chat_id=chat_id: self._flush_outbox(chat_id))
+
     async def close(self) -> None:
-        """Finish in-flight work; stop accepting events. Parked replies stay parked (logged)."""
+        """Finish in-flight work; stop accepting events. Parked replies stay in the outbox."""
         self.closed = True
         await self.idle()
         for timer in self._retry_timers.values():
             timer.cancel()
         self._retry_timers.clear()
-        if self._outbox:
-            log.warning("telegram: %d chats still have undelivered replies at shutdown", len(self._outbox))
+        if self._parked:
+            log.info("telegram: %d chats have replies kept for the next start", len(self._parked))
+        if self._held:
+            log.error("telegram: %d chats lose undelivered replies at shutdown", len(self._held))
 
     async def send(self, user_id: str, replies: list[Outbound]) -> None:
         """Deliver replies nobody asked for just now, in order with the chat's other messages."""
@@ -456,7 +598,10 @@ class TelegramCore:
         chat_id = event.chat_id
         message_id = event.callback_message_id
         assert event.callback_id is not None and message_id is not None
-        payload = self.codec.decode(event.callback_data or "")
+        data = event.callback_data or ""
+        payload = self.codec.decode(data)
+        if payload is None:  # an id given out before a restart, or an expired one
+            payload = await self.codec.recall(data)
         live = self._live.get(chat_id)
         # Unknown chat (e.g. after a restart): trust the press, the engine validates payloads.
         current = live is None or message_id in live.message_ids
@@ -526,42 +671,58 @@ class TelegramCore:
 
     async def _deliver(self, chat_id: int, replies: Sequence[Outbound]) -> None:
         ops = self._render(replies)
-        outbox = self._outbox.get(chat_id)
-        if outbox:  # something older is still waiting: keep the order
-            outbox.extend(ops)
+        if self.codec.dirty:  # new long-payload ids: on disk before a user can press them
+            await self.codec.save()
+        if chat_id in self._parked or chat_id in self._held:  # something older waits: keep the order
+            await self._park(chat_id, ops, "queued behind earlier undelivered replies")
             return
         await self._send_ops(chat_id, deque(ops))
 
     async def _send_ops(self, chat_id: int, ops: deque[_Op]) -> None:
         while ops:
-            op = ops[0]
-            try:
-                message_id = await self._send_op(chat_id, op)
-            except Undelivered:
-                self._park(chat_id, ops)
+            error = await self._send_one(chat_id, ops[0])
+            if error is not None:
+                await self._park(chat_id, list(ops), error)
                 return
-            except Exception as exc:
-                if self.api.classify(exc) is None:
-                    raise
-                # 400/403: this message cannot be sent (blocked bot, bad file); the rest still can.
-                log.warning("telegram %s dropped for chat %s: %s", op.kind, _pseudonym(chat_id), exc)
-            else:
-                if op.keyboard is not None:
-                    live = self._live.get(chat_id)
-                    if live is None or live.batch != op.batch:
-                        # A new question supersedes the unanswered one (typed instead of tapped):
-                        # take its buttons away so the chat shows only what can still be used.
-                        for old in sorted(live.message_ids) if live else ():
-                            await self._best_effort(self.api.remove_keyboard(chat_id, old))
-                        live = self._live[chat_id] = _Live(op.batch)
-                    live.message_ids.add(message_id)
             ops.popleft()
 
-    async def _send_op(self, chat_id: int, op: _Op) -> int:
+    async def _send_one(self, chat_id: int, op: _Op) -> str | None:
+        """Send one message with the retry policy; the error's name when it must wait for later.
+
+        A message Telegram refuses for good (blocked bot, bad file) is dropped with a warning:
+        retrying cannot help, and the ones after it can still go.
+        """
+        try:
+            message_id = await self._send_op(chat_id, op)
+        except Undelivered as exc:
+            return type(exc.__cause__ or exc).__name__
+        except Exception as exc:
+            if self.api.classify(exc) is None:
+                raise
+            log.warning("telegram %s dropped for chat %s: %s", op.kind, _pseudonym(chat_id), exc)
+            return None
+        if message_id is not None and op.keyboard is not None:
+            live = self._live.get(chat_id)
+            if live is None or live.batch != op.batch:
+                # A new question supersedes the unanswered one (typed instead of tapped):
+                # take its buttons away so the chat shows only what can still be used.
+                for old in sorted(live.message_ids) if live else ():
+                    await self._best_effort(self.api.remove_keyboard(chat_id, old))
+                live = self._live[chat_id] = _Live(op.batch)
+            live.message_ids.add(message_id)
+        return None
+
+    async def _send_op(self, chat_id: int, op: _Op) -> int | None:
         if op.kind == "text":
             return await self._call(lambda: self.api.send_text(chat_id, op.text or "", op.keyboard))
         assert op.path is not None
-        data = await asyncio.to_thread(op.path.read_bytes)
+        try:
+            data = await asyncio.to_thread(op.path.read_bytes)
+        except OSError as exc:
+            # Gone from the data dir (e.g. the user's data was deleted meanwhile): retrying
+            # cannot bring it back, and it must not hold back the messages after it.
+            log.error("telegram %s for chat %s skipped: %s", op.kind, _pseudonym(chat_id), type(exc).__name__)
+            return None
         send = self.api.send_document if op.kind == "document" else self.api.send_photo
         return await self._call(lambda: send(chat_id, data, op.path.name, op.text, op.keyboard))
 
@@ -591,32 +752,94 @@ class TelegramCore:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.retry.max_backoff_s)
 
-    def _park(self, chat_id: int, ops: deque[_Op]) -> None:
-        log.warning("telegram: %d replies parked for chat %s", len(ops), _pseudonym(chat_id))
-        self._outbox.setdefault(chat_id, deque()).extend(ops)
+    async def _park(self, chat_id: int, ops: Sequence[_Op], error: str) -> None:
+        """Keep `ops` after whatever the chat already has waiting, and retry them later."""
+        if not ops:
+            return
+        log.warning("telegram: %d replies parked for chat %s (%s)", len(ops), _pseudonym(chat_id), error)
+        # Into the outbox, unless some are already held in memory (they are older: order first).
+        if self.store is not None and chat_id not in self._held:
+            try:
+                await self.store.add(str(chat_id), [op.spec() for op in ops], error)
+            except (sqlite3.Error, OSError) as exc:
+                log.error(
+                    "telegram: the outbox could not keep replies (%s); held in memory", type(exc).__name__
+                )
+            else:
+                self._parked[chat_id] = self._parked.get(chat_id, 0) + len(ops)
+                ops = ()
+        if ops:
+            self._held.setdefault(chat_id, deque()).extend(ops)
+        self._schedule_retry(chat_id)
+
+    def _retry_parked(self, chat_id: int) -> None:
+        self._retry_timers.pop(chat_id, None)
+        if chat_id in self._parked or chat_id in self._held:
+            self._enqueue(chat_id, lambda: self._flush_outbox(chat_id))
+
+    async def _flush_outbox(self, chat_id: int) -> None:
+        """Send what waits for this chat, oldest first; runs in the chat's worker."""
+        if chat_id not in self._parked and chat_id not in self._held:
+            return
+        timer = self._retry_timers.pop(chat_id, None)
+        if timer is not None:
+            timer.cancel()
+        if chat_id in self._parked and not await self._flush_stored(chat_id):
+            self._schedule_retry(chat_id)
+            return
+        held = self._held.pop(chat_id, None)
+        if held:
+            await self._send_ops(chat_id, held)  # what fails again is parked again, in order
+
+    async def _flush_stored(self, chat_id: int) -> bool:
+        """The chat's rows of the outbox, each deleted once sent; False when some must wait."""
+        assert self.store is not None
+        try:
+            items = await self.store.items(str(chat_id))
+        except (sqlite3.Error, OSError) as exc:
+            log.error("telegram: the outbox could not be read: %s", type(exc).__name__)
+            return False
+        for done, (item_id, _, spec) in enumerate(items):
+            try:
+                op = _Op.from_spec(spec)
+            except (KeyError, TypeError, ValueError) as exc:
+                log.error(
+                    "telegram: an unreadable outbox item for chat %s dropped: %s",
+                    _pseudonym(chat_id),
+                    type(exc).__name__,
+                )
+            else:
+                try:
+                    error = await self._send_one(chat_id, op)
+                except Exception:
+                    # Not a Bot API error: it would fail the same way every time and hold
+                    # back everything the chat is sent after it.
+                    log.exception("telegram: an outbox item for chat %s dropped", _pseudonym(chat_id))
+                    error = None
+                if error is not None:
+                    self._parked[chat_id] = len(items) - done
+                    with contextlib.suppress(sqlite3.Error, OSError):
+                        await self.store.failed(item_id, error)
+                    return False
+            try:
+                await self.store.remove(item_id)
+            except (sqlite3.Error, OSError) as exc:
+                log.error(
+                    "telegram: a sent reply could not be removed from the outbox: %s", type(exc).__name__
+                )
+        self._parked.pop(chat_id, None)
+        return True
+
+    def _schedule_retry(self, chat_id: int) -> None:
         if chat_id not in self._retry_timers and not self.closed:
             loop = asyncio.get_running_loop()
             self._retry_timers[chat_id] = loop.call_later(
                 self.retry.outbox_retry_s, self._retry_parked, chat_id
             )
 
-    def _retry_parked(self, chat_id: int) -> None:
-        self._retry_timers.pop(chat_id, None)
-        if chat_id in self._outbox:
-            self._enqueue(chat_id, lambda: self._flush_outbox(chat_id))
-
-    async def _flush_outbox(self, chat_id: int) -> None:
-        ops = self._outbox.pop(chat_id, None)
-        if not ops:
-            return
-        timer = self._retry_timers.pop(chat_id, None)
-        if timer is not None:
-            timer.cancel()
-        await self._send_ops(chat_id, ops)
-
     def pending(self, chat_id: int) -> int:
         """How many rendered messages wait for the Bot API to come back (for tests and health)."""
-        return len(self._outbox.get(chat_id, ()))
+        return self._parked.get(chat_id, 0) + len(self._held.get(chat_id, ()))
 
     async def _best_effort(self, call: Awaitable[Any]) -> None:
         """Spinner answers and keyboard removals: one try, never fatal (the live set already
@@ -659,7 +882,9 @@ class TelegramChannel:
                 "TELEGRAM_MODE=webhook needs TELEGRAM_WEBHOOK_SECRET (1-256 characters A-Z a-z 0-9 _ -), "
                 "so that only Telegram can post updates."
             )
-        self.core = TelegramCore(assistant, api, retry)
+        # Parked replies and long buttons' ids outlive the process (0600: it holds texts).
+        self.outbox = TelegramOutbox(Path(settings.data_dir) / OUTBOX_FILE)
+        self.core = TelegramCore(assistant, api, retry, self.outbox)
         self._started = False
 
     # ---- framework hooks
@@ -706,6 +931,7 @@ class TelegramChannel:
         else:
             await self._start_polling()
         self._started = True
+        self.core.resume()
         log.info("telegram channel started (%s, %s)", self.framework, self.mode)
 
     async def stop(self) -> None:

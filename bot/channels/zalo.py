@@ -27,7 +27,6 @@ import hmac
 import json
 import logging
 import os
-import sqlite3
 import time
 from collections import OrderedDict
 from pathlib import Path
@@ -38,6 +37,7 @@ import aiohttp
 from aiohttp import web
 
 from bot.channels.base import Assistant
+from bot.channels.outbox import Outbox
 from bot.channels.texts import channel_text
 from bot.channels.web import KeyedLocks
 from dialogs.messages import Inbound, Outbound
@@ -120,26 +120,14 @@ class TokenStore:
         await asyncio.to_thread(self._write)
 
 
-class Outbox:
-    """Messages Zalo did not accept, kept in order per user until a retry delivers them
-    (and the buttons last offered to each user)."""
+class ZaloOutbox(Outbox):
+    """The shared outbox, plus the buttons last offered to each user (label -> payload), so a
+    button tapped after a restart still reaches the assistant as a button."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        with self._connect() as db:
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, user_id TEXT NOT NULL,"
-                " spec TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, created_at REAL NOT NULL)"
-            )
-            # The buttons last offered to each user (label -> payload), so a button tapped
-            # after a restart still reaches the assistant as a button.
-            db.execute("CREATE TABLE IF NOT EXISTS offered (user_id TEXT PRIMARY KEY, buttons TEXT NOT NULL)")
-
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=10)
+    schema = ("CREATE TABLE IF NOT EXISTS offered (user_id TEXT PRIMARY KEY, buttons TEXT NOT NULL)",)
 
     def _set_offered(self, user_id: str, offered: dict[str, str]) -> None:
-        with contextlib.closing(self._connect()) as db, db:
+        with self._db() as db:
             db.execute(
                 "INSERT OR REPLACE INTO offered (user_id, buttons) VALUES (?, ?)",
                 (user_id, json.dumps(offered, ensure_ascii=False)),
@@ -151,50 +139,10 @@ class Outbox:
         return json.loads(row[0]) if row else {}
 
     async def set_offered(self, user_id: str, offered: dict[str, str]) -> None:
-        await asyncio.to_thread(self._set_offered, user_id, offered)
+        await self._run(self._set_offered, user_id, offered)
 
     async def get_offered(self, user_id: str) -> dict[str, str]:
-        return await asyncio.to_thread(self._get_offered, user_id)
-
-    def _add(self, user_id: str, specs: list[dict], error: str) -> None:
-        with contextlib.closing(self._connect()) as db, db:
-            db.executemany(
-                "INSERT INTO outbox (user_id, spec, attempts, last_error, created_at) VALUES (?, ?, 1, ?, ?)",
-                [(user_id, json.dumps(spec, ensure_ascii=False), error, time.time()) for spec in specs],
-            )
-
-    def _items(self, user_id: str | None) -> list[tuple[int, str, dict]]:
-        with contextlib.closing(self._connect()) as db:
-            if user_id is None:
-                rows = db.execute("SELECT id, user_id, spec FROM outbox ORDER BY id").fetchall()
-            else:
-                rows = db.execute(
-                    "SELECT id, user_id, spec FROM outbox WHERE user_id = ? ORDER BY id", (user_id,)
-                )
-                rows = rows.fetchall()
-        return [(row[0], row[1], json.loads(row[2])) for row in rows]
-
-    def _remove(self, item_id: int) -> None:
-        with contextlib.closing(self._connect()) as db, db:
-            db.execute("DELETE FROM outbox WHERE id = ?", (item_id,))
-
-    def _failed(self, item_id: int, error: str) -> None:
-        with contextlib.closing(self._connect()) as db, db:
-            db.execute(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?", (error, item_id)
-            )
-
-    async def add(self, user_id: str, specs: list[dict], error: str) -> None:
-        await asyncio.to_thread(self._add, user_id, specs, error)
-
-    async def items(self, user_id: str | None = None) -> list[tuple[int, str, dict]]:
-        return await asyncio.to_thread(self._items, user_id)
-
-    async def remove(self, item_id: int) -> None:
-        await asyncio.to_thread(self._remove, item_id)
-
-    async def failed(self, item_id: int, error: str) -> None:
-        await asyncio.to_thread(self._failed, item_id, error)
+        return await self._run(self._get_offered, user_id)
 
 
 class ZaloChannel:
@@ -229,7 +177,7 @@ class ZaloChannel:
         self._http_timeout = aiohttp.ClientTimeout(total=http_timeout_s)
         data_dir.mkdir(parents=True, exist_ok=True)
         self.tokens = TokenStore(data_dir / "zalo-tokens.json", access_token, refresh_token)
-        self.outbox = Outbox(data_dir / "zalo-outbox.sqlite3")
+        self.outbox = ZaloOutbox(data_dir / "zalo-outbox.sqlite3")
         self._session: aiohttp.ClientSession | None = None
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._tasks: set[asyncio.Task] = set()
@@ -264,7 +212,7 @@ class ZaloChannel:
 
     async def start(self) -> None:
         self._session = aiohttp.ClientSession(timeout=self._http_timeout)
-        self._backlog = {user for _, user, _ in await self.outbox.items()}
+        self._backlog = set(await self.outbox.counts())
         if self._backlog:
             log.info("zalo: %d user(s) have messages kept for retry", len(self._backlog))
         if not self.tokens.access_token:

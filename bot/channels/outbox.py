@@ -1,0 +1,133 @@
+"""The durable outbox the pushing channels (Zalo, Telegram) share.
+
+Messages a messaging API did not accept are kept, in order per user, in a small SQLite
+file in the data dir until a retry delivers them, so a restart never loses a reply. Each
+item is a JSON description of one message (`spec`) that the channel alone knows how to
+send. A channel may add tables of its own to the same file (`schema`): Zalo keeps the
+buttons last offered to each user, Telegram the ids of long button payloads.
+
+The file holds what people are told (personal data): it is created 0600, and callers log
+counts and error codes, never texts or user ids. Every call opens a short-lived
+connection in a worker thread (`asyncio.to_thread`): the outbox is touched only when a
+delivery failed or something was kept, never on the hot path of a healthy channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import sqlite3
+import stat
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+T = TypeVar("T")
+
+_OUTBOX_TABLE = (
+    "CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, user_id TEXT NOT NULL,"
+    " spec TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, created_at REAL NOT NULL)"
+)
+_OUTBOX_INDEX = "CREATE INDEX IF NOT EXISTS outbox_user ON outbox (user_id, id)"
+
+
+def _private_file(path: Path) -> None:
+    """Create `path` readable by its owner only (SQLite gives its journal the same mode)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        if stat.S_IMODE(os.fstat(fd).st_mode) & 0o077:  # a file an older version left readable
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
+class Outbox:
+    """Undelivered messages per user, oldest first, until the channel removes them."""
+
+    # Extra CREATE statements a channel's subclass runs on the same file.
+    schema: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        _private_file(path)
+        with self._db() as db:
+            db.execute(_OUTBOX_TABLE)
+            db.execute(_OUTBOX_INDEX)
+            for statement in self.schema:
+                db.execute(statement)
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, timeout=10)
+
+    @contextlib.contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        """A connection for one unit of work, committed when the block succeeds."""
+        with contextlib.closing(self._connect()) as db, db:
+            yield db
+
+    @staticmethod
+    async def _run(call: Callable[..., T], *args: Any) -> T:
+        return await asyncio.to_thread(call, *args)
+
+    # ---- the queue (blocking forms, for start-up and worker threads)
+
+    def add_now(self, user_id: str, specs: list[dict], error: str) -> list[int]:
+        """Keep `specs` after what `user_id` already has waiting; returns their ids in order."""
+        now = time.time()
+        with self._db() as db:
+            ids = []
+            for spec in specs:
+                cursor = db.execute(
+                    "INSERT INTO outbox (user_id, spec, attempts, last_error, created_at) VALUES (?, ?, 1, ?, ?)",
+                    (user_id, json.dumps(spec, ensure_ascii=False), error, now),
+                )
+                ids.append(int(cursor.lastrowid or 0))
+        return ids
+
+    def items_now(self, user_id: str | None = None) -> list[tuple[int, str, dict]]:
+        """(id, user, spec) of what waits, oldest first; everyone's when `user_id` is None."""
+        with contextlib.closing(self._connect()) as db:
+            if user_id is None:
+                rows = db.execute("SELECT id, user_id, spec FROM outbox ORDER BY id").fetchall()
+            else:
+                rows = db.execute(
+                    "SELECT id, user_id, spec FROM outbox WHERE user_id = ? ORDER BY id", (user_id,)
+                ).fetchall()
+        return [(row[0], row[1], json.loads(row[2])) for row in rows]
+
+    def counts_now(self) -> dict[str, int]:
+        """How many messages wait, per user."""
+        with contextlib.closing(self._connect()) as db:
+            rows = db.execute("SELECT user_id, COUNT(*) FROM outbox GROUP BY user_id").fetchall()
+        return {row[0]: int(row[1]) for row in rows}
+
+    def remove_now(self, item_id: int) -> None:
+        with self._db() as db:
+            db.execute("DELETE FROM outbox WHERE id = ?", (item_id,))
+
+    def failed_now(self, item_id: int, error: str) -> None:
+        with self._db() as db:
+            db.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?", (error, item_id)
+            )
+
+    # ---- the queue, off the event loop
+
+    async def add(self, user_id: str, specs: list[dict], error: str) -> list[int]:
+        return await self._run(self.add_now, user_id, specs, error)
+
+    async def items(self, user_id: str | None = None) -> list[tuple[int, str, dict]]:
+        return await self._run(self.items_now, user_id)
+
+    async def counts(self) -> dict[str, int]:
+        return await self._run(self.counts_now)
+
+    async def remove(self, item_id: int) -> None:
+        await self._run(self.remove_now, item_id)
+
+    async def failed(self, item_id: int, error: str) -> None:
+        await self._run(self.failed_now, item_id, error)
