@@ -201,8 +201,9 @@ def freeze_long_lived_objects() -> None:
     ~300,000 objects) from the cyclic garbage collector's scans.
 
     They live as long as the process, yet every full collection walked them all, and a
-    busy bot allocates enough for collections to be frequent: measured +5-15 % updates/s
-    on the Telegram bench. Objects frozen here are still freed by reference counting.
+    busy bot allocates enough for collections to be frequent: measured +15 % updates/s on
+    the aiogram Telegram bench (no clear change on PTB's). Objects frozen here are still
+    freed by reference counting.
     """
     gc.collect()
     gc.freeze()

@@ -89,6 +89,7 @@ class KeyValue(SQLModel, table=True):
 _CONVERSATION = ConversationRow.__table__
 _SEEN = SeenMessage.__table__
 _OWNER = DeclarationOwner.__table__
+_NOTICE = Notice.__table__
 
 # The per-message statements, built once: constructing SQLAlchemy expressions on every
 # message cost more than running them on SQLite.
@@ -100,11 +101,8 @@ _SQL_BEGIN = select(
     select(_SEEN.c.key).where(_SEEN.c.key == bindparam("key")).scalar_subquery().label("seen"),
 ).where(_CONVERSATION.c.id == bindparam("id"))
 _SQL_ANY_OWED = (
-    select(Notice.__table__.c.id)
-    .where(
-        Notice.__table__.c.conversation_id == bindparam("conversation_id"),
-        Notice.__table__.c.sent_at.is_(None),
-    )
+    select(_NOTICE.c.id)
+    .where(_NOTICE.c.conversation_id == bindparam("conversation_id"), _NOTICE.c.sent_at.is_(None))
     .limit(1)
 )
 _SQL_MARK_SEEN = insert(_SEEN).values(key=bindparam("b_key"), at=bindparam("b_at"))

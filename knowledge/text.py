@@ -26,6 +26,9 @@ def collapse_spaces(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
+_CACHED_BELOW = 0x2000  # Latin, combining marks and Vietnamese (U+1EA0-U+1EF9)
+
+
 class _BareLetters(dict):
     """str.translate table, filled on first sight of each character: a marked letter maps
     to its NFD base letters, a combining mark to nothing, đ/Đ to d/D (NFD keeps them whole).
@@ -36,7 +39,8 @@ class _BareLetters(dict):
         decomposed = unicodedata.normalize("NFD", chr(codepoint))
         bare = "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
         bare = bare.replace("đ", "d").replace("Đ", "D")
-        self[codepoint] = bare
+        if codepoint < _CACHED_BELOW:  # the table stays small whatever users type
+            self[codepoint] = bare
         return bare
 
 

@@ -75,18 +75,14 @@ class Outbox:
 
     # ---- the queue (blocking forms, for start-up and worker threads)
 
-    def add_now(self, user_id: str, specs: list[dict], error: str) -> list[int]:
-        """Keep `specs` after what `user_id` already has waiting; returns their ids in order."""
+    def add_now(self, user_id: str, specs: list[dict], error: str) -> None:
+        """Keep `specs` after what `user_id` already has waiting."""
         now = time.time()
         with self._db() as db:
-            ids = []
-            for spec in specs:
-                cursor = db.execute(
-                    "INSERT INTO outbox (user_id, spec, attempts, last_error, created_at) VALUES (?, ?, 1, ?, ?)",
-                    (user_id, json.dumps(spec, ensure_ascii=False), error, now),
-                )
-                ids.append(int(cursor.lastrowid or 0))
-        return ids
+            db.executemany(
+                "INSERT INTO outbox (user_id, spec, attempts, last_error, created_at) VALUES (?, ?, 1, ?, ?)",
+                [(user_id, json.dumps(spec, ensure_ascii=False), error, now) for spec in specs],
+            )
 
     def items_now(self, user_id: str | None = None) -> list[tuple[int, str, dict]]:
         """(id, user, spec) of what waits, oldest first; everyone's when `user_id` is None."""
@@ -117,8 +113,8 @@ class Outbox:
 
     # ---- the queue, off the event loop
 
-    async def add(self, user_id: str, specs: list[dict], error: str) -> list[int]:
-        return await self._run(self.add_now, user_id, specs, error)
+    async def add(self, user_id: str, specs: list[dict], error: str) -> None:
+        await self._run(self.add_now, user_id, specs, error)
 
     async def items(self, user_id: str | None = None) -> list[tuple[int, str, dict]]:
         return await self._run(self.items_now, user_id)
