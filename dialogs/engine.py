@@ -229,12 +229,7 @@ class Engine:
     async def start_flow(self, state: ConversationState, turn: Turn, flow_id: str) -> None:
         flow = self.flows[flow_id]
         state.flow = flow.id
-        state.values = {}
-        state.history = []
-        state.pending = None
-        state.editing = False
-        state.attempts = {}
-        state.last_rejected = None
+        _clear_form(state)
         state.run_id = uuid.uuid4().hex
         if flow.intro:
             turn.say(render(flow.intro, **self.context(state)) + "\n" + self.texts("nav_hint"))
@@ -246,12 +241,7 @@ class Engine:
     def end_flow(self, state: ConversationState) -> None:
         state.flow = None
         state.step = None
-        state.values = {}
-        state.history = []
-        state.pending = None
-        state.editing = False
-        state.attempts = {}
-        state.last_rejected = None
+        _clear_form(state)
         state.run_id = None
 
     async def enter(self, state: ConversationState, turn: Turn, step: Step) -> None:
@@ -802,6 +792,16 @@ class Engine:
         turn.say(entry.answer, buttons)
         if in_flow:
             await self._ask(state, turn, prefix=self.texts("faq_then_continue"))
+
+
+def _clear_form(state: ConversationState) -> None:
+    """Forget what the user entered in the current flow (starting or ending one)."""
+    state.values = {}
+    state.history = []
+    state.pending = None
+    state.editing = False
+    state.attempts = {}
+    state.last_rejected = None
 
 
 def _is_index(text: str) -> bool:
