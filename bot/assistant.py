@@ -123,7 +123,13 @@ class AssistantService:
         return result, owed
 
     async def forget_user(self, conversation_id: str) -> None:
+        """/delete: the stored conversation data, then what the user's channel keeps for them
+        (replies parked in a pushing channel's outbox hold what they were told)."""
         await asyncio.to_thread(self.store.forget_conversation, conversation_id)
+        channel_name, _, user_id = conversation_id.partition(":")
+        forget = getattr(self.channels.get(channel_name), "forget", None)
+        if forget is not None:
+            await forget(user_id)
 
     def start_notifications(self, interval_s: float = 5.0) -> NotificationPump:
         """Run the decision/reminder pump in the background until close()."""

@@ -8,6 +8,8 @@ against the Bot API spec.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import pytest_asyncio
 
@@ -160,3 +162,32 @@ async def test_a_wrong_answer_gets_a_vietnamese_explanation_with_an_example(h: H
     await chat.text("12345")
     assert "Ví dụ" in chat.said
     assert chat.replies[-1].parse_mode == "HTML"  # escaped, so « » and < > in texts are safe
+
+
+async def test_delete_drops_the_replies_still_owed_to_the_chat(h: Harness) -> None:
+    name = "Vương Thị Kim Liên"  # synthetic
+    chat = TelegramChat(h)
+    await chat.text("/start")
+    await chat.press("Đăng ký tài khoản VssID")
+    await chat.text(CITIZEN["social_insurance_code"])
+    outbox = h.channel.outbox
+    h.server.outage = True  # updates still arrive; nothing the bot sends gets through
+    try:
+        await chat.text(name)
+        await chat.text("quay lại")  # offers "Giữ nguyên: <name>"
+        await chat.text("/delete")
+        owed = [spec for _, _, spec in outbox.items_now(str(chat.user.id))]
+        assert name in json.dumps(owed, ensure_ascii=False)
+        await chat.text("có")
+        # Only the confirmation of the deletion is owed now, and the name is gone from the file.
+        [(_, _, spec)] = outbox.items_now(str(chat.user.id))
+        assert spec["text"].startswith("Đã xóa")
+        assert h.channel.core.pending(chat.user.id) == 1
+        assert name.encode() not in outbox.path.read_bytes()
+    finally:
+        h.server.outage = False
+    await h.server.wait_for(lambda: chat.user.screen()[-1].visible_text.startswith("Đã xóa"), timeout=10)
+    await h.settle()
+    assert outbox.items_now(str(chat.user.id)) == []
+    shown = [m.visible_text + " ".join(m.labels) for m in chat.user.screen()]
+    assert not any(name in text for text in shown)

@@ -411,6 +411,34 @@ async def test_a_redelivered_webhook_moves_the_real_conversation_once(real_zalo)
     assert "giấy tờ tùy thân" in await parent.says("Bùi Thị Ngọc Trâm")
 
 
+async def test_delete_drops_the_messages_kept_for_the_user_and_their_buttons(real_zalo):
+    name = "Vương Thị Kim Liên"  # synthetic
+    parent = Parent(real_zalo, "8409990002223334445")
+    other = Parent(real_zalo, "8409990003334445556")
+    await parent.says("/start")
+    await parent.taps("Đăng ký tài khoản VssID")
+    await parent.says("9299000107")
+    outbox = real_zalo.channel.outbox
+    real_zalo.api.fail_next = [-32] * 50  # Zalo refuses every message for a while
+    await other.says("/start")
+    await parent.says(name)
+    await parent.says("quay lại")  # offers "Giữ nguyên: <name>"
+    await parent.says("/delete")
+    assert name in json.dumps(await outbox.items(parent.user_id), ensure_ascii=False)
+    await parent.says("Xóa hết")  # the confirmation button, tapped
+    # Only the confirmation of the deletion is kept now; the name is gone from the file.
+    [(_, _, spec)] = await outbox.items(parent.user_id)
+    assert spec["text"].startswith("Đã xóa")
+    assert name.encode() not in outbox.path.read_bytes()
+    assert len(await outbox.items(other.user_id)) == 1  # another user's kept message stays
+
+    real_zalo.api.fail_next = []
+    await real_zalo.channel.retry_outbox()
+    assert await outbox.items() == []
+    assert parent.texts[-1].startswith("Đã xóa")
+    assert not any(name in json.dumps(m, ensure_ascii=False) for m in real_zalo.api.delivered(parent.user_id))
+
+
 async def test_a_button_tapped_after_a_restart_still_reaches_the_assistant_as_a_button(zalo, tmp_path: Path):
     await zalo.post(text_event(USER, "/start"))
     restarted = make_channel(zalo.assistant, zalo.api, tmp_path)

@@ -6,10 +6,13 @@ item is a JSON description of one message (`spec`) that the channel alone knows 
 send. A channel may add tables of its own to the same file (`schema`): Zalo keeps the
 buttons last offered to each user, Telegram the ids of long button payloads.
 
-The file holds what people are told (personal data): it is created 0600, and callers log
-counts and error codes, never texts or user ids. Every call opens a short-lived
-connection in a worker thread (`asyncio.to_thread`): the outbox is touched only when a
-delivery failed or something was kept, never on the hot path of a healthy channel.
+The file holds what people are told (personal data): it is created 0600, callers log
+counts and error codes, never texts or user ids, deleted rows are overwritten in the file
+(`secure_delete`), and a user's /delete drops everything kept for them (`forget`).
+
+Every call opens a short-lived connection in a worker thread (`asyncio.to_thread`): the
+outbox is touched only when a delivery failed or something was kept, never on the hot
+path of a healthy channel.
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ class Outbox:
 
     # Extra CREATE statements a channel's subclass runs on the same file.
     schema: ClassVar[tuple[str, ...]] = ()
+    # The subclass's tables keyed by a `user_id` column: `forget` empties them for the user too.
+    user_tables: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -61,7 +66,11 @@ class Outbox:
                 db.execute(statement)
 
     def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=10)
+        db = sqlite3.connect(self.path, timeout=10)
+        # What is deleted (sent replies, a user's data on /delete) is zeroed in the file, not
+        # left readable in free pages.
+        db.execute("PRAGMA secure_delete = ON")
+        return db
 
     @contextlib.contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
@@ -105,6 +114,14 @@ class Outbox:
         with self._db() as db:
             db.execute("DELETE FROM outbox WHERE id = ?", (item_id,))
 
+    def forget_now(self, user_id: str) -> int:
+        """Drop everything kept for `user_id` (their data was deleted); how many messages went."""
+        with self._db() as db:
+            dropped = db.execute("DELETE FROM outbox WHERE user_id = ?", (user_id,)).rowcount
+            for table in self.user_tables:
+                db.execute(f"DELETE FROM {table} WHERE user_id = ?", (user_id,))  # a class constant
+        return dropped
+
     def failed_now(self, item_id: int, error: str) -> None:
         with self._db() as db:
             db.execute(
@@ -127,3 +144,6 @@ class Outbox:
 
     async def failed(self, item_id: int, error: str) -> None:
         await self._run(self.failed_now, item_id, error)
+
+    async def forget(self, user_id: str) -> int:
+        return await self._run(self.forget_now, user_id)

@@ -564,6 +564,49 @@ class TelegramCore:
         self._enqueue(chat_id, job)
         await done
 
+    async def forget(self, chat_id: int) -> None:
+        """The user deleted their data: drop every reply still owed to the chat (in the outbox
+        and in memory), in order with the chat's other work like `send`.
+
+        The ids of long button payloads are not per chat: they map ids to the engine's fixed
+        payloads ("flow:…", "pick:3"), never to anything a user typed, so they stay.
+        """
+        if _current_chat.get() == chat_id:  # the /delete itself, answered in this chat's job
+            await self._forget(chat_id)
+            return
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        async def job() -> None:
+            try:
+                await self._forget(chat_id)
+            except asyncio.CancelledError:
+                done.cancel()
+                raise
+            except Exception as exc:  # the caller reports it
+                if not done.done():
+                    done.set_exception(exc)
+            else:
+                if not done.done():
+                    done.set_result(None)
+
+        self._enqueue(chat_id, job)
+        await done
+
+    async def _forget(self, chat_id: int) -> None:
+        timer = self._retry_timers.pop(chat_id, None)
+        if timer is not None:
+            timer.cancel()
+        held = self._held.pop(chat_id, ())
+        self._parked.pop(chat_id, None)
+        dropped = len(held)
+        if self.store is not None:
+            # Raises when the file cannot be written: the user must not be told "deleted".
+            dropped += await self.store.forget(str(chat_id))
+        if dropped:
+            log.info(
+                "telegram: %d owed replies dropped for chat %s (data deleted)", dropped, _pseudonym(chat_id)
+            )
+
     # ---- one event
 
     async def _process(self, event: TelegramEvent) -> None:
@@ -942,6 +985,10 @@ class TelegramChannel:
 
     async def send(self, user_id: str, replies: list[Outbound]) -> None:
         await self.core.send(user_id, replies)
+
+    async def forget(self, user_id: str) -> None:
+        """The user deleted their data (/delete): nothing owed to them stays in the outbox."""
+        await self.core.forget(int(user_id))
 
     async def idle(self) -> None:
         await self.core.idle()

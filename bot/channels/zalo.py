@@ -125,6 +125,7 @@ class ZaloOutbox(Outbox):
     button tapped after a restart still reaches the assistant as a button."""
 
     schema = ("CREATE TABLE IF NOT EXISTS offered (user_id TEXT PRIMARY KEY, buttons TEXT NOT NULL)",)
+    user_tables = ("offered",)  # button labels can repeat what the user typed ("Giữ nguyên: …")
 
     def _set_offered(self, user_id: str, offered: dict[str, str]) -> None:
         with self._db() as db:
@@ -397,6 +398,22 @@ class ZaloChannel:
             self._offered[user_id] = offered
             await self.outbox.set_offered(user_id, offered)
         await self._deliver(user_id, self._specs(replies))
+
+    async def forget(self, user_id: str) -> None:
+        """The user deleted their data: drop the messages kept for them and their buttons.
+
+        Runs under the user's delivery lock, so a retry under way finishes first and nothing
+        for them is written back afterwards.
+        """
+
+        async def forget() -> None:
+            dropped = await self.outbox.forget(user_id)
+            self._backlog.discard(user_id)
+            self._offered.pop(user_id, None)
+            if dropped:
+                log.info("zalo: %d kept message(s) dropped after a data deletion", dropped)
+
+        await self._delivery_locks.run(user_id, forget)
 
     @staticmethod
     def _title(label: str) -> str:
