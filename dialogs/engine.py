@@ -18,7 +18,7 @@ from dialogs import actions, parsers
 from dialogs.fields import RejectedWithEscape
 from dialogs.flow import Flow, Step, load_flows
 from dialogs.messages import Button, Inbound, Outbound
-from dialogs.parsing import Accepted, Ambiguous, NeedsConfirmation, Rejected
+from dialogs.parsing import Accepted, Ambiguous, Choice, NeedsConfirmation, Rejected
 from dialogs.ports import DocumentRenderer, PhotoRejected, PhotoStore, RegistrationBackend
 from dialogs.state import ConversationState, Pending
 from dialogs.texts import Texts, holds, render
@@ -681,7 +681,19 @@ class Engine:
     async def _text_for_field(self, state: ConversationState, turn: Turn, step: Step, text: str) -> None:
         result = parsers.parser(step.parser)(text, state.values) if step.parser else Accepted(text)
         question_like = self.faq.looks_like_question(text)
-        if question_like or isinstance(result, Rejected):
+        offered = self._suggested(state, step)
+        if offered:
+            # A step that offers a list (the receiving office): the field's own search and the
+            # list come first. A fragment of a name ("Quận", "huyện") is a search, not a
+            # question, however confidently the FAQ would match it; only a question-like text
+            # the search does not settle goes to the FAQ.
+            if isinstance(result, Rejected):
+                result = self._match_offered(text, offered) or result
+            if isinstance(result, Accepted):
+                question_like = False
+            if question_like and await self._maybe_faq(state, turn, text, force=True):
+                return
+        elif question_like or isinstance(result, Rejected):
             if await self._maybe_faq(state, turn, text, force=question_like):
                 return
         if isinstance(result, Accepted):
@@ -710,9 +722,38 @@ class Engine:
             if isinstance(result, RejectedWithEscape):
                 state.values["_offered_flag"] = result.flag
                 buttons.append(Button(result.button_label, f"flag:{result.flag}"))
+            if offered:  # the list stays at hand after a search that found nothing
+                self._offer_choices(state, step, [{"label": c.label, "value": c.value} for c in offered])
+                buttons = [
+                    Button(c["label"], f"pick:{i}") for i, c in enumerate(state.pending.choices)
+                ] + buttons
             if step.optional:
                 buttons.append(Button(self.texts("skip"), "skip"))
             turn.say(result.message, buttons)
+
+    def _suggested(self, state: ConversationState, step: Step) -> list[Choice]:
+        """The choices a text step offers as buttons (its `suggestions`), or none."""
+        if step.kind != "text" or not step.suggestions:
+            return []
+        return list(parsers.suggestions(step.suggestions)(state.values))
+
+    def _match_offered(self, text: str, offered: list[Choice]) -> Ambiguous | None:
+        """The offered choices the typed words pick out, the last word possibly unfinished
+        ("Quận" -> every "BHXH Quận …", "binh th" -> "Bình Thạnh"); None when none or all match."""
+        typed = fold(text).split()
+        if not typed:
+            return None
+        *whole, last = typed
+        found = []
+        for choice in offered:
+            words = fold(choice.label).split()
+            if all(w in words for w in whole) and any(w.startswith(last) for w in words):
+                found.append(choice)
+        if not found or len(found) == len(offered):
+            return None
+        shown = min(len(found), MAX_CHOICE_BUTTONS)
+        message = self.texts("choices_matching", typed=text.strip()[:40], count=len(found), shown=shown)
+        return Ambiguous(message, tuple(found))
 
     def _count_attempt(self, state: ConversationState, step: Step, turn: Turn) -> None:
         count = state.attempts.get(step.id, 0) + 1

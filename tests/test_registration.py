@@ -8,12 +8,14 @@ from bot.assistant import build_assistant
 from dialogs.messages import Inbound
 from tests.chat_harness import (
     CITIZEN,
+    FORM_ORDER,
     Chat,
     document_jpeg,
     fill_registration_until_summary,
     isolated_settings,
     otp_from_sms,
     portrait_jpeg,
+    send_requested_photos,
     start_registration,
     type_answers,
 )
@@ -58,6 +60,52 @@ async def test_a_question_mid_form_is_answered_and_the_same_step_asked_again(ass
     assert chat.replies[-1].text.endswith("Ví dụ: Nguyễn Văn An.")  # the name step again
     await chat.text("Lê Thị Hồng Nhung")
     assert "số giấy tờ tùy thân" in chat.said
+
+
+async def _at_the_agency_step(chat: Chat) -> None:
+    await start_registration(chat)
+    await type_answers(chat, *(CITIZEN[key] for key in FORM_ORDER))
+    await send_requested_photos(chat)
+    assert "cơ quan BHXH tiếp nhận" in chat.said
+
+
+@pytest.mark.parametrize("typed", ["Quận", "quan"])
+async def test_part_of_an_office_name_lists_the_matching_offices_not_an_faq_answer(assistant, typed):
+    chat = Chat(assistant)
+    await _at_the_agency_step(chat)
+    await chat.text(typed)
+    # The FAQ matches this word confidently (the hotline entry); here it is a search.
+    assert "Quay lại việc đang làm" not in chat.said and "1900 9068" not in chat.said
+    assert f"lựa chọn khớp với «{typed}»" in chat.said and "gõ thêm" in chat.said  # more than 8 match
+    assert len(chat.labels) == 8 and all("Quận" in label for label in chat.labels)
+    await chat.press(chat.labels[0])
+    assert "Bỏ qua" in chat.labels  # the agency is taken: the optional step after it
+
+
+@pytest.mark.parametrize("question", ["mã bhxh là số nào?", "ko có cccd thì sao"])
+async def test_a_question_at_the_agency_step_is_answered_and_the_step_asked_again(assistant, question):
+    chat = Chat(assistant)
+    await _at_the_agency_step(chat)
+    prompt = chat.replies[-1]
+    await chat.text(question)
+    answer = assistant.engine.faq.ask(question).match.entry.answer
+    assert chat.replies[0].text == answer
+    assert chat.replies[-1].text.startswith("Quay lại việc đang làm:")
+    assert chat.replies[-1].text.endswith(prompt.text)
+    assert chat.labels == [b.label for b in prompt.buttons]
+
+
+@pytest.mark.parametrize("typed", ["xyz", "huyện"])  # no "huyện" office in this province
+async def test_a_search_that_finds_no_office_says_so_and_keeps_the_list(assistant, typed):
+    chat = Chat(assistant)
+    await _at_the_agency_step(chat)
+    offered = chat.labels
+    await chat.text(typed)
+    assert chat.said.startswith(f"Không tìm thấy cơ quan BHXH nào khớp với «{typed}»")
+    assert "Quay lại việc đang làm" not in chat.said
+    assert chat.labels == offered
+    await chat.press("[07901] BHXH Quận 1")
+    assert "Bỏ qua" in chat.labels
 
 
 async def test_a_name_without_accents_is_refused_with_an_example_and_a_way_out(assistant):
