@@ -76,6 +76,26 @@ def test_out_of_scope_questions_are_refused(faq: FaqIndex, question: str) -> Non
     assert result.to_json() == {"question": question, "match": None, "suggestions": []}
 
 
+@pytest.mark.parametrize(
+    ("question", "entry_id"),
+    [
+        ("đổi mật khẩu", "change_password"),  # also a subset of "đổi mật khẩu tiktok"
+        ("cài vssid trên android", "install_android"),  # one word off "cài vneid trên android"
+        ("làm vssid cho con có cần giấy khai sinh không", "child_requirements"),
+    ],
+)
+def test_a_short_question_of_ours_is_not_lost_to_a_similar_outside_topic(
+    faq: FaqIndex, question: str, entry_id: str
+) -> None:
+    result = faq.ask(question)
+    assert result.match is not None and result.match.entry.id == entry_id
+
+
+@pytest.mark.parametrize("question", ["quên mật khẩu gmail", "đổi mật khẩu wifi", "làm lại giấy khai sinh"])
+def test_the_same_words_about_another_service_are_refused(faq: FaqIndex, question: str) -> None:
+    assert faq.ask(question).outcome == "refuse"
+
+
 def test_an_ambiguous_one_word_question_offers_up_to_three_choices(faq: FaqIndex) -> None:
     result = faq.ask("mk?")
     assert result.outcome == "suggest"

@@ -1,9 +1,10 @@
-"""The matcher keeps its measured quality on the three evaluation sets.
+"""The matcher keeps its measured quality on the four evaluation sets.
 
-faq_eval.tsv is the set the thresholds, weights, teencode and out-of-scope topics are
-tuned on; faq_heldout.tsv is never tuned on; faq_fresh.tsv was written last, blind to
-faq.yaml and to the other sets, and never looked at: its figures are the honest estimate
-of how the matcher does on new questions (see knowledge/faq.py).
+faq_eval.tsv and faq_heldout.tsv are the sets thresholds, weights, teencode and
+out-of-scope topics are tuned on (the held-out set only since the third session);
+faq_fresh.tsv and faq_blind.tsv were written blind to faq.yaml and to the other sets and
+are never looked at: their figures are the honest estimate of how the matcher does on new
+questions (see knowledge/faq.py).
 """
 
 from __future__ import annotations
@@ -20,17 +21,19 @@ DATA = Path(__file__).parent / "data"
 EVAL = DATA / "faq_eval.tsv"
 HELDOUT = DATA / "faq_heldout.tsv"
 FRESH = DATA / "faq_fresh.tsv"
+BLIND = DATA / "faq_blind.tsv"
 
-# Floors at what the matcher honestly reaches (issue 3's target is 95 % / 95 %); see
+# Floors just under what the matcher reaches (issue 3's target is 95 % / 95 %); see
 # knowledge/faq.py for the thresholds and `vssid-bot faq --eval [--eval-file ...]` for the
-# confusions. When set: tuning set 94.3 % top-1 / 98.2 % refused / 6 of 315 answered
-# wrongly; held-out 85.1 % / 89.6 % / 12 of 194; fresh 88.7 % / 91.4 % / 12 of 363. The
-# gap between the tuning set and the others is how much tuning flatters the matcher.
+# confusions. When set: tuning 94.0 % top-1 / 98.2 % refused / 1 of 315 answered wrongly;
+# held-out 89.7 % / 93.8 % / 4 of 194; fresh 90.6 % / 95.1 % / 5 of 363; blind 92.2 % /
+# 89.5 % / 7 of 371.
 FLOORS = {
     # file: (top-1 floor, refusal floor, wrong-answer ceiling as a share of in-scope)
-    EVAL: (0.94, 0.98, 0.02),
-    HELDOUT: (0.85, 0.89, 0.065),
-    FRESH: (0.88, 0.91, 0.035),
+    EVAL: (0.935, 0.98, 0.005),
+    HELDOUT: (0.89, 0.93, 0.025),
+    FRESH: (0.90, 0.95, 0.015),
+    BLIND: (0.92, 0.89, 0.02),
 }
 
 
@@ -41,7 +44,8 @@ def phrasings() -> list[str]:
 
 
 @pytest.mark.parametrize(
-    ("path", "in_scope", "out_of_scope"), [(EVAL, 250, 40), (HELDOUT, 120, 40), (FRESH, 250, 40)]
+    ("path", "in_scope", "out_of_scope"),
+    [(EVAL, 250, 40), (HELDOUT, 120, 40), (FRESH, 250, 40), (BLIND, 250, 40)],
 )
 def test_eval_set_is_big_enough(path: Path, in_scope: int, out_of_scope: int) -> None:
     cases = load_eval(path)
@@ -49,16 +53,17 @@ def test_eval_set_is_big_enough(path: Path, in_scope: int, out_of_scope: int) ->
     assert sum(c.expected == OUT_OF_SCOPE for c in cases) >= out_of_scope
 
 
-@pytest.mark.parametrize("path", [EVAL, HELDOUT, FRESH])
+@pytest.mark.parametrize("path", [EVAL, HELDOUT, FRESH, BLIND])
 def test_every_entry_is_asked_about(path: Path) -> None:
     asked = {c.expected for c in load_eval(path)}
     assert {e.id for e in load_entries()} <= asked
 
 
-# Not faq_fresh.tsv: it and faq.yaml's newer phrasings were written blind to each other,
-# and new phrasings close to any of its questions were dropped; 61 of its 444 questions
-# still sit within ratio 85 of an older phrasing ("otp la gi" ~ "Mã OTP là gì?"): short
-# questions parents ask in the words the base already had, kept in as they were written.
+# Not faq_fresh.tsv nor faq_blind.tsv: they and faq.yaml's newer phrasings were written
+# blind to each other, and new phrasings or out-of-scope items close to any of their
+# questions were dropped; 61 of fresh's 444 and 62 of blind's 466 questions still sit
+# within ratio 85 of an older phrasing ("otp la gi" ~ "Mã OTP là gì?"): short questions
+# parents ask in the words the base already had, kept in as they were written.
 @pytest.mark.parametrize("path", [EVAL, HELDOUT])
 def test_eval_questions_are_not_copies_of_the_knowledge_base(path: Path, phrasings: list[str]) -> None:
     """No question is (nearly) a phrasing of faq.yaml, or the figures would flatter us."""
@@ -74,7 +79,7 @@ def test_the_untouched_set_does_not_repeat_the_tuning_set() -> None:
         assert hit[1] < 85, f"{case.question!r} is too close to the tuning set's {hit[0]!r}"
 
 
-@pytest.mark.parametrize("path", [EVAL, HELDOUT, FRESH])
+@pytest.mark.parametrize("path", [EVAL, HELDOUT, FRESH, BLIND])
 def test_accuracy_and_refusal_hold_their_floor(path: Path) -> None:
     top1_floor, refusal_floor, wrong_ceiling = FLOORS[path]
     report = evaluate(FaqIndex.default(), load_eval(path))

@@ -82,7 +82,7 @@ async def test_part_of_an_office_name_lists_the_matching_offices_not_an_faq_answ
     assert "Bỏ qua" in chat.labels  # the agency is taken: the optional step after it
 
 
-@pytest.mark.parametrize("question", ["mã bhxh là số nào?", "ko có cccd thì sao"])
+@pytest.mark.parametrize("question", ["mã bhxh là số nào?", "ko có cccd thì dùng hộ chiếu được ko"])
 async def test_a_question_at_the_agency_step_is_answered_and_the_step_asked_again(assistant, question):
     chat = Chat(assistant)
     await _at_the_agency_step(chat)

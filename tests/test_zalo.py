@@ -393,10 +393,10 @@ async def test_a_parent_registers_end_to_end_on_zalo_and_receives_the_pdf(real_z
 async def test_a_question_on_zalo_is_answered_from_the_faq(real_zalo):
     parent = Parent(real_zalo, "8409990004445556667")
     await parent.says("/start")
-    suggestions = await parent.says("mã số BHXH là gì?")
+    suggestions = await parent.says("mk?")  # which password: first, forgotten or changed
     assert "Có phải bạn muốn hỏi" in suggestions
-    answer = await parent.taps("Mã số BHXH là số nào?")
-    assert "10 chữ số" in answer and "thẻ BHYT" in answer
+    answer = await parent.taps("Quên mật khẩu VssID thì làm sao?")
+    assert '"Quên mật khẩu"' in answer and "1900 9068" in answer
 
 
 async def test_a_redelivered_webhook_moves_the_real_conversation_once(real_zalo):
