@@ -109,9 +109,13 @@ CANDIDATES = 12
 """Entries re-ranked with rapidfuzz per question (16 gives the same tuning figures; 10 loses one question, 8 two)."""
 DECOY_CANDIDATES = 6
 """Out-of-scope topics re-ranked per question (4 to 12 give the same tuning figures; 3 loses refusals)."""
+SET_RATIO_ENTRIES = 6
+"""Entries (the best by the cheaper scores) whose phrasings get token_set_ratio, the costly
+scorer; the others keep token_sort. 4 to 12 give the same tuning figures; 3 answers one
+more wrongly."""
 SET_RATIO_PHRASINGS = 10
-"""Phrasings per entry scored with token_set_ratio (the costly scorer): 10 gives the same
-tuning figures as all of them at about three quarters of the time; 6 answers one more wrongly."""
+"""Phrasings per such entry scored with token_set_ratio: 10 gives the same tuning figures
+as all of them; 6 answers one more wrongly."""
 
 # Words that shape a question but say nothing about its topic. They stay in the fuzzy
 # strings (they help "ở đâu" vs "thế nào") but carry no weight in keyword coverage.
@@ -390,12 +394,13 @@ class FaqIndex:
         # ("facebook", "visa") must pull coverage down harder than a known one pulls it up.
         self._unknown_idf = UNKNOWN_WORD_WEIGHT * math.log(1 + total)
         self._text_weight = np.array([sum(self._idf[f] for f in pf) or 1.0 for pf in text_features])
-        # Inverted index feature -> phrasings, for the share of each phrasing a question covers.
-        text_postings: dict[str, list[int]] = {}
-        for i, pf in enumerate(text_features):
-            for f in pf:
-                text_postings.setdefault(f, []).append(i)
-        self._text_postings = {f: np.asarray(ts, dtype=np.int32) for f, ts in text_postings.items()}
+        # Each phrasing's features as ids, phrasing after phrasing (rows of a sparse
+        # matrix), for _phrasing_coverage.
+        self._feature_id = {f: i for i, f in enumerate(postings)}
+        self._text_feature_ids = np.fromiter(
+            (self._feature_id[f] for pf in text_features for f in pf), dtype=np.int64
+        )
+        self._text_feature_start = np.cumsum([0, *map(len, text_features)])
         # Features only the out-of-scope topics have, that no entry (questions, keywords or
         # answer) uses and that cannot be a common folded syllable of ours: "facebook",
         # "vneid", "ket hon", "nhan tho"; not "xe" or "tho". Pairs are taken inside one
@@ -457,7 +462,8 @@ class FaqIndex:
         words = fold_question(text).split()
         fixed: list[str] = []
         for w in words:
-            if w in self._typo_known or len(w) < 3 or not w.isalpha():
+            # A real syllable ("gai", "lop") is never taken for a typo (see _typo_ok): no search.
+            if w in self._typo_known or len(w) < 3 or not w.isalpha() or _SYLLABLE.fullmatch(w):
                 fixed.append(w)
                 continue
             targets = self._typo_targets.get(len(w), ())
@@ -510,13 +516,7 @@ class FaqIndex:
         ranges = [range(self._text_start[n], self._text_start[n + 1]) for n in cand]
         text_ids = np.fromiter(itertools.chain.from_iterable(ranges), dtype=np.int64)
         starts = np.cumsum([0, *map(len, ranges[:-1])])
-        # Share of each phrasing's own (weighted) features the question has.
-        shared = np.zeros(len(self._texts))
-        for f, w in weights.items():
-            posting = self._text_postings.get(f)
-            if posting is not None:
-                shared[posting] += w
-        pcov = shared[text_ids] / self._text_weight[text_ids]
+        pcov = self._phrasing_coverage(ranges, text_ids, weights)
         best_pcov = np.maximum.reduceat(pcov, starts)
         # Fuzzy similarity only against phrasings that share a content word with the
         # question (the same figures on every evaluation set as scoring them all, at about
@@ -532,29 +532,54 @@ class FaqIndex:
         sort_sims = process.cdist([sorted_query], [self._sorted_texts[i] for i in chosen], scorer=fuzz.ratio)[
             0
         ]
-        # token_set_ratio, the costly one, only for each entry's SET_RATIO_PHRASINGS most
-        # promising phrasings (by token_sort and phrasing coverage); the rest keep their
-        # token_sort score, which token_set_ratio rarely falls below.
+        # token_set_ratio, the costly one, only for the SET_RATIO_ENTRIES entries that lead
+        # on the cheaper scores, and there for their SET_RATIO_PHRASINGS most promising
+        # phrasings (by token_sort and phrasing coverage); the rest keep their token_sort
+        # score, which token_set_ratio rarely falls below. Out-of-scope topics never get it:
+        # token_set_ratio would score "đổi mật khẩu" 100 against "đổi mật khẩu tiktok" (a
+        # subset), and the question never named TikTok.
+        wq, wp, wf = SCORE_WEIGHTS
+        cand_arr = np.asarray(cand)
+        sort_only = np.zeros(len(text_ids))
+        sort_only[kept] = sort_sims / 100.0
+        cheap = wq * coverage[cand_arr] + wp * best_pcov + wf * np.maximum.reduceat(sort_only, starts)
+        cheap[cand_arr >= self._real] = -1.0
+        finalists = np.zeros(len(cand), dtype=bool)
+        finalists[np.argsort(-cheap)[:SET_RATIO_ENTRIES]] = True
+        finalists &= cand_arr < self._real
         group = np.searchsorted(starts, kept, side="right") - 1
         order = np.lexsort((-(sort_sims / 100.0 + pcov[kept]), group))
         rank = np.arange(len(order)) - np.searchsorted(group[order], group[order], side="left")
-        best = order[rank < SET_RATIO_PHRASINGS]
+        best = order[(rank < SET_RATIO_PHRASINGS) & finalists[group[order]]]
         set_sims = sort_sims.copy()
         set_sims[best] = process.cdist(
             [query], [self._texts[i] for i in chosen[best]], scorer=fuzz.token_set_ratio
         )[0]
         sims = np.zeros(len(text_ids))
         sims[kept] = (FUZZY_MIX[0] * set_sims + FUZZY_MIX[1] * sort_sims) / 100.0
-        # An out-of-scope topic is compared on word order and typos only: token_set_ratio
-        # would score "đổi mật khẩu" 100 against "đổi mật khẩu tiktok" (a subset), and the
-        # question never named TikTok.
-        is_decoy = np.asarray(cand)[group] >= self._real
-        sims[kept[is_decoy]] = sort_sims[is_decoy] / 100.0
         best_fuzzy = np.maximum.reduceat(sims, starts)
         return [
             (n, float(coverage[n]), float(p), float(f))
             for n, p, f in zip(cand, best_pcov, best_fuzzy, strict=True)
         ]
+
+    def _phrasing_coverage(
+        self, ranges: list[range], text_ids: np.ndarray, weights: dict[str, float]
+    ) -> np.ndarray:
+        """Share of each candidate phrasing's own (weighted) features the question has.
+
+        Read off the phrasings' feature rows, so the work is the size of the candidates'
+        phrasings, not of the base (a long question's common words would otherwise touch
+        most phrasings of a big base)."""
+        query_weights = np.zeros(len(self._feature_id))
+        for f, w in weights.items():
+            query_weights[self._feature_id[f]] = w
+        bounds = self._text_feature_start
+        ids = np.concatenate([self._text_feature_ids[bounds[r.start] : bounds[r.stop]] for r in ranges])
+        running = np.concatenate(([0.0], np.cumsum(query_weights[ids])))
+        lengths = bounds[text_ids + 1] - bounds[text_ids]
+        ends = np.cumsum(lengths)
+        return (running[ends] - running[ends - lengths]) / self._text_weight[text_ids]
 
     def scores(self, text: str) -> list[tuple[int, float]]:
         """(entry number, score 0-100) for the best candidates, best first."""
