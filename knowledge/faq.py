@@ -422,8 +422,6 @@ class FaqIndex:
         words = {f for f in postings if " " not in f}
         for t in texts:
             words.update(t.split())
-        self._vocab = sorted(words)
-        self._vocab_set = frozenset(words)
         # Typos are corrected before abbreviations are expanded, so "pas" can reach "pass".
         targets = sorted(words | abbreviation_words())
         self._typo_known = frozenset(targets)
@@ -532,9 +530,8 @@ class FaqIndex:
         # token_sort_ratio is ratio() on sorted words, and phrasings are stored sorted:
         # rapidfuzz then compares many strings at once, several times faster.
         sorted_query = " ".join(sorted(query.split()))
-        sort_sims = process.cdist([sorted_query], [self._sorted_texts[i] for i in chosen], scorer=fuzz.ratio)[
-            0
-        ]
+        sorted_choices = [self._sorted_texts[i] for i in chosen]
+        sort_sims = process.cdist([sorted_query], sorted_choices, scorer=fuzz.ratio)[0]
         # token_set_ratio, the costly one, only for the SET_RATIO_ENTRIES entries that lead
         # on the cheaper scores, and there for their SET_RATIO_PHRASINGS most promising
         # phrasings (by token_sort and phrasing coverage); the rest keep their token_sort
@@ -621,8 +618,9 @@ class FaqIndex:
         # anchor word ("vssid", "bhxh", "tờ khai") keeps the question ours.
         if analysis.foreign and not analysis.anchored:
             return refuse
-        # A known out-of-scope topic clearly ahead means "not ours", however high the
-        # nearest entry scored; a tie ("đổi mk" vs "đổi mật khẩu wifi") stays ours.
+        # A known out-of-scope topic ahead, or not far behind (topics are scored without the
+        # subset bonus entries get), means "not ours", however high the nearest entry
+        # scored; when the question names an anchor only a near tie or better does.
         margin = ANCHORED_DECOY_MARGIN if analysis.anchored else DECOY_MARGIN
         if top < SUGGEST_THRESHOLD or decoy > top + margin:
             return refuse
