@@ -138,6 +138,7 @@ def test_get_unknown_id_names_it(faq: FaqIndex) -> None:
         ("Bảo hiểm xã hội số là j", "vssid la gi"),
         ("quên mk", "quen mat khau"),
         ("thẻ bảo hiểm y tế", "the bhyt"),
+        ("quên mất mã số bhxh", "quen ma so bhxh"),  # lost the number, not a password
     ],
 )
 def test_normalize_question(typed: str, normalized: str) -> None:
