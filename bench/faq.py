@@ -96,6 +96,24 @@ def build(entries: list[FaqEntry], decoys: list[str]) -> tuple[FaqIndex, float]:
     return index, (time.perf_counter() - t) * 1000
 
 
+def run(label: str, entries: list[FaqEntry], decoys: list[str], queries: list[str]) -> dict[str, float]:
+    """Build, measure and time the naive baseline for one base; print a line, return the figures."""
+    index, build_ms = build(entries, decoys)
+    p50, p99, cpu99 = measure(index, queries, rounds=5)
+    naive = naive_p50(entries, queries)
+    print(
+        f"{label}: build {build_ms:.1f} ms, p50 {p50:.3f} ms, p99 {p99:.3f} ms "
+        f"(cpu p99 {cpu99:.3f} ms); naive p50 {naive:.3f} ms, ratio {p50 / naive:.3f}"
+    )
+    return {
+        "p50_ms": round(p50, 3),
+        "p99_ms": round(p99, 3),
+        "cpu_p99_ms": round(cpu99, 3),
+        "build_ms": round(build_ms, 1),
+        "naive_p50_ms": round(naive, 3),
+    }
+
+
 def main() -> None:
     rng = random.Random(3)
     entries = load_entries(FAQ_PATH)
@@ -105,39 +123,12 @@ def main() -> None:
         for name in ("faq_eval.tsv", "faq_heldout.tsv")
         for c in load_eval(ROOT / "tests" / "data" / name)
     ]
-
-    index, build_ms = build(entries, decoys)
-    p50, p99, cpu99 = measure(index, queries, rounds=5)
-    naive = naive_p50(entries, queries)
-    print(
-        f"real base: {len(entries)} entries, build {build_ms:.1f} ms, "
-        f"p50 {p50:.3f} ms, p99 {p99:.3f} ms (cpu p99 {cpu99:.3f} ms); "
-        f"naive p50 {naive:.3f} ms, ratio {p50 / naive:.2f}"
-    )
-    result = {
+    result: dict[str, object] = {
         "entries": len(entries),
-        "p50_ms": round(p50, 3),
-        "p99_ms": round(p99, 3),
-        "cpu_p99_ms": round(cpu99, 3),
-        "build_ms": round(build_ms, 1),
-        "naive_p50_ms": round(naive, 3),
+        **run(f"real base, {len(entries)} entries", entries, decoys, queries),
     }
     for size in (1_000, 10_000):
-        grown = grow(entries, size, rng)
-        big, big_build = build(grown, decoys)
-        b50, b99, bcpu = measure(big, queries, rounds=5)
-        naive = naive_p50(grown, queries)
-        print(
-            f"grown to {size}: build {big_build:.0f} ms, p50 {b50:.3f} ms, p99 {b99:.3f} ms "
-            f"(cpu p99 {bcpu:.3f} ms); naive p50 {naive:.3f} ms, ratio {b50 / naive:.3f}"
-        )
-        result[f"at_{size}"] = {
-            "p50_ms": round(b50, 3),
-            "p99_ms": round(b99, 3),
-            "cpu_p99_ms": round(bcpu, 3),
-            "build_ms": round(big_build, 1),
-            "naive_p50_ms": round(naive, 3),
-        }
+        result[f"at_{size}"] = run(f"grown to {size}", grow(entries, size, rng), decoys, queries)
     print(json.dumps(result))
 
 
