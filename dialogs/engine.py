@@ -22,7 +22,7 @@ from dialogs.parsing import Accepted, Ambiguous, Choice, NeedsConfirmation, Reje
 from dialogs.ports import DocumentRenderer, PhotoRejected, PhotoStore, RegistrationBackend
 from dialogs.state import ConversationState, Pending
 from dialogs.texts import Texts, holds, render
-from knowledge.faq import FaqIndex, FaqResult
+from knowledge.faq import FaqEntry, FaqIndex, FaqResult
 from knowledge.text import fold
 
 log = logging.getLogger(__name__)
@@ -807,13 +807,7 @@ class Engine:
 
     def _say_faq(self, state: ConversationState, turn: Turn, result: FaqResult, in_flow: bool) -> None:
         if result.match is not None:
-            entry = result.match.entry
-            buttons = []
-            if not in_flow and entry.next_action:
-                action = self.texts.raw("faq_next_actions").get(entry.next_action)
-                if action:
-                    buttons.append(Button(action["label"], action["payload"]))
-            turn.say(entry.answer, buttons)
+            self._say_answer(turn, result.match.entry, in_flow)
             return
         buttons = [Button(s.entry.questions[0][:60], f"faq:{s.entry.id}") for s in result.suggestions[:3]]
         turn.say(self.texts("faq_suggest"), buttons)
@@ -825,14 +819,18 @@ class Engine:
             await self._stale(state, turn)
             return
         in_flow = self.step(state) is not None
+        self._say_answer(turn, entry, in_flow)
+        if in_flow:
+            await self._ask(state, turn, prefix=self.texts("faq_then_continue"))
+
+    def _say_answer(self, turn: Turn, entry: FaqEntry, in_flow: bool) -> None:
+        """An FAQ answer; outside a flow with the entry's natural next action as a button."""
         buttons = []
         if not in_flow and entry.next_action:
             action = self.texts.raw("faq_next_actions").get(entry.next_action)
             if action:
                 buttons.append(Button(action["label"], action["payload"]))
         turn.say(entry.answer, buttons)
-        if in_flow:
-            await self._ask(state, turn, prefix=self.texts("faq_then_continue"))
 
 
 def _clear_form(state: ConversationState) -> None:
