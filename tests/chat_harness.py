@@ -124,6 +124,11 @@ async def type_answers(chat: Chat, *answers: str) -> None:
             await chat.press("confirm:yes")
 
 
+async def type_the_form(chat: Chat, who: dict = CITIZEN) -> None:
+    """Type the form's text answers, from the social insurance code to the street."""
+    await type_answers(chat, *(who[key] for key in FORM_ORDER))
+
+
 async def send_requested_photos(chat: Chat) -> None:
     """The portrait, then whatever ID pages the assistant asks for (none when the ID is verified)."""
     await chat.photo(portrait_jpeg())
@@ -137,7 +142,7 @@ async def send_requested_photos(chat: Chat) -> None:
 async def fill_registration_until_summary(chat: Chat, who: dict = CITIZEN, started: bool = False) -> None:
     if not started:
         await start_registration(chat)
-    await type_answers(chat, *(who[key] for key in FORM_ORDER))
+    await type_the_form(chat, who)
     await send_requested_photos(chat)
     await chat.text(who.get("agency", "07919"))
     await chat.press("skip")

@@ -8,7 +8,6 @@ from bot.assistant import build_assistant
 from dialogs.messages import Inbound
 from tests.chat_harness import (
     CITIZEN,
-    FORM_ORDER,
     Chat,
     document_jpeg,
     fill_registration_until_summary,
@@ -18,6 +17,7 @@ from tests.chat_harness import (
     send_requested_photos,
     start_registration,
     type_answers,
+    type_the_form,
 )
 
 
@@ -64,7 +64,7 @@ async def test_a_question_mid_form_is_answered_and_the_same_step_asked_again(ass
 
 async def _at_the_agency_step(chat: Chat) -> None:
     await start_registration(chat)
-    await type_answers(chat, *(CITIZEN[key] for key in FORM_ORDER))
+    await type_the_form(chat)
     await send_requested_photos(chat)
     assert "cơ quan BHXH tiếp nhận" in chat.said
 
@@ -252,16 +252,7 @@ async def test_text_at_a_photo_step_and_a_photo_at_a_text_step_are_explained(ass
     await start_registration(chat)
     await chat.photo(portrait_jpeg())
     assert "chưa cần ảnh" in chat.said and "mã số BHXH" in chat.said
-    await type_answers(
-        chat,
-        "7912345670",
-        "Lê Thị Hồng Nhung",
-        "079195001234",
-        "0987654321",
-        "hcm",
-        "Phường Tân Hưng",
-        "Số 8",
-    )
+    await type_the_form(chat)
     await chat.text("anh day")
     assert "cần một ảnh" in chat.said
 
@@ -271,16 +262,7 @@ async def test_a_blurry_id_photo_is_refused_with_the_reason_and_the_step_stays(a
 
     chat = Chat(assistant)
     await start_registration(chat)
-    await type_answers(
-        chat,
-        "7912345670",
-        "Lê Thị Hồng Nhung",
-        "079195001234",
-        "0987654321",
-        "hcm",
-        "Phường Tân Hưng",
-        "Số 8",
-    )
+    await type_the_form(chat)
     await chat.photo(portrait_jpeg())
     await chat.photo(imagegen.blurred_document_jpeg())
     assert "mờ" in chat.said and "MẶT TRƯỚC" in chat.said
@@ -369,16 +351,7 @@ async def test_the_cccd_qr_catches_a_mistyped_number(assistant, backend, answer,
     card = "079203001122|271234567|Trần Thị Bích Ngọc|01022003|Nữ|Số 12 Đường Số 7, Phường Tân Hưng|15062021"
     chat = Chat(assistant)
     await start_registration(chat)
-    await type_answers(
-        chat,
-        "7912345670",
-        "Lê Thị Hồng Nhung",
-        "079195001234",
-        "0987654321",
-        "hcm",
-        "Phường Tân Hưng",
-        "Số 8",
-    )
+    await type_the_form(chat)
     await chat.photo(portrait_jpeg())
     await chat.photo(imagegen.encode(imagegen.card_with_qr(card), quality=90))
     assert "079203001122" in chat.said and "khác với số bạn đã nhập" in chat.said
