@@ -1,0 +1,221 @@
+"""The FAQ matcher's learned second opinion: which of the close candidates a question means.
+
+Fuzzy similarity and keyword coverage (knowledge/faq.py) tell whether a question is ours
+and find a dozen candidate entries; they are weakest between near-synonym entries
+("đăng nhập" vs "đổi mật khẩu", "con cần gì" vs "chuẩn bị gì"). Two parts help there:
+
+- `NaiveBayes`: a multinomial naive Bayes over character 2-4-grams (within words) and
+  word 1-2-grams of the normalised phrasings, TF-IDF weighted: it learns from all of an
+  entry's phrasings together which pieces of words point to it. Trained on faq.yaml's
+  phrasings only, at index build, by counting; scored for the candidates only, so its
+  cost per question does not grow with the base.
+- `Ranker`: a logistic regression over each candidate's scores (question coverage,
+  phrasing coverage, fuzzy similarity, naive-Bayes posterior) and their gaps to the best
+  candidate's. Eight weights, fitted on the two tuning sets (`vssid-bot faq
+  --fit-ranker`) and kept in faq_ranker.json; they describe how to weigh kinds of
+  evidence, not entries, so they stay valid when faq.yaml grows.
+
+The vectoriser reproduces scikit-learn's TfidfVectorizer (char_wb and word analysers,
+sublinear tf, smoothed idf, l2 per analyser; tests/test_faq_ranker.py checks it against
+scikit-learn) because scikit-learn's transform costs ~0.45 ms per single question, a
+quarter of the whole latency budget; this one costs a few tens of microseconds.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import json
+import math
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+RANKER_PATH = Path(__file__).with_name("faq_ranker.json")
+
+NB_ALPHA = 0.1
+"""Additive smoothing (0.03 and 0.3 ranked fewer tuning questions first)."""
+NB_TEMPERATURE = 10.0
+"""Naive Bayes log-likelihoods are divided by this before the softmax over candidates:
+raw, they are so far apart that the posterior is 0 or 1 (1 and 30 ranked worse)."""
+CHAR_NGRAMS = (2, 4)
+WORD_NGRAMS = (1, 2)
+
+FEATURES = ("question_coverage", "phrasing_coverage", "fuzzy", "naive_bayes")
+
+
+def char_ngrams(text: str) -> list[str]:
+    """Character n-grams inside space-padded words (scikit-learn's "char_wb")."""
+    return list(itertools.chain.from_iterable(map(_word_char_ngrams, text.split())))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _word_char_ngrams(word: str) -> tuple[str, ...]:
+    # Cached: a base and its questions reuse a few thousand words over and over.
+    grams: list[str] = []
+    lo, hi = CHAR_NGRAMS
+    padded = f" {word} "
+    size = len(padded)
+    for n in range(lo, hi + 1):
+        if n >= size:
+            # a word no longer than n yields itself once, as scikit-learn's does
+            grams.append(padded)
+            break
+        grams.extend([padded[i : i + n] for i in range(size - n + 1)])
+    return tuple(grams)
+
+
+def word_ngrams(text: str) -> list[str]:
+    words = text.split()
+    grams = list(words)
+    for n in range(2, WORD_NGRAMS[1] + 1):
+        grams.extend(" ".join(words[i : i + n]) for i in range(len(words) - n + 1))
+    return grams
+
+
+ANALYSERS = (char_ngrams, word_ngrams)
+
+
+class TfidfSpace:
+    """Sparse TF-IDF vectors of normalised text; each analyser's part is l2-normalised."""
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        self._vocab: list[dict[str, int]] = []
+        idf: list[float] = []
+        offset = 0
+        n_docs = len(texts)
+        for analyse in ANALYSERS:
+            df: Counter[str] = Counter()
+            for text in texts:
+                df.update(set(analyse(text)))
+            vocab = {g: offset + i for i, g in enumerate(sorted(df))}
+            idf.extend(math.log((1 + n_docs) / (1 + df[g])) + 1.0 for g in sorted(df))
+            self._vocab.append(vocab)
+            offset += len(vocab)
+        self._idf_list = idf
+        self.size = offset
+
+    def vector(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """(sorted feature ids, weights); n-grams outside the vocabulary are dropped."""
+        words = text.split()
+        grams_per_analyser = (
+            itertools.chain.from_iterable(map(_word_char_ngrams, words)),
+            word_ngrams(text),
+        )
+        ids: list[int] = []
+        weights: list[float] = []
+        for grams, vocab in zip(grams_per_analyser, self._vocab, strict=True):
+            counts = Counter(map(vocab.get, grams))
+            counts.pop(None, None)
+            part = [(1.0 + math.log(tf)) * self._idf_list[i] for i, tf in counts.items()]
+            norm = math.sqrt(math.fsum(w * w for w in part)) or 1.0
+            ids.extend(counts)
+            weights.extend(w / norm for w in part)
+        id_arr = np.array(ids, dtype=np.int64)
+        order = np.argsort(id_arr)
+        return id_arr[order], np.array(weights)[order]
+
+
+class NaiveBayes:
+    """Multinomial naive Bayes over `TfidfSpace` vectors, one class per entry.
+
+    log P(entry | question) up to a constant is
+        sum_f x_f * log((N_f,e + a) / (N_e + a * V)) + log prior_e
+    and, as the words an entry has never seen contribute x_f * log a to every entry alike,
+    only the features the entry has need reading: log1p(N_f,e / a) per (entry, feature),
+    under sorted keys entry * V + feature, so scoring a few candidates is one binary
+    search per (candidate, question feature) whatever the size of the base.
+    """
+
+    def __init__(self, space: TfidfSpace, texts: Sequence[str], owners: Sequence[int], classes: int) -> None:
+        self.space = space
+        vectors = [space.vector(t) for t in texts]
+        owner_arr = np.repeat(np.asarray(owners, dtype=np.int64), [len(ids) for ids, _ in vectors])
+        feature_arr = np.concatenate([ids for ids, _ in vectors]) if vectors else np.zeros(0, dtype=np.int64)
+        value_arr = np.concatenate([w for _, w in vectors]) if vectors else np.zeros(0)
+        # Sum duplicates (entry, feature) in one pass; the sorted keys entry * V + feature
+        # are then the rows, entry by entry, that scoring looks features up in.
+        key = owner_arr * space.size + feature_arr
+        self._keys, inverse = np.unique(key, return_inverse=True)
+        counts = np.bincount(inverse, weights=value_arr, minlength=len(self._keys))
+        self._values = np.log1p(counts / NB_ALPHA)
+        totals = np.bincount(self._keys // space.size, weights=counts, minlength=classes)
+        self._log_denominator = np.log(totals + NB_ALPHA * space.size)
+        docs = np.bincount(np.asarray(owners, dtype=np.int64), minlength=classes).astype(np.float64)
+        with np.errstate(divide="ignore"):
+            self._log_prior = np.log(docs / max(1.0, docs.sum()))
+
+    def log_likelihoods(self, query: str, entries: Sequence[int]) -> np.ndarray:
+        """Joint log-likelihood of each given entry, up to a constant shared by all."""
+        entries_arr = np.asarray(entries, dtype=np.int64)
+        ids, x = self.space.vector(query)
+        sums = np.zeros(len(entries_arr))
+        if len(ids) and len(self._keys):
+            # every (candidate, question feature) pair, looked up among the stored keys
+            wanted = entries_arr[:, None] * self.space.size + ids[None, :]
+            pos = np.minimum(np.searchsorted(self._keys, wanted), len(self._keys) - 1)
+            sums = np.where(self._keys[pos] == wanted, self._values[pos] * x, 0.0).sum(axis=1)
+        return sums - x.sum() * self._log_denominator[entries_arr] + self._log_prior[entries_arr]
+
+    def posterior(self, query: str, entries: Sequence[int]) -> np.ndarray:
+        """Softmax over the given entries of the tempered log-likelihoods."""
+        if not len(entries):
+            return np.zeros(0)
+        ll = self.log_likelihoods(query, entries) / NB_TEMPERATURE
+        p = np.exp(ll - ll.max())
+        return p / p.sum()
+
+
+def ranker_rows(components: np.ndarray) -> np.ndarray:
+    """The ranker's inputs for one question's candidates: each score and its gap to the
+    best candidate's (a candidate's standing among the others matters, not only its value)."""
+    return np.hstack([components, components - components.max(axis=0)])
+
+
+class Ranker:
+    """Logistic regression over `ranker_rows`; higher logit = likelier the entry asked about."""
+
+    def __init__(self, coefficients: Sequence[float], intercept: float) -> None:
+        self.coefficients = np.asarray(coefficients, dtype=np.float64)
+        self.intercept = float(intercept)
+        if self.coefficients.shape != (2 * len(FEATURES),):
+            raise ValueError(f"the ranker needs {2 * len(FEATURES)} coefficients")
+
+    def logits(self, components: np.ndarray) -> np.ndarray:
+        return ranker_rows(components) @ self.coefficients + self.intercept
+
+    @classmethod
+    def neutral(cls) -> Ranker:
+        """All weights zero: keeps the candidates in their given order (used while fitting)."""
+        return cls([0.0] * 2 * len(FEATURES), 0.0)
+
+    @classmethod
+    def load(cls, path: Path = RANKER_PATH) -> Ranker:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return cls(raw["coefficients"], raw["intercept"])
+
+    @classmethod
+    def fit(cls, questions: Sequence[tuple[np.ndarray, int]], regularisation: float = 3.0) -> Ranker:
+        """Fit on (candidate components, index of the right candidate) per question.
+
+        scikit-learn is needed here only (installed with the test extra): fitting is
+        done offline, answering is a dot product."""
+        from sklearn.linear_model import LogisticRegression
+
+        rows = np.vstack([ranker_rows(c) for c, _ in questions])
+        labels = np.concatenate([np.arange(len(c)) == right for c, right in questions])
+        model = LogisticRegression(C=regularisation, max_iter=5000).fit(rows, labels)
+        return cls(model.coef_[0], model.intercept_[0])
+
+    def save(self, path: Path = RANKER_PATH, trained_on: Sequence[str] = ()) -> None:
+        doc = {
+            "about": "Weights of the FAQ re-ranker (knowledge/faq_ranker.py); "
+            "regenerate with: vssid-bot faq --fit-ranker",
+            "trained_on": list(trained_on),
+            "features": [*FEATURES, *(f"{f}_gap_to_best" for f in FEATURES)],
+            "coefficients": [round(float(c), 6) for c in self.coefficients],
+            "intercept": round(self.intercept, 6),
+        }
+        path.write_text(json.dumps(doc, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

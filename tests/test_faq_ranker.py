@@ -1,0 +1,122 @@
+"""The FAQ re-ranker's parts: the vectoriser and naive Bayes match scikit-learn's, and the
+committed weights are what fitting on the tuning sets gives."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.naive_bayes import MultinomialNB
+
+from knowledge.faq import FAQ_PATH, FaqIndex, load_anchors, load_entries, load_out_of_scope
+from knowledge.faq_ranker import NB_ALPHA, RANKER_PATH, Ranker, TfidfSpace
+
+QUESTIONS = [
+    "con toi chua co can cuoc thi dang ky vssid the nao",
+    "quen mat khau",
+    "o",  # one letter: shorter than every n-gram
+    "xyzzy qwerty",  # nothing the base knows
+    "ma so bao hiem xa hoi o dau tren the bao hiem y te",
+]
+# Questions between near-synonym entries (made up here, not from the evaluation sets).
+CLOSE_CALLS = {
+    "dang nhap vssid bang gi": "login",
+    "lam the nao de doi mat khau": "change_password",
+    "con can giay to gi de dk": "child_requirements",
+    "can chuan bi gi de dang ky": "what_to_prepare",
+    "tra cuu ma so bhxh": "ma_so_bhxh_lookup",
+    "ma so bhxh nam o dau": "ma_so_bhxh_where",
+}
+
+
+@pytest.fixture(scope="module")
+def index() -> FaqIndex:
+    return FaqIndex.default()
+
+
+def _sklearn_vectorisers(texts: list[str]) -> list[TfidfVectorizer]:
+    return [
+        TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True).fit(texts),
+        TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"\S+").fit(
+            texts
+        ),
+    ]
+
+
+@pytest.mark.parametrize("question", QUESTIONS)
+def test_vectors_are_scikit_learns(index: FaqIndex, question: str) -> None:
+    texts = index._texts
+    space = TfidfSpace(texts)
+    ids, weights = space.vector(question)
+    ours = np.zeros(space.size)
+    ours[ids] = weights
+    theirs = np.concatenate([v.transform([question]).toarray()[0] for v in _sklearn_vectorisers(texts)])
+    np.testing.assert_allclose(ours, theirs, atol=1e-12)
+
+
+def test_naive_bayes_ranks_as_scikit_learns(index: FaqIndex) -> None:
+    real = int(index._text_start[len(index)])
+    texts = index._texts
+    vectorisers = _sklearn_vectorisers(texts)
+    rows = np.hstack([v.transform(texts[:real]).toarray() for v in vectorisers])
+    owners = np.repeat(np.arange(len(index)), np.diff(index._text_start[: len(index) + 1]))
+    model = MultinomialNB(alpha=NB_ALPHA).fit(rows, owners)
+    everyone = list(range(len(index)))
+    for question in QUESTIONS:
+        x = np.hstack([v.transform([question]).toarray() for v in vectorisers])
+        theirs = model.predict_joint_log_proba(x)[0]
+        ours = index._bayes.log_likelihoods(question, everyone)
+        # equal up to one constant shared by all entries (the words no entry has)
+        np.testing.assert_allclose(ours - ours.mean(), theirs - theirs.mean(), atol=1e-6)
+
+
+def test_committed_weights_are_a_fresh_fit_on_the_tuning_sets(tmp_path: Path) -> None:
+    out = tmp_path / "ranker.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "faq", "--fit-ranker", "--ranker-file", str(out)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "saved to" in done.stdout
+    fresh, committed = (json.loads(p.read_text(encoding="utf-8")) for p in (out, RANKER_PATH))
+    assert fresh["trained_on"] == ["tests/data/faq_eval.tsv", "tests/data/faq_heldout.tsv"]
+    # lbfgs stops at a tolerance: refits agree to about 1e-4 of a weight
+    np.testing.assert_allclose(fresh["coefficients"], committed["coefficients"], rtol=1e-3, atol=1e-3)
+    assert fresh["intercept"] == pytest.approx(committed["intercept"], abs=1e-3)
+
+
+def test_the_ranker_decides_which_of_close_entries_is_first(index: FaqIndex) -> None:
+    """Every non-refused question's first entry is the ranker's favourite among the candidates."""
+    for question in [*QUESTIONS, *CLOSE_CALLS]:
+        analysis = index.analyse(question)
+        result = index.decide(question, analysis)
+        if result.best is None:
+            continue
+        real = [c for c in analysis.components if c[0] < len(index)]
+        logits = index._ranker.logits(np.array([c[1:] for c in real]))
+        assert result.best.entry is index.entries[real[int(np.argmax(logits))][0]]
+
+
+@pytest.mark.parametrize(("question", "expected"), CLOSE_CALLS.items())
+def test_close_calls_are_answered_with_the_right_entry(index: FaqIndex, question: str, expected: str) -> None:
+    result = index.ask(question)
+    assert result.outcome == "answer" and result.match.entry.id == expected
+
+
+def test_no_outright_answer_when_the_ranker_disagrees_with_the_scores() -> None:
+    """A ranker preferring the least similar candidate moves it first and turns the
+    answer into suggestions: the wiring, not the committed weights, is under test."""
+    contrary = Ranker([0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 0.0, 0.0], 0.0)
+    index = FaqIndex(
+        load_entries(FAQ_PATH), load_out_of_scope(FAQ_PATH), load_anchors(FAQ_PATH), ranker=contrary
+    )
+    result = index.ask("dang nhap vssid bang gi")
+    assert result.outcome == "suggest"
+    assert result.suggestions[0].entry.id != "login"
+    assert len(result.suggestions) <= 3
