@@ -66,7 +66,12 @@ def faq(
     """Answer a citizen's question from the circulars (VssID FAQ)."""
     if refit_ranker:
         cases = [case for path in TUNING_SETS for case in load_eval(path)]
-        fit_ranker(cases).save(ranker_file, trained_on=[f"tests/data/{p.name}" for p in TUNING_SETS])
+        try:
+            ranker = fit_ranker(cases)
+        except ImportError:
+            typer.echo("Fitting needs scikit-learn: pip install -e '.[test]' (or ./dev test once).", err=True)
+            raise typer.Exit(2) from None
+        ranker.save(ranker_file, trained_on=[f"tests/data/{p.name}" for p in TUNING_SETS])
         typer.echo(f"re-ranker fitted on {len(cases)} questions, saved to {ranker_file}")
         return
     index = FaqIndex.default()
