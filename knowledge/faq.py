@@ -617,15 +617,21 @@ class FaqIndex:
     def ask(self, text: str) -> FaqResult:
         return self.decide(text, self.analyse(text))
 
+    def ranker_inputs(self, analysis: Analysis) -> tuple[list[int], np.ndarray]:
+        """The real entries among the candidates and their component rows (coverages,
+        fuzzy, naive Bayes): what the re-ranker scores, when answering and when fitted."""
+        real = [c for c in analysis.components if c[0] < self._real]
+        return [c[0] for c in real], np.array([c[1:] for c in real])
+
     def decide(self, text: str, analysis: Analysis) -> FaqResult:
         wq, wp, wf = SCORE_WEIGHTS
         score = {n: 100.0 * (wq * q + wp * p + wf * f) for n, q, p, f, _ in analysis.components}
         decoy = max((s for n, s in score.items() if n >= self._real), default=0.0)
-        real = [c for c in analysis.components if c[0] < self._real]
+        real, rows = self.ranker_inputs(analysis)
         refuse = FaqResult(question=text, match=None, suggestions=())
         if not real:
             return refuse
-        by_score = sorted((score[c[0]] for c in real), reverse=True)
+        by_score = sorted((score[n] for n in real), reverse=True)
         top = by_score[0]
         # A word only the out-of-scope topics use ("facebook", "vneid") names another
         # subject; "quên mật khẩu facebook" is not ours even though "quên mật khẩu" is. An
@@ -641,8 +647,7 @@ class FaqIndex:
         # Whether the question is ours is settled by the scores above; which entry it means
         # is the re-ranker's call (knowledge/faq_ranker.py), which weighs the same scores
         # with the naive-Bayes posterior and tells near-synonym entries apart better.
-        logits = self._ranker.logits(np.array([c[1:] for c in real]))
-        order = [real[i][0] for i in np.argsort(-logits, kind="stable")]
+        order = [real[i] for i in np.argsort(-self._ranker.logits(rows), kind="stable")]
         first = order[0]
         runner_up = by_score[1] if len(by_score) > 1 else 0.0
         # Answered outright only when the scores would answer with the same entry.
@@ -747,10 +752,10 @@ def fit_ranker(cases: Iterable[EvalCase], path: Path = FAQ_PATH) -> Ranker:
     for case in cases:
         if case.expected == OUT_OF_SCOPE:
             continue
-        real = [c for c in index.analyse(case.question).components if c[0] < len(index)]
-        ids = [index.entries[c[0]].id for c in real]
+        real, rows = index.ranker_inputs(index.analyse(case.question))
+        ids = [index.entries[n].id for n in real]
         if case.expected in ids:
-            questions.append((np.array([c[1:] for c in real]), ids.index(case.expected)))
+            questions.append((rows, ids.index(case.expected)))
     return Ranker.fit(questions)
 
 

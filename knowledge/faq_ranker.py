@@ -90,8 +90,9 @@ class TfidfSpace:
             df: Counter[str] = Counter()
             for text in texts:
                 df.update(set(analyse(text)))
-            vocab = {g: offset + i for i, g in enumerate(sorted(df))}
-            idf.extend(math.log((1 + n_docs) / (1 + df[g])) + 1.0 for g in sorted(df))
+            grams = sorted(df)
+            vocab = {g: offset + i for i, g in enumerate(grams)}
+            idf.extend(math.log((1 + n_docs) / (1 + df[g])) + 1.0 for g in grams)
             self._vocab.append(vocab)
             offset += len(vocab)
         self._idf_list = idf
@@ -99,15 +100,10 @@ class TfidfSpace:
 
     def vector(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """(sorted feature ids, weights); n-grams outside the vocabulary are dropped."""
-        words = text.split()
-        grams_per_analyser = (
-            itertools.chain.from_iterable(map(_word_char_ngrams, words)),
-            word_ngrams(text),
-        )
         ids: list[int] = []
         weights: list[float] = []
-        for grams, vocab in zip(grams_per_analyser, self._vocab, strict=True):
-            counts = Counter(map(vocab.get, grams))
+        for analyse, vocab in zip(ANALYSERS, self._vocab, strict=True):
+            counts = Counter(map(vocab.get, analyse(text)))
             counts.pop(None, None)
             part = [(1.0 + math.log(tf)) * self._idf_list[i] for i, tf in counts.items()]
             norm = math.sqrt(math.fsum(w * w for w in part)) or 1.0

@@ -98,9 +98,9 @@ def test_the_ranker_decides_which_of_close_entries_is_first(index: FaqIndex) -> 
         result = index.decide(question, analysis)
         if result.best is None:
             continue
-        real = [c for c in analysis.components if c[0] < len(index)]
-        logits = index._ranker.logits(np.array([c[1:] for c in real]))
-        assert result.best.entry is index.entries[real[int(np.argmax(logits))][0]]
+        real, rows = index.ranker_inputs(analysis)
+        logits = index._ranker.logits(rows)
+        assert result.best.entry is index.entries[real[int(np.argmax(logits))]]
 
 
 @pytest.mark.parametrize(("question", "expected"), CLOSE_CALLS.items())
