@@ -1,4 +1,5 @@
-"""The FAQ matcher's learned second opinion: which of the close candidates a question means.
+"""The FAQ matcher's learned parts: which of the close candidates a question means, and
+whether a question the rules let through is ours at all.
 
 Fuzzy similarity and keyword coverage (knowledge/faq.py) tell whether a question is ours
 and find a dozen candidate entries; they are weakest between near-synonym entries
@@ -14,6 +15,12 @@ and find a dozen candidate entries; they are weakest between near-synonym entrie
   candidate's. Eight weights, fitted on the two tuning sets (`vssid-bot faq
   --fit-ranker`) and kept in faq_ranker.json; they describe how to weigh kinds of
   evidence, not entries, so they stay valid when faq.yaml grows.
+- `Scope`: a logistic regression over one question's evidence (its best entry's scores,
+  the best out-of-scope topic's, anchor and foreign words, the share of words the base
+  has never seen, and a second naive Bayes that weighs "ours" against the out-of-scope
+  topics): the probability the question is ours. The rules in knowledge/faq.py refuse
+  first; this refuses questions that merely share words with ours ("rút bhxh 1 lần",
+  "quên mật khẩu smas"). Fitted on the tuning sets with the ranker.
 
 The vectoriser reproduces scikit-learn's TfidfVectorizer (char_wb and word analysers,
 sublinear tf, smoothed idf, l2 per analyser; tests/test_faq_ranker.py checks it against
@@ -29,7 +36,9 @@ import json
 import math
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -44,6 +53,17 @@ CHAR_NGRAMS = (2, 4)
 WORD_NGRAMS = (1, 2)
 
 FEATURES = ("question_coverage", "phrasing_coverage", "fuzzy", "naive_bayes")
+SCOPE_FEATURES = (
+    "score",  # the best entry's combined score, 0-1
+    *FEATURES,  # that entry's components
+    "out_of_scope_score",  # the best out-of-scope topic's combined score
+    "out_of_scope_lead",  # how far that topic is ahead of the best entry
+    "foreign_word",  # a word only out-of-scope topics use, and no anchor
+    "anchor_word",  # vssid, bảo hiểm xã hội, tờ khai...
+    "unknown_share",  # share of the question's weight in words the base has never seen
+    "length",  # log(1 + content words)
+    "ours_log_odds",  # naive Bayes, entries' phrasings against out-of-scope topics, / 10
+)
 
 
 def char_ngrams(text: str) -> list[str]:
@@ -125,9 +145,16 @@ class NaiveBayes:
     search per (candidate, question feature) whatever the size of the base.
     """
 
-    def __init__(self, space: TfidfSpace, texts: Sequence[str], owners: Sequence[int], classes: int) -> None:
+    def __init__(
+        self,
+        space: TfidfSpace,
+        vectors: Sequence[tuple[np.ndarray, np.ndarray]],
+        owners: Sequence[int],
+        classes: int,
+    ) -> None:
+        """`vectors` are `space.vector` of the training texts (computed once by the caller
+        and shared by both models), `owners` their classes."""
         self.space = space
-        vectors = [space.vector(t) for t in texts]
         owner_arr = np.repeat(np.asarray(owners, dtype=np.int64), [len(ids) for ids, _ in vectors])
         feature_arr = np.concatenate([ids for ids, _ in vectors]) if vectors else np.zeros(0, dtype=np.int64)
         value_arr = np.concatenate([w for _, w in vectors]) if vectors else np.zeros(0)
@@ -143,10 +170,11 @@ class NaiveBayes:
         with np.errstate(divide="ignore"):
             self._log_prior = np.log(docs / max(1.0, docs.sum()))
 
-    def log_likelihoods(self, query: str, entries: Sequence[int]) -> np.ndarray:
-        """Joint log-likelihood of each given entry, up to a constant shared by all."""
+    def log_likelihoods(self, vector: tuple[np.ndarray, np.ndarray], entries: Sequence[int]) -> np.ndarray:
+        """Joint log-likelihood of each given class for a question's `space.vector`, up to a
+        constant shared by all."""
         entries_arr = np.asarray(entries, dtype=np.int64)
-        ids, x = self.space.vector(query)
+        ids, x = vector
         sums = np.zeros(len(entries_arr))
         if len(ids) and len(self._keys):
             # every (candidate, question feature) pair, looked up among the stored keys
@@ -155,11 +183,11 @@ class NaiveBayes:
             sums = np.where(self._keys[pos] == wanted, self._values[pos] * x, 0.0).sum(axis=1)
         return sums - x.sum() * self._log_denominator[entries_arr] + self._log_prior[entries_arr]
 
-    def posterior(self, query: str, entries: Sequence[int]) -> np.ndarray:
+    def posterior(self, vector: tuple[np.ndarray, np.ndarray], entries: Sequence[int]) -> np.ndarray:
         """Softmax over the given entries of the tempered log-likelihoods."""
         if not len(entries):
             return np.zeros(0)
-        ll = self.log_likelihoods(query, entries) / NB_TEMPERATURE
+        ll = self.log_likelihoods(vector, entries) / NB_TEMPERATURE
         p = np.exp(ll - ll.max())
         return p / p.sum()
 
@@ -188,11 +216,6 @@ class Ranker:
         return cls([0.0] * 2 * len(FEATURES), 0.0)
 
     @classmethod
-    def load(cls, path: Path = RANKER_PATH) -> Ranker:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        return cls(raw["coefficients"], raw["intercept"])
-
-    @classmethod
     def fit(cls, questions: Sequence[tuple[np.ndarray, int]], regularisation: float = 3.0) -> Ranker:
         """Fit on (candidate components, index of the right candidate) per question.
 
@@ -205,13 +228,70 @@ class Ranker:
         model = LogisticRegression(C=regularisation, max_iter=5000).fit(rows, labels)
         return cls(model.coef_[0], model.intercept_[0])
 
+    def to_json(self) -> dict[str, Any]:
+        return _weights_json([*FEATURES, *(f"{f}_gap_to_best" for f in FEATURES)], self)
+
+
+class Scope:
+    """Logistic regression over one question's `SCOPE_FEATURES`: P(the question is ours)."""
+
+    def __init__(self, coefficients: Sequence[float], intercept: float) -> None:
+        self.coefficients = np.asarray(coefficients, dtype=np.float64)
+        self.intercept = float(intercept)
+        if self.coefficients.shape != (len(SCOPE_FEATURES),):
+            raise ValueError(f"the scope model needs {len(SCOPE_FEATURES)} coefficients")
+
+    def probability(self, row: np.ndarray) -> float:
+        return 1.0 / (1.0 + math.exp(-(float(row @ self.coefficients) + self.intercept)))
+
+    @classmethod
+    def permissive(cls) -> Scope:
+        """Every question is ours: the rules alone decide (used while fitting)."""
+        return cls([0.0] * len(SCOPE_FEATURES), 50.0)
+
+    @classmethod
+    def fit(cls, rows: np.ndarray, ours: np.ndarray, regularisation: float = 1.0) -> Scope:
+        """Fit on one row per labelled question, in scope or not; the classes are weighted
+        equally (the tuning sets hold about three questions of ours per foreign one)."""
+        from sklearn.linear_model import LogisticRegression
+
+        model = LogisticRegression(C=regularisation, class_weight="balanced", max_iter=5000)
+        model.fit(rows, ours)
+        return cls(model.coef_[0], model.intercept_[0])
+
+    def to_json(self) -> dict[str, Any]:
+        return _weights_json(list(SCOPE_FEATURES), self)
+
+
+def _weights_json(features: list[str], model: Ranker | Scope) -> dict[str, Any]:
+    return {
+        "features": features,
+        "coefficients": [round(float(c), 6) for c in model.coefficients],
+        "intercept": round(model.intercept, 6),
+    }
+
+
+@dataclass(frozen=True)
+class LearnedWeights:
+    """Both models' weights, kept together in faq_ranker.json (they are fitted together)."""
+
+    ranker: Ranker
+    scope: Scope
+
+    @classmethod
+    def load(cls, path: Path = RANKER_PATH) -> LearnedWeights:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return cls(
+            Ranker(raw["ranker"]["coefficients"], raw["ranker"]["intercept"]),
+            Scope(raw["scope"]["coefficients"], raw["scope"]["intercept"]),
+        )
+
     def save(self, path: Path = RANKER_PATH, trained_on: Sequence[str] = ()) -> None:
         doc = {
-            "about": "Weights of the FAQ re-ranker (knowledge/faq_ranker.py); "
+            "about": "Weights of the FAQ re-ranker and scope model (knowledge/faq_ranker.py); "
             "regenerate with: vssid-bot faq --fit-ranker",
             "trained_on": list(trained_on),
-            "features": [*FEATURES, *(f"{f}_gap_to_best" for f in FEATURES)],
-            "coefficients": [round(float(c), 6) for c in self.coefficients],
-            "intercept": round(self.intercept, 6),
+            "ranker": self.ranker.to_json(),
+            "scope": self.scope.to_json(),
         }
         path.write_text(json.dumps(doc, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

@@ -1,7 +1,8 @@
 """The matcher keeps its measured quality on the four evaluation sets.
 
-faq_eval.tsv and faq_heldout.tsv are the sets thresholds, weights, teencode and
-out-of-scope topics are tuned on (the held-out set only since the third session);
+faq_eval.tsv, faq_heldout.tsv and faq_tune2.tsv are the sets thresholds, weights,
+teencode and out-of-scope topics are tuned on (the held-out set only since the third
+session; faq_tune2.tsv, written blind to the base like the untouched sets, since the fifth);
 faq_fresh.tsv and faq_blind.tsv were written blind to faq.yaml and to the other sets and
 are never looked at: their figures are the honest estimate of how the matcher does on new
 questions (see knowledge/faq.py).
@@ -20,20 +21,24 @@ from knowledge.text import normalize_question
 DATA = Path(__file__).parent / "data"
 EVAL = DATA / "faq_eval.tsv"
 HELDOUT = DATA / "faq_heldout.tsv"
+TUNE2 = DATA / "faq_tune2.tsv"
 FRESH = DATA / "faq_fresh.tsv"
 BLIND = DATA / "faq_blind.tsv"
 
 # Floors just under what the matcher reaches (issue 3's target is 95 % / 95 %); see
 # knowledge/faq.py for the thresholds and `vssid-bot faq --eval [--eval-file ...]` for the
-# confusions. When set: tuning 95.9 % top-1 / 98.2 % refused / 2 of 315 answered wrongly;
-# held-out 93.8 % / 95.8 % / 4 of 194; fresh 92.0 % / 92.6 % / 5 of 363; blind 96.0 % /
-# 87.4 % / 5 of 371.
+# confusions. When set: tuning 94.9 % top-1 / 100 % refused / 2 of 315 answered wrongly;
+# held-out 92.3 % / 100 % / 4 of 194; tune2 95.7 % / 91.8 % / 1 of 232; fresh 90.6 % /
+# 97.5 % / 5 of 363; blind 94.6 % / 94.7 % / 5 of 371. The fifth session's scope model
+# traded top-1 for refusals: before it, fresh 92.0 % / 92.6 % and blind 96.0 % / 87.4 %
+# (knowledge/faq.py, SCOPE_THRESHOLD).
 FLOORS = {
     # file: (top-1 floor, refusal floor, wrong-answer ceiling as a share of in-scope)
-    EVAL: (0.955, 0.98, 0.007),
-    HELDOUT: (0.935, 0.95, 0.025),
-    FRESH: (0.915, 0.92, 0.015),
-    BLIND: (0.955, 0.87, 0.015),
+    EVAL: (0.945, 0.98, 0.007),
+    HELDOUT: (0.92, 0.975, 0.025),
+    TUNE2: (0.955, 0.915, 0.01),
+    FRESH: (0.905, 0.97, 0.015),
+    BLIND: (0.945, 0.94, 0.015),
 }
 
 
@@ -45,7 +50,7 @@ def phrasings() -> list[str]:
 
 @pytest.mark.parametrize(
     ("path", "in_scope", "out_of_scope"),
-    [(EVAL, 250, 40), (HELDOUT, 120, 40), (FRESH, 250, 40), (BLIND, 250, 40)],
+    [(EVAL, 250, 40), (HELDOUT, 120, 40), (TUNE2, 200, 150), (FRESH, 250, 40), (BLIND, 250, 40)],
 )
 def test_eval_set_is_big_enough(path: Path, in_scope: int, out_of_scope: int) -> None:
     cases = load_eval(path)
@@ -53,17 +58,18 @@ def test_eval_set_is_big_enough(path: Path, in_scope: int, out_of_scope: int) ->
     assert sum(c.expected == OUT_OF_SCOPE for c in cases) >= out_of_scope
 
 
-@pytest.mark.parametrize("path", [EVAL, HELDOUT, FRESH, BLIND])
+@pytest.mark.parametrize("path", [EVAL, HELDOUT, TUNE2, FRESH, BLIND])
 def test_every_entry_is_asked_about(path: Path) -> None:
     asked = {c.expected for c in load_eval(path)}
     assert {e.id for e in load_entries()} <= asked
 
 
-# Not faq_fresh.tsv nor faq_blind.tsv: they and faq.yaml's newer phrasings were written
-# blind to each other, and new phrasings or out-of-scope items close to any of their
-# questions were dropped; 61 of fresh's 444 and 62 of blind's 466 questions still sit
-# within ratio 85 of an older phrasing ("otp la gi" ~ "Mã OTP là gì?"): short questions
-# parents ask in the words the base already had, kept in as they were written.
+# Not faq_fresh.tsv, faq_blind.tsv nor faq_tune2.tsv: they and faq.yaml's newer phrasings
+# were written blind to each other, and new phrasings or out-of-scope items close to any
+# of fresh's or blind's questions were dropped; 61 of fresh's 444, 62 of blind's 466 and
+# 60 of tune2's 403 questions still sit within ratio 85 of an older phrasing ("otp la gi"
+# ~ "Mã OTP là gì?"): short questions parents ask in the words the base already had, kept
+# in as they were written.
 @pytest.mark.parametrize("path", [EVAL, HELDOUT])
 def test_eval_questions_are_not_copies_of_the_knowledge_base(path: Path, phrasings: list[str]) -> None:
     """No question is (nearly) a phrasing of faq.yaml, or the figures would flatter us."""
@@ -79,7 +85,7 @@ def test_the_untouched_set_does_not_repeat_the_tuning_set() -> None:
         assert hit[1] < 85, f"{case.question!r} is too close to the tuning set's {hit[0]!r}"
 
 
-@pytest.mark.parametrize("path", [EVAL, HELDOUT, FRESH, BLIND])
+@pytest.mark.parametrize("path", [EVAL, HELDOUT, TUNE2, FRESH, BLIND])
 def test_accuracy_and_refusal_hold_their_floor(path: Path) -> None:
     top1_floor, refusal_floor, wrong_ceiling = FLOORS[path]
     report = evaluate(FaqIndex.default(), load_eval(path))

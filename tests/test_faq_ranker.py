@@ -1,5 +1,6 @@
-"""The FAQ re-ranker's parts: the vectoriser and naive Bayes match scikit-learn's, and the
-committed weights are what fitting on the tuning sets gives."""
+"""The FAQ matcher's learned parts: the vectoriser and naive Bayes match scikit-learn's, the
+committed weights are what fitting on the tuning sets gives, and decide() follows the
+re-ranker's order and the scope model's refusals."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.naive_bayes import MultinomialNB
 
 from knowledge.faq import FAQ_PATH, FaqIndex, load_anchors, load_entries, load_out_of_scope
-from knowledge.faq_ranker import NB_ALPHA, RANKER_PATH, Ranker, TfidfSpace
+from knowledge.faq_ranker import NB_ALPHA, RANKER_PATH, SCOPE_FEATURES, Ranker, Scope, TfidfSpace
 
 QUESTIONS = [
     "con toi chua co can cuoc thi dang ky vssid the nao",
@@ -70,7 +71,7 @@ def test_naive_bayes_ranks_as_scikit_learns(index: FaqIndex) -> None:
     for question in QUESTIONS:
         x = np.hstack([v.transform([question]).toarray() for v in vectorisers])
         theirs = model.predict_joint_log_proba(x)[0]
-        ours = index._bayes.log_likelihoods(question, everyone)
+        ours = index._bayes.log_likelihoods(index._bayes.space.vector(question), everyone)
         # equal up to one constant shared by all entries (the words no entry has)
         np.testing.assert_allclose(ours - ours.mean(), theirs - theirs.mean(), atol=1e-6)
 
@@ -85,10 +86,18 @@ def test_committed_weights_are_a_fresh_fit_on_the_tuning_sets(tmp_path: Path) ->
     )
     assert "saved to" in done.stdout
     fresh, committed = (json.loads(p.read_text(encoding="utf-8")) for p in (out, RANKER_PATH))
-    assert fresh["trained_on"] == ["tests/data/faq_eval.tsv", "tests/data/faq_heldout.tsv"]
-    # lbfgs stops at a tolerance: refits agree to about 1e-4 of a weight
-    np.testing.assert_allclose(fresh["coefficients"], committed["coefficients"], rtol=1e-3, atol=1e-3)
-    assert fresh["intercept"] == pytest.approx(committed["intercept"], abs=1e-3)
+    assert fresh["trained_on"] == [
+        "tests/data/faq_eval.tsv",
+        "tests/data/faq_heldout.tsv",
+        "tests/data/faq_tune2.tsv",
+    ]
+    for model in ("ranker", "scope"):
+        # lbfgs stops at a tolerance: refits agree to about 1e-4 of a weight
+        np.testing.assert_allclose(
+            fresh[model]["coefficients"], committed[model]["coefficients"], rtol=1e-3, atol=1e-3
+        )
+        assert fresh[model]["intercept"] == pytest.approx(committed[model]["intercept"], abs=1e-3)
+    assert committed["scope"]["features"] == list(SCOPE_FEATURES)
 
 
 def test_the_ranker_decides_which_of_close_entries_is_first(index: FaqIndex) -> None:
@@ -120,3 +129,29 @@ def test_no_outright_answer_when_the_ranker_disagrees_with_the_scores() -> None:
     assert result.outcome == "suggest"
     assert result.suggestions[0].entry.id != "login"
     assert len(result.suggestions) <= 3
+
+
+def _index_with(scope: Scope) -> FaqIndex:
+    return FaqIndex(load_entries(FAQ_PATH), load_out_of_scope(FAQ_PATH), load_anchors(FAQ_PATH), scope=scope)
+
+
+def test_the_scope_model_refuses_what_it_judges_foreign() -> None:
+    """A scope model that finds every question foreign refuses even a plain question of
+    ours; a permissive one leaves the rules alone: the wiring, not the weights."""
+    question = "ma so bhxh nam o dau"
+    assert _index_with(Scope.permissive()).ask(question).outcome == "answer"
+    never_ours = Scope([0.0] * len(SCOPE_FEATURES), -50.0)
+    assert _index_with(never_ours).ask(question).outcome == "refuse"
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        # other subjects in our words (made up here, not from the evaluation sets)
+        "rut bhxh mot lan can nhung giay to gi",
+        "quen mat khau ung dung so lien lac cua truong",
+        "cong ty khong dong bhxh cho toi thi kien o dau",
+    ],
+)
+def test_questions_in_our_words_about_other_subjects_are_refused(index: FaqIndex, question: str) -> None:
+    assert index.ask(question).outcome == "refuse"
