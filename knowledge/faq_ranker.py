@@ -115,23 +115,25 @@ class TfidfSpace:
             idf.extend(math.log((1 + n_docs) / (1 + df[g])) + 1.0 for g in grams)
             self._vocab.append(vocab)
             offset += len(vocab)
-        self._idf_list = idf
+        self._idf = np.array(idf)
         self.size = offset
 
     def vector(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """(sorted feature ids, weights); n-grams outside the vocabulary are dropped."""
-        ids: list[int] = []
-        weights: list[float] = []
+        id_parts: list[np.ndarray] = []
+        weight_parts: list[np.ndarray] = []
         for analyse, vocab in zip(ANALYSERS, self._vocab, strict=True):
-            counts = Counter(map(vocab.get, analyse(text)))
-            counts.pop(None, None)
-            part = [(1.0 + math.log(tf)) * self._idf_list[i] for i, tf in counts.items()]
-            norm = math.sqrt(math.fsum(w * w for w in part)) or 1.0
-            ids.extend(counts)
-            weights.extend(w / norm for w in part)
-        id_arr = np.array(ids, dtype=np.int64)
-        order = np.argsort(id_arr)
-        return id_arr[order], np.array(weights)[order]
+            found = [i for i in map(vocab.get, analyse(text)) if i is not None]
+            if not found:
+                continue
+            # np.unique sorts, and each analyser's ids lie above the previous one's.
+            ids, tf = np.unique(np.array(found, dtype=np.int64), return_counts=True)
+            weights = (1.0 + np.log(tf)) * self._idf[ids]
+            id_parts.append(ids)
+            weight_parts.append(weights / math.sqrt(float(weights @ weights)))
+        if not id_parts:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        return np.concatenate(id_parts), np.concatenate(weight_parts)
 
 
 class NaiveBayes:
@@ -225,7 +227,7 @@ class Ranker:
 
         rows = np.vstack([ranker_rows(c) for c, _ in questions])
         labels = np.concatenate([np.arange(len(c)) == right for c, right in questions])
-        model = LogisticRegression(C=regularisation, max_iter=5000).fit(rows, labels)
+        model = LogisticRegression(C=regularisation, tol=1e-10, max_iter=20000).fit(rows, labels)
         return cls(model.coef_[0], model.intercept_[0])
 
     def to_json(self) -> dict[str, Any]:
@@ -255,7 +257,7 @@ class Scope:
         equally (the tuning sets hold about three questions of ours per foreign one)."""
         from sklearn.linear_model import LogisticRegression
 
-        model = LogisticRegression(C=regularisation, class_weight="balanced", max_iter=5000)
+        model = LogisticRegression(C=regularisation, class_weight="balanced", tol=1e-10, max_iter=20000)
         model.fit(rows, ours)
         return cls(model.coef_[0], model.intercept_[0])
 
