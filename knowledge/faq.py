@@ -80,12 +80,12 @@ NEXT_ACTIONS = frozenset(
 # who had read none of the sets; every addition within fuzz ratio 85 of a question in any
 # set was dropped (127 of 1,167 phrasings, 45 of 218 items), so coincidences do not
 # flatter the figures. With the values below:
-#   tuning:   top-1 94.6 %, refused 100 %,  1 of 315 answered wrongly (0.3 %)
-#   held-out: top-1 91.8 %, refused 100 %,  3 of 194 answered wrongly (1.5 %)
+#   tuning:   top-1 94.9 %, refused 100 %,  1 of 315 answered wrongly (0.3 %)
+#   held-out: top-1 92.3 %, refused 100 %,  3 of 194 answered wrongly (1.5 %)
 #   tune2:    top-1 97.4 %, refused 92.4 %, 1 of 232 answered wrongly (0.4 %)
-#   fresh:    top-1 93.1 %, refused 96.3 %, 3 of 363 answered wrongly (0.8 %)
-#   blind:    top-1 96.8 %, refused 94.7 %, 5 of 371 answered wrongly (1.3 %)
-# Without the scope model: top-1 95.9, 93.8, 97.8, 94.2 and 97.3 %, refused 98.2, 95.8,
+#   fresh:    top-1 92.6 %, refused 96.3 %, 3 of 363 answered wrongly (0.8 %)
+#   blind:    top-1 96.5 %, refused 94.7 %, 5 of 371 answered wrongly (1.3 %)
+# Without the scope model: top-1 95.9, 94.3, 97.8, 93.9 and 97.0 %, refused 98.2, 95.8,
 # 77.8, 90.1 and 83.2 % (the fifth session's 406 new phrasings pulled more foreign
 # questions in: before them, fresh and blind refused 92.6 and 87.4 %). Fourth session,
 # without the re-ranker: top-1 94.3, 91.2, -, 91.7 and 92.7 %. Second session's values:
@@ -114,8 +114,8 @@ same tuning figures."""
 SCOPE_THRESHOLD = 0.3
 """The scope model's probability that a question is ours below which it is refused.
 Cross-fitted on the three tuning sets (each scored by a model fitted on the other two),
-pooled: none 96.0 % top-1 / 85.0 % refused, 0.2 95.1 / 90.9, 0.3 94.9 / 92.7, 0.35 94.7 /
-93.4, 0.4 94.5 / 93.8, 0.5 93.5 / 94.5; past 0.3 each refusal gained costs a question of
+pooled: none 96.1 % top-1 / 85.0 % refused, 0.2 95.4 / 90.9, 0.3 95.1 / 92.7, 0.35 95.0 /
+93.4, 0.4 94.6 / 93.8, 0.5 93.8 / 94.5; past 0.3 each refusal gained costs a question of
 ours."""
 
 SCORE_WEIGHTS = (0.2, 0.1, 0.7)
@@ -130,6 +130,8 @@ CANDIDATES = 12
 """Entries re-ranked with rapidfuzz per question (16 gives the same tuning figures; 10 or 8 lose two questions)."""
 DECOY_CANDIDATES = 6
 """Out-of-scope topics re-ranked per question (3 to 12 give the same tuning figures within one question)."""
+TYPO_CHOICES = 5
+"""Known words of close length a non-Vietnamese word is checked against for a typo."""
 SET_RATIO_ENTRIES = 6
 """Entries (the best by the cheaper scores) whose phrasings get token_set_ratio, the costly
 scorer; the others keep token_sort. 4 to 12 give the same tuning figures; 3 answers one
@@ -506,8 +508,10 @@ class FaqIndex:
                 fixed.append(w)
                 continue
             targets = self._typo_targets.get(len(w), ())
-            hit = process.extractOne(w, targets, scorer=fuzz.ratio, score_cutoff=66)
-            fixed.append(hit[0] if hit and _typo_ok(w, hit[0]) else w)
+            # The closest few, not only the closest: "bhty" is as close to "bhtn" as to
+            # "bhyt", and only the swap is a typo _typo_ok accepts.
+            hits = process.extract(w, targets, scorer=fuzz.ratio, score_cutoff=66, limit=TYPO_CHOICES)
+            fixed.append(next((hit[0] for hit in hits if _typo_ok(w, hit[0])), w))
         return expand_abbreviations(" ".join(fixed))
 
     def components(self, text: str) -> list[tuple[int, float, float, float, float]]:

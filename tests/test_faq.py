@@ -68,6 +68,18 @@ def test_a_typo_in_a_domain_word_is_forgiven(faq: FaqIndex) -> None:
 
 
 @pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        # two letters swapped, though another known word ("bhtn") is as close by ratio
+        ("mat the bhty roi", "mat the bhyt roi"),
+        ("emai de lam gi", "email de lam gi"),
+    ],
+)
+def test_typos_are_read_as_meant(faq: FaqIndex, typed: str, meant: str) -> None:
+    assert faq.normalize(typed) == meant
+
+
+@pytest.mark.parametrize(
     "question", ["thời tiết hà nội ngày mai", "xin visa đi Hàn Quốc", "giá vàng hôm nay", "asdfgh"]
 )
 def test_out_of_scope_questions_are_refused(faq: FaqIndex, question: str) -> None:
