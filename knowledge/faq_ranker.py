@@ -12,7 +12,7 @@ and find a dozen candidate entries; they are weakest between near-synonym entrie
   cost per question does not grow with the base.
 - `Ranker`: a logistic regression over each candidate's scores (question coverage,
   phrasing coverage, fuzzy similarity, naive-Bayes posterior) and their gaps to the best
-  candidate's. Eight weights, fitted on the two tuning sets (`vssid-bot faq
+  candidate's. Eight weights, fitted on the tuning sets (`vssid-bot faq
   --fit-ranker`) and kept in faq_ranker.json; they describe how to weigh kinds of
   evidence, not entries, so they stay valid when faq.yaml grows.
 - `Scope`: a logistic regression over one question's evidence (its best entry's scores,
@@ -60,7 +60,7 @@ SCOPE_FEATURES = (
     "out_of_scope_lead",  # how far that topic is ahead of the best entry
     "foreign_word",  # a word only out-of-scope topics use, and no anchor
     "anchor_word",  # vssid, bảo hiểm xã hội, tờ khai...
-    "unknown_share",  # share of the question's weight in words the base has never seen
+    "unknown_share",  # share of the question's weight in words and pairs the base lacks
     "length",  # log(1 + content words)
     "ours_log_odds",  # naive Bayes, entries' phrasings against out-of-scope topics, / 10
 )
@@ -244,7 +244,11 @@ class Scope:
             raise ValueError(f"the scope model needs {len(SCOPE_FEATURES)} coefficients")
 
     def probability(self, row: np.ndarray) -> float:
-        return 1.0 / (1.0 + math.exp(-(float(row @ self.coefficients) + self.intercept)))
+        logit = float(row @ self.coefficients) + self.intercept
+        # Written both ways so exp() cannot overflow, whatever the features.
+        if logit >= 0:
+            return 1.0 / (1.0 + math.exp(-logit))
+        return math.exp(logit) / (1.0 + math.exp(logit))
 
     @classmethod
     def permissive(cls) -> Scope:

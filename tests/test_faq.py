@@ -119,6 +119,11 @@ def test_an_ambiguous_one_word_question_offers_up_to_three_choices(faq: FaqIndex
     }
 
 
+def test_a_pasted_wall_of_text_is_answered_without_crashing(faq: FaqIndex) -> None:
+    assert faq.ask("giá vàng sjc hôm nay tăng mạnh " * 500).outcome == "refuse"
+    assert faq.ask("quên mật khẩu vssid " * 500).outcome != "refuse"
+
+
 def test_empty_or_punctuation_only_input_is_refused_not_crashed(faq: FaqIndex) -> None:
     assert faq.ask("").outcome == "refuse"
     assert faq.ask("???").outcome == "refuse"
