@@ -514,15 +514,11 @@ class FaqIndex:
             fixed.append(next((hit[0] for hit in hits if _typo_ok(w, hit[0])), w))
         return expand_abbreviations(" ".join(fixed))
 
-    def components(self, text: str) -> list[tuple[int, float, float, float, float]]:
-        """(entry number, question coverage, phrasing coverage, fuzzy, naive-Bayes posterior),
-        each 0-1, for the candidates (the posterior is over the real entries among them)."""
-        query = self.normalize(text)
-        return self._components(query, self._bayes.space.vector(query))
-
     def _components(
         self, query: str, vector: tuple[np.ndarray, np.ndarray]
     ) -> list[tuple[int, float, float, float, float]]:
+        """(entry number, question coverage, phrasing coverage, fuzzy, naive-Bayes posterior),
+        each 0-1, for the candidates (the posterior is over the real entries among them)."""
         # A number the base has never seen ("3 ngày", "con 7 tuổi") says nothing about the topic.
         content = [t for t in _content_tokens(query) if not t.isdigit() or t in self._idf]
         if not content:
@@ -631,13 +627,6 @@ class FaqIndex:
         lengths = bounds[text_ids + 1] - bounds[text_ids]
         ends = np.cumsum(lengths)
         return (running[ends] - running[ends - lengths]) / self._text_weight[text_ids]
-
-    def scores(self, text: str) -> list[tuple[int, float]]:
-        """(entry number, score 0-100) for the best candidates, best first."""
-        wq, wp, wf = SCORE_WEIGHTS
-        ranked = [(n, 100.0 * (wq * q + wp * p + wf * f)) for n, q, p, f, _ in self.components(text)]
-        ranked.sort(key=lambda x: -x[1])
-        return ranked
 
     def analyse(self, text: str) -> Analysis:
         """Everything `ask` decides on; split out so the evaluation can replay decisions."""
