@@ -147,7 +147,7 @@ def test_the_scope_model_refuses_what_it_judges_foreign() -> None:
 @pytest.mark.parametrize(
     "question",
     [
-        # other subjects in our words (made up here, not from the evaluation sets)
+        # other subjects in our words (made up here; the first is close to a tuning question)
         "rut bhxh mot lan can nhung giay to gi",
         "quen mat khau ung dung so lien lac cua truong",
         "cong ty khong dong bhxh cho toi thi kien o dau",
