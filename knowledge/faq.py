@@ -298,6 +298,14 @@ def _weight(feature: str, idf: float) -> float:
     return idf * PAIR_WEIGHT if " " in feature else idf
 
 
+def _combined(component: tuple[int, float, float, float, float]) -> float:
+    """A candidate's score, 0-1: SCORE_WEIGHTS over its question coverage, phrasing
+    coverage and fuzzy similarity (the naive-Bayes posterior is the re-ranker's)."""
+    _, question, phrasing, fuzzy, _ = component
+    wq, wp, wf = SCORE_WEIGHTS
+    return wq * question + wp * phrasing + wf * fuzzy
+
+
 def _features(tokens: Sequence[str]) -> set[str]:
     """Content words and adjacent content-word pairs ("mat khau" is rarer than "mat")."""
     feats = set(tokens)
@@ -659,8 +667,7 @@ class FaqIndex:
 
     def scope_row(self, analysis: Analysis) -> np.ndarray:
         """The scope model's inputs (faq_ranker.SCOPE_FEATURES) for one question."""
-        wq, wp, wf = SCORE_WEIGHTS
-        score = {c: wq * c[1] + wp * c[2] + wf * c[3] for c in analysis.components}
+        score = {c: _combined(c) for c in analysis.components}
         real = [c for c in score if c[0] < self._real]
         best = max(real, key=score.__getitem__) if real else (0, 0.0, 0.0, 0.0, 0.0)
         top = score.get(best, 0.0)
@@ -679,8 +686,7 @@ class FaqIndex:
         return np.array(row, dtype=np.float64)
 
     def decide(self, text: str, analysis: Analysis) -> FaqResult:
-        wq, wp, wf = SCORE_WEIGHTS
-        score = {n: 100.0 * (wq * q + wp * p + wf * f) for n, q, p, f, _ in analysis.components}
+        score = {c[0]: 100.0 * _combined(c) for c in analysis.components}
         decoy = max((s for n, s in score.items() if n >= self._real), default=0.0)
         real, rows = self.ranker_inputs(analysis)
         refuse = FaqResult(question=text, match=None, suggestions=())

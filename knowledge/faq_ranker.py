@@ -38,7 +38,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
@@ -200,14 +200,35 @@ def ranker_rows(components: np.ndarray) -> np.ndarray:
     return np.hstack([components, components - components.max(axis=0)])
 
 
-class Ranker:
-    """Logistic regression over `ranker_rows`; higher logit = likelier the entry asked about."""
+class _Linear:
+    """Weights of a logistic regression over named features, as kept in faq_ranker.json."""
+
+    name: str
+    features: tuple[str, ...]
 
     def __init__(self, coefficients: Sequence[float], intercept: float) -> None:
         self.coefficients = np.asarray(coefficients, dtype=np.float64)
         self.intercept = float(intercept)
-        if self.coefficients.shape != (2 * len(FEATURES),):
-            raise ValueError(f"the ranker needs {2 * len(FEATURES)} coefficients")
+        if self.coefficients.shape != (len(self.features),):
+            raise ValueError(f"the {self.name} needs {len(self.features)} coefficients")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "features": list(self.features),
+            "coefficients": [round(float(c), 6) for c in self.coefficients],
+            "intercept": round(self.intercept, 6),
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> Self:
+        return cls(raw["coefficients"], raw["intercept"])
+
+
+class Ranker(_Linear):
+    """Logistic regression over `ranker_rows`; higher logit = likelier the entry asked about."""
+
+    name = "ranker"
+    features = (*FEATURES, *(f"{f}_gap_to_best" for f in FEATURES))
 
     def logits(self, components: np.ndarray) -> np.ndarray:
         return ranker_rows(components) @ self.coefficients + self.intercept
@@ -215,7 +236,7 @@ class Ranker:
     @classmethod
     def neutral(cls) -> Ranker:
         """All weights zero: keeps the candidates in their given order (used while fitting)."""
-        return cls([0.0] * 2 * len(FEATURES), 0.0)
+        return cls([0.0] * len(cls.features), 0.0)
 
     @classmethod
     def fit(cls, questions: Sequence[tuple[np.ndarray, int]], regularisation: float = 3.0) -> Ranker:
@@ -230,18 +251,12 @@ class Ranker:
         model = LogisticRegression(C=regularisation, tol=1e-10, max_iter=20000).fit(rows, labels)
         return cls(model.coef_[0], model.intercept_[0])
 
-    def to_json(self) -> dict[str, Any]:
-        return _weights_json([*FEATURES, *(f"{f}_gap_to_best" for f in FEATURES)], self)
 
-
-class Scope:
+class Scope(_Linear):
     """Logistic regression over one question's `SCOPE_FEATURES`: P(the question is ours)."""
 
-    def __init__(self, coefficients: Sequence[float], intercept: float) -> None:
-        self.coefficients = np.asarray(coefficients, dtype=np.float64)
-        self.intercept = float(intercept)
-        if self.coefficients.shape != (len(SCOPE_FEATURES),):
-            raise ValueError(f"the scope model needs {len(SCOPE_FEATURES)} coefficients")
+    name = "scope model"
+    features = SCOPE_FEATURES
 
     def probability(self, row: np.ndarray) -> float:
         logit = float(row @ self.coefficients) + self.intercept
@@ -253,7 +268,7 @@ class Scope:
     @classmethod
     def permissive(cls) -> Scope:
         """Every question is ours: the rules alone decide (used while fitting)."""
-        return cls([0.0] * len(SCOPE_FEATURES), 50.0)
+        return cls([0.0] * len(cls.features), 50.0)
 
     @classmethod
     def fit(cls, rows: np.ndarray, ours: np.ndarray, regularisation: float = 1.0) -> Scope:
@@ -264,17 +279,6 @@ class Scope:
         model = LogisticRegression(C=regularisation, class_weight="balanced", tol=1e-10, max_iter=20000)
         model.fit(rows, ours)
         return cls(model.coef_[0], model.intercept_[0])
-
-    def to_json(self) -> dict[str, Any]:
-        return _weights_json(list(SCOPE_FEATURES), self)
-
-
-def _weights_json(features: list[str], model: Ranker | Scope) -> dict[str, Any]:
-    return {
-        "features": features,
-        "coefficients": [round(float(c), 6) for c in model.coefficients],
-        "intercept": round(model.intercept, 6),
-    }
 
 
 @dataclass(frozen=True)
@@ -287,10 +291,7 @@ class LearnedWeights:
     @classmethod
     def load(cls, path: Path = RANKER_PATH) -> LearnedWeights:
         raw = json.loads(path.read_text(encoding="utf-8"))
-        return cls(
-            Ranker(raw["ranker"]["coefficients"], raw["ranker"]["intercept"]),
-            Scope(raw["scope"]["coefficients"], raw["scope"]["intercept"]),
-        )
+        return cls(Ranker.from_json(raw["ranker"]), Scope.from_json(raw["scope"]))
 
     def save(self, path: Path = RANKER_PATH, trained_on: Sequence[str] = ()) -> None:
         doc = {
