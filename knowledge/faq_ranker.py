@@ -11,8 +11,8 @@ and find a dozen candidate entries; they are weakest between near-synonym entrie
   phrasings only, at index build, by counting; scored for the candidates only, so its
   cost per question does not grow with the base.
 - `Ranker`: a logistic regression over each candidate's scores (question coverage,
-  phrasing coverage, fuzzy similarity, naive-Bayes posterior) and their gaps to the best
-  candidate's. Eight weights, fitted on the tuning sets (`vssid-bot faq
+  phrasing coverage, fuzzy similarity, naive-Bayes posterior, phrasing match) and their
+  gaps to the best candidate's. Ten weights, fitted on the tuning sets (`vssid-bot faq
   --fit-ranker`) and kept in faq_ranker.json; they describe how to weigh kinds of
   evidence, not entries, so they stay valid when faq.yaml grows.
 - `Scope`: a logistic regression over one question's evidence (its best entry's scores,
@@ -52,7 +52,8 @@ raw, they are so far apart that the posterior is 0 or 1 (1 and 30 ranked worse).
 CHAR_NGRAMS = (2, 4)
 WORD_NGRAMS = (1, 2)
 
-FEATURES = ("question_coverage", "phrasing_coverage", "fuzzy", "naive_bayes")
+# A candidate's scores (knowledge/faq.py's Candidate fields, in that order).
+FEATURES = ("question_coverage", "phrasing_coverage", "fuzzy", "naive_bayes", "phrasing_match")
 SCOPE_FEATURES = (
     "score",  # the best entry's combined score, 0-1
     *FEATURES,  # that entry's components

@@ -1,11 +1,11 @@
-"""The matcher keeps its measured quality on the four evaluation sets.
+"""The matcher keeps its measured quality on the six evaluation sets.
 
 faq_eval.tsv, faq_heldout.tsv and faq_tune2.tsv are the sets thresholds, weights,
 teencode and out-of-scope topics are tuned on (the held-out set only since the third
 session; faq_tune2.tsv, written blind to the base like the untouched sets, since the fifth);
-faq_fresh.tsv and faq_blind.tsv were written blind to faq.yaml and to the other sets and
-are never looked at: their figures are the honest estimate of how the matcher does on new
-questions (see knowledge/faq.py).
+faq_fresh.tsv, faq_blind.tsv and faq_sealed.tsv (sixth session) were written blind to
+faq.yaml and to the other sets and are never looked at: their figures are the honest
+estimate of how the matcher does on new questions (see knowledge/faq.py).
 """
 
 from __future__ import annotations
@@ -24,21 +24,25 @@ HELDOUT = DATA / "faq_heldout.tsv"
 TUNE2 = DATA / "faq_tune2.tsv"
 FRESH = DATA / "faq_fresh.tsv"
 BLIND = DATA / "faq_blind.tsv"
+SEALED = DATA / "faq_sealed.tsv"
 
 # Floors just under what the matcher reaches (issue 3's target is 95 % / 95 %); see
 # knowledge/faq.py for the thresholds and `vssid-bot faq --eval [--eval-file ...]` for the
-# confusions. When set: tuning 94.9 % top-1 / 100 % refused / 1 of 315 answered wrongly;
-# held-out 92.3 % / 100 % / 3 of 194; tune2 97.4 % / 92.4 % / 1 of 232; fresh 92.6 % /
-# 96.3 % / 3 of 363; blind 96.5 % / 94.7 % / 5 of 371. The fifth session's scope model
-# traded top-1 for refusals (before it, fresh 92.0 % / 92.6 % and blind 96.0 % / 87.4 %;
-# knowledge/faq.py, SCOPE_THRESHOLD) and 406 new phrasings won top-1 back.
+# confusions. When set (sixth session): tuning 95.2 % top-1 / 100 % refused / 1 of 315
+# answered wrongly; held-out 93.8 % / 100 % / 3 of 194; tune2 98.3 % / 93.6 % / 1 of 232;
+# fresh 93.4 % / 95.1 % / 0 of 363; blind 96.0 % / 96.8 % / 2 of 371; sealed 93.1 % /
+# 95.6 % / 3 of 360. The phrasing match and the stricter scope threshold moved fresh's
+# refusals down one question (96.3 % before) and blind's up two (94.7 %), cut the wrong
+# answers on the two from 8 to 2, and cost sealed one question each way (93.3 % / 96.7 %):
+# over the three honest sets, the same 1,030 of 1,094 ranked first and 255 of 266 refused.
 FLOORS = {
     # file: (top-1 floor, refusal floor, wrong-answer ceiling as a share of in-scope)
-    EVAL: (0.945, 0.98, 0.007),
-    HELDOUT: (0.92, 0.975, 0.02),
-    TUNE2: (0.97, 0.92, 0.01),
-    FRESH: (0.92, 0.96, 0.01),
-    BLIND: (0.96, 0.94, 0.015),
+    EVAL: (0.95, 0.98, 0.007),
+    HELDOUT: (0.935, 0.975, 0.02),
+    TUNE2: (0.98, 0.93, 0.01),
+    FRESH: (0.93, 0.95, 0.005),
+    BLIND: (0.955, 0.96, 0.01),
+    SEALED: (0.925, 0.95, 0.01),
 }
 
 
@@ -50,7 +54,14 @@ def phrasings() -> list[str]:
 
 @pytest.mark.parametrize(
     ("path", "in_scope", "out_of_scope"),
-    [(EVAL, 250, 40), (HELDOUT, 120, 40), (TUNE2, 200, 150), (FRESH, 250, 40), (BLIND, 250, 40)],
+    [
+        (EVAL, 250, 40),
+        (HELDOUT, 120, 40),
+        (TUNE2, 200, 150),
+        (FRESH, 250, 40),
+        (BLIND, 250, 40),
+        (SEALED, 250, 40),
+    ],
 )
 def test_eval_set_is_big_enough(path: Path, in_scope: int, out_of_scope: int) -> None:
     cases = load_eval(path)
@@ -58,18 +69,18 @@ def test_eval_set_is_big_enough(path: Path, in_scope: int, out_of_scope: int) ->
     assert sum(c.expected == OUT_OF_SCOPE for c in cases) >= out_of_scope
 
 
-@pytest.mark.parametrize("path", [EVAL, HELDOUT, TUNE2, FRESH, BLIND])
+@pytest.mark.parametrize("path", [EVAL, HELDOUT, TUNE2, FRESH, BLIND, SEALED])
 def test_every_entry_is_asked_about(path: Path) -> None:
     asked = {c.expected for c in load_eval(path)}
     assert {e.id for e in load_entries()} <= asked
 
 
-# Not faq_fresh.tsv, faq_blind.tsv nor faq_tune2.tsv: they and faq.yaml's newer phrasings
-# were written blind to each other, and new phrasings or out-of-scope items close to any
-# of fresh's or blind's questions were dropped; 61 of fresh's 444, 62 of blind's 466 and
-# 60 of tune2's 403 questions still sit within ratio 85 of an older phrasing ("otp la gi"
-# ~ "Mã OTP là gì?"): short questions parents ask in the words the base already had, kept
-# in as they were written.
+# Not faq_fresh.tsv, faq_blind.tsv, faq_sealed.tsv nor faq_tune2.tsv: they and faq.yaml's
+# newer phrasings were written blind to each other, and new phrasings or out-of-scope items
+# close to any of fresh's or blind's questions were dropped; 61 of fresh's 444, 62 of
+# blind's 466, 75 of sealed's 450 and 60 of tune2's 403 questions still sit within ratio 85
+# of an older phrasing ("otp la gi" ~ "Mã OTP là gì?"): short questions parents ask in the
+# words the base already had, kept in as they were written.
 @pytest.mark.parametrize("path", [EVAL, HELDOUT])
 def test_eval_questions_are_not_copies_of_the_knowledge_base(path: Path, phrasings: list[str]) -> None:
     """No question is (nearly) a phrasing of faq.yaml, or the figures would flatter us."""
@@ -85,7 +96,7 @@ def test_the_untouched_set_does_not_repeat_the_tuning_set() -> None:
         assert hit[1] < 85, f"{case.question!r} is too close to the tuning set's {hit[0]!r}"
 
 
-@pytest.mark.parametrize("path", [EVAL, HELDOUT, TUNE2, FRESH, BLIND])
+@pytest.mark.parametrize("path", [EVAL, HELDOUT, TUNE2, FRESH, BLIND, SEALED])
 def test_accuracy_and_refusal_hold_their_floor(path: Path) -> None:
     top1_floor, refusal_floor, wrong_ceiling = FLOORS[path]
     report = evaluate(FaqIndex.default(), load_eval(path))

@@ -121,7 +121,7 @@ def test_close_calls_are_answered_with_the_right_entry(index: FaqIndex, question
 def test_no_outright_answer_when_the_ranker_disagrees_with_the_scores() -> None:
     """A ranker preferring the least similar candidate moves it first and turns the
     answer into suggestions: the wiring, not the committed weights, is under test."""
-    contrary = Ranker([0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 0.0, 0.0], 0.0)
+    contrary = Ranker([-1.0 if f == "fuzzy" else 0.0 for f in Ranker.features], 0.0)
     index = FaqIndex(
         load_entries(FAQ_PATH), load_out_of_scope(FAQ_PATH), load_anchors(FAQ_PATH), ranker=contrary
     )
