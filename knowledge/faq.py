@@ -447,7 +447,8 @@ class FaqIndex:
             for keyword in entry.keywords:
                 feats |= _features(_content_tokens(normalize_question(keyword)))
             entry_features.append(feats)
-        self._texts = texts
+        # Object arrays: a question's chosen phrasings are one fancy index away.
+        self._texts = np.array(texts, dtype=object)
         learned = LearnedWeights.load() if ranker is None or scope is None else None
         self._ranker = ranker if ranker is not None else learned.ranker
         self._scope = scope if scope is not None else learned.scope
@@ -457,7 +458,7 @@ class FaqIndex:
         self._bayes = NaiveBayes(space, vectors[:real_texts], owners[:real_texts], self._real)
         # Class 0: the entries' phrasings, class 1: the out-of-scope topics' items.
         self._ours_bayes = NaiveBayes(space, vectors, [int(n >= self._real) for n in owners], 2)
-        self._sorted_texts = [" ".join(sorted(t.split())) for t in texts]
+        self._sorted_texts = np.array([" ".join(sorted(t.split())) for t in texts], dtype=object)
         # Per entry, the range of its phrasings in `texts` (phrasings are stored entry by
         # entry), so a candidate's phrasings are one slice and per-entry maxima one reduceat.
         self._text_start = np.zeros(len(entries) + 1, dtype=np.int64)
@@ -621,7 +622,7 @@ class FaqIndex:
         # token_sort_ratio is ratio() on sorted words, and phrasings are stored sorted:
         # rapidfuzz then compares many strings at once, several times faster.
         sorted_query = " ".join(sorted(query.split()))
-        sorted_choices = [self._sorted_texts[i] for i in chosen.tolist()]
+        sorted_choices = self._sorted_texts[chosen].tolist()
         sort_sims = process.cdist([sorted_query], sorted_choices, scorer=fuzz.ratio)[0]
         # token_set_ratio, the costly one, only for the SET_RATIO_ENTRIES entries that lead
         # on the cheaper scores, and there for their SET_RATIO_PHRASINGS most promising
@@ -644,7 +645,7 @@ class FaqIndex:
         best = order[(rank < SET_RATIO_PHRASINGS) & finalists[group[order]]]
         set_sims = sort_sims.copy()
         set_sims[best] = process.cdist(
-            [query], [self._texts[i] for i in chosen[best].tolist()], scorer=fuzz.token_set_ratio
+            [query], self._texts[chosen[best]].tolist(), scorer=fuzz.token_set_ratio
         )[0]
         sims = np.zeros(len(text_ids))
         sims[kept] = (FUZZY_MIX[0] * set_sims + FUZZY_MIX[1] * sort_sims) / 100.0
