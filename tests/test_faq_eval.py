@@ -25,6 +25,7 @@ TUNE2 = DATA / "faq_tune2.tsv"
 FRESH = DATA / "faq_fresh.tsv"
 BLIND = DATA / "faq_blind.tsv"
 SEALED = DATA / "faq_sealed.tsv"
+ALL_SETS = (EVAL, HELDOUT, TUNE2, FRESH, BLIND, SEALED)
 
 # Floors just under what the matcher reaches (issue 3's target is 95 % / 95 %); see
 # knowledge/faq.py for the thresholds and `vssid-bot faq --eval [--eval-file ...]` for the
@@ -69,7 +70,7 @@ def test_eval_set_is_big_enough(path: Path, in_scope: int, out_of_scope: int) ->
     assert sum(c.expected == OUT_OF_SCOPE for c in cases) >= out_of_scope
 
 
-@pytest.mark.parametrize("path", [EVAL, HELDOUT, TUNE2, FRESH, BLIND, SEALED])
+@pytest.mark.parametrize("path", ALL_SETS)
 def test_every_entry_is_asked_about(path: Path) -> None:
     asked = {c.expected for c in load_eval(path)}
     assert {e.id for e in load_entries()} <= asked
@@ -96,7 +97,7 @@ def test_the_untouched_set_does_not_repeat_the_tuning_set() -> None:
         assert hit[1] < 85, f"{case.question!r} is too close to the tuning set's {hit[0]!r}"
 
 
-@pytest.mark.parametrize("path", [EVAL, HELDOUT, TUNE2, FRESH, BLIND, SEALED])
+@pytest.mark.parametrize("path", ALL_SETS)
 def test_accuracy_and_refusal_hold_their_floor(path: Path) -> None:
     top1_floor, refusal_floor, wrong_ceiling = FLOORS[path]
     report = evaluate(FaqIndex.default(), load_eval(path))
