@@ -17,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from knowledge.faq import FaqIndex, FaqResult, evaluate, fit_learned, load_eval, message
+from knowledge.faq import FaqIndex, FaqMatch, FaqResult, evaluate, fit_learned, load_eval, message
 from knowledge.faq_ranker import RANKER_PATH
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
@@ -36,10 +36,14 @@ def render(result: FaqResult) -> str:
             text += "\n" + message("general_advice")
         return text
     if result.suggestions:
-        lines = [message("suggest")]
-        lines += [f"{i}. {s.entry.questions[0]}" for i, s in enumerate(result.suggestions, 1)]
-        return "\n".join(lines)
+        return _numbered(message("suggest"), result.suggestions)
+    if result.related:
+        return message("refuse") + "\n" + _numbered(message("related"), result.related)
     return message("refuse")
+
+
+def _numbered(title: str, matches: tuple[FaqMatch, ...]) -> str:
+    return "\n".join([title, *(f"{i}. {m.entry.questions[0]}" for i, m in enumerate(matches, 1))])
 
 
 def _dump(obj: object) -> None:

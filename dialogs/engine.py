@@ -22,7 +22,7 @@ from dialogs.parsing import Accepted, Ambiguous, Choice, NeedsConfirmation, Reje
 from dialogs.ports import DocumentRenderer, PhotoRejected, PhotoStore, RegistrationBackend
 from dialogs.state import ConversationState, Pending
 from dialogs.texts import Texts, holds, render
-from knowledge.faq import FaqEntry, FaqIndex, FaqResult
+from knowledge.faq import FaqEntry, FaqIndex, FaqMatch, FaqResult
 from knowledge.text import fold
 
 log = logging.getLogger(__name__)
@@ -801,7 +801,13 @@ class Engine:
     async def _free_question(self, state: ConversationState, turn: Turn, text: str) -> None:
         result = self.faq.ask(text)
         if result.outcome == "refuse":
-            turn.say(self.texts("faq_refuse"), self.menu_buttons())
+            if result.related:
+                # Refused, yet close to entries of ours: the hotline first, then a way to
+                # those answers in case the question was ours after all.
+                turn.say(self.texts("faq_refuse"))
+                turn.say(self.texts("faq_related"), _faq_buttons(result.related))
+            else:
+                turn.say(self.texts("faq_refuse"), self.menu_buttons())
             return
         self._say_faq(state, turn, result, in_flow=False)
 
@@ -809,8 +815,7 @@ class Engine:
         if result.match is not None:
             self._say_answer(turn, result.match.entry, in_flow)
             return
-        buttons = [Button(s.entry.questions[0][:60], f"faq:{s.entry.id}") for s in result.suggestions[:3]]
-        turn.say(self.texts("faq_suggest"), buttons)
+        turn.say(self.texts("faq_suggest"), _faq_buttons(result.suggestions))
 
     async def _faq_entry(self, state: ConversationState, turn: Turn, entry_id: str) -> None:
         try:
@@ -831,6 +836,11 @@ class Engine:
             if action:
                 buttons.append(Button(action["label"], action["payload"]))
         turn.say(entry.answer, buttons)
+
+
+def _faq_buttons(matches: tuple[FaqMatch, ...]) -> list[Button]:
+    """One button per entry (at most three), labelled with its first phrasing."""
+    return [Button(m.entry.questions[0][:60], f"faq:{m.entry.id}") for m in matches[:3]]
 
 
 def _clear_form(state: ConversationState) -> None:

@@ -192,6 +192,10 @@ class FaqResult:
     question: str
     match: FaqMatch | None  # set only when confident
     suggestions: tuple[FaqMatch, ...] = ()  # up to 3 when not confident but plausible
+    # Refused by the scope model although these entries scored as suggestions would: a
+    # refusal still (outcome, evaluation and JSON unchanged), after which a person may be
+    # offered them, in case the question was ours after all.
+    related: tuple[FaqMatch, ...] = ()
 
     @property
     def outcome(self) -> Literal["answer", "suggest", "refuse"]:
@@ -744,25 +748,26 @@ class FaqIndex:
         margin = ANCHORED_DECOY_MARGIN if analysis.anchored else DECOY_MARGIN
         if top < SUGGEST_THRESHOLD or decoy > top + margin:
             return refuse
-        # What the rules let through can still be someone else's subject in our words
-        # ("rút bhxh 1 lần", "quên mật khẩu smas"): the scope model weighs all of the
-        # evidence together (knowledge/faq_ranker.py).
-        if self._scope.probability(self.scope_row(analysis)) < SCOPE_THRESHOLD:
-            return refuse
-        # Whether the question is ours is settled by the scores above; which entry it means
-        # is the re-ranker's call (knowledge/faq_ranker.py), which weighs the same scores
-        # with the naive-Bayes posterior and tells near-synonym entries apart better.
+        # Whether the question is ours is settled by the scores above and the scope model
+        # below; which entry it means is the re-ranker's call (knowledge/faq_ranker.py),
+        # which weighs the same scores with the naive-Bayes posterior and tells near-synonym
+        # entries apart better.
         order = [real[i] for i in np.argsort(-self._ranker.logits(rows), kind="stable")]
         first = order[0]
-        runner_up = by_score[1] if len(by_score) > 1 else 0.0
-        # Answered outright only when the scores would answer with the same entry.
-        if score[first] == top and top >= ANSWER_THRESHOLD and top - runner_up >= ANSWER_MARGIN:
-            return FaqResult(question=text, match=FaqMatch(self.entries[first], top), suggestions=())
         suggestions = tuple(
             FaqMatch(self.entries[n], score[n])
             for n in order
             if n == first or (score[n] >= SUGGEST_THRESHOLD and top - score[n] <= SUGGEST_WINDOW)
         )[:MAX_SUGGESTIONS]
+        # What the rules let through can still be someone else's subject in our words
+        # ("rút bhxh 1 lần", "quên mật khẩu smas"): the scope model weighs all of the
+        # evidence together (knowledge/faq_ranker.py).
+        if self._scope.probability(self.scope_row(analysis)) < SCOPE_THRESHOLD:
+            return FaqResult(question=text, match=None, suggestions=(), related=suggestions)
+        runner_up = by_score[1] if len(by_score) > 1 else 0.0
+        # Answered outright only when the scores would answer with the same entry.
+        if score[first] == top and top >= ANSWER_THRESHOLD and top - runner_up >= ANSWER_MARGIN:
+            return FaqResult(question=text, match=FaqMatch(self.entries[first], top), suggestions=())
         return FaqResult(question=text, match=None, suggestions=suggestions)
 
     def looks_like_question(self, text: str) -> bool:

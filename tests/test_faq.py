@@ -10,7 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
-from knowledge.faq import FaqDataError, FaqEntry, FaqIndex, load_entries
+from bot.cli_faq import render
+from knowledge.faq import FaqDataError, FaqEntry, FaqIndex, FaqMatch, FaqResult, load_entries
 from knowledge.text import normalize_question
 
 SEEDS = {p.name for p in (Path(__file__).resolve().parents[2] / "shared" / "seeds").glob("*.txt")} or {
@@ -260,6 +261,13 @@ def test_cli_prints_the_answer_for_a_person() -> None:
 def test_cli_refusal_gives_the_hotline() -> None:
     out = runner.invoke(app, ["faq", "thời tiết hôm nay"])
     assert out.exit_code == 0 and "1900 9068" in out.stdout
+
+
+def test_cli_refusal_names_the_close_entries_after_the_hotline(faq: FaqIndex) -> None:
+    entry = faq.get("reissue_so_bhxh")
+    refused = FaqResult("sổ bị mối ăn", match=None, related=(FaqMatch(entry, 60.0),))
+    text = render(refused)
+    assert text.index("1900 9068") < text.index(entry.questions[0])
 
 
 def test_cli_json_prints_one_object() -> None:

@@ -144,6 +144,19 @@ def test_the_scope_model_refuses_what_it_judges_foreign() -> None:
     assert _index_with(never_ours).ask(question).outcome == "refuse"
 
 
+def test_a_question_the_scope_model_refuses_keeps_its_close_entries_aside() -> None:
+    """Refused is refused (no match, no suggestions: the JSON and the evaluation see a
+    refusal), but the entries that scored as suggestions would are kept for a person to
+    pick; questions refused by the rules keep none."""
+    never_ours = _index_with(Scope([0.0] * len(SCOPE_FEATURES), -50.0))
+    result = never_ours.ask("ma so bhxh nam o dau")
+    assert result.outcome == "refuse"
+    assert result.to_json()["match"] is None and result.to_json()["suggestions"] == []
+    assert result.related[0].entry.id == "ma_so_bhxh_where"
+    for foreign in ("quên mật khẩu facebook", "thời tiết hà nội hôm nay"):
+        assert never_ours.ask(foreign).related == ()
+
+
 @pytest.mark.parametrize(
     "question",
     [

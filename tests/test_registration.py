@@ -6,6 +6,8 @@ import pytest
 
 from bot.assistant import build_assistant
 from dialogs.messages import Inbound
+from knowledge.faq import FaqIndex, load_anchors, load_entries, load_out_of_scope
+from knowledge.faq_ranker import SCOPE_FEATURES, Scope
 from tests.chat_harness import (
     CITIZEN,
     Chat,
@@ -296,6 +298,19 @@ async def test_free_questions_work_outside_any_flow_and_offer_the_next_step(assi
     assert "dichvucong.baohiemxahoi.gov.vn" in chat.said
     await chat.text("thời tiết hà nội hôm nay thế nào")
     assert "1900 9068" in chat.said
+
+
+async def test_a_refused_question_close_to_an_answer_offers_it_after_the_hotline(assistant):
+    """Refused (the hotline), then the entries that were close, as buttons that answer."""
+    never_ours = Scope([0.0] * len(SCOPE_FEATURES), -50.0)
+    assistant.engine.services.faq = FaqIndex(
+        load_entries(), load_out_of_scope(), load_anchors(), scope=never_ours
+    )
+    chat = Chat(assistant)
+    await chat.text("ma so bhxh nam o dau")
+    assert "1900 9068" in chat.said
+    await chat.press("faq:ma_so_bhxh_where")
+    assert "10 số cuối" in chat.said
 
 
 @pytest.mark.parametrize("start", ["/start school_THCS-LeLoi", "/start !!bad payload!!"])
