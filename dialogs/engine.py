@@ -801,13 +801,11 @@ class Engine:
     async def _free_question(self, state: ConversationState, turn: Turn, text: str) -> None:
         result = self.faq.ask(text)
         if result.outcome == "refuse":
+            turn.say(self.texts("faq_refuse"), self.menu_buttons())
             if result.related:
-                # Refused, yet close to entries of ours: the hotline first, then a way to
-                # those answers in case the question was ours after all.
-                turn.say(self.texts("faq_refuse"))
+                # Refused, yet close to entries of ours: after the hotline, a way to those
+                # answers in case the question was ours after all.
                 turn.say(self.texts("faq_related"), _faq_buttons(result.related))
-            else:
-                turn.say(self.texts("faq_refuse"), self.menu_buttons())
             return
         self._say_faq(state, turn, result, in_flow=False)
 

@@ -20,7 +20,7 @@ and find a dozen candidate entries; they are weakest between near-synonym entrie
   has never seen, and a second naive Bayes that weighs "ours" against the out-of-scope
   topics): the probability the question is ours. The rules in knowledge/faq.py refuse
   first; this refuses questions that merely share words with ours ("rút bhxh 1 lần",
-  "quên mật khẩu smas"). Fitted on the tuning sets with the ranker.
+  "quên mật khẩu sổ liên lạc"). Fitted on the tuning sets with the ranker.
 
 The vectoriser reproduces scikit-learn's TfidfVectorizer (char_wb and word analysers,
 sublinear tf, smoothed idf, l2 per analyser; tests/test_faq_ranker.py checks it against
@@ -222,6 +222,9 @@ class _Linear:
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> Self:
+        # Weights saved for other features (or another order) would be silently misread.
+        if tuple(raw.get("features", cls.features)) != cls.features:
+            raise ValueError(f"the {cls.name}'s saved features differ from {cls.features}: refit")
         return cls(raw["coefficients"], raw["intercept"])
 
 

@@ -14,8 +14,16 @@ import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.naive_bayes import MultinomialNB
 
-from knowledge.faq import FAQ_PATH, FaqIndex, load_anchors, load_entries, load_out_of_scope
-from knowledge.faq_ranker import NB_ALPHA, RANKER_PATH, SCOPE_FEATURES, Ranker, Scope, TfidfSpace
+from knowledge.faq import FAQ_PATH, Candidate, FaqIndex, load_anchors, load_entries, load_out_of_scope
+from knowledge.faq_ranker import (
+    FEATURES,
+    NB_ALPHA,
+    RANKER_PATH,
+    SCOPE_FEATURES,
+    Ranker,
+    Scope,
+    TfidfSpace,
+)
 
 QUESTIONS = [
     "con toi chua co can cuoc thi dang ky vssid the nao",
@@ -142,6 +150,27 @@ def test_the_scope_model_refuses_what_it_judges_foreign() -> None:
     assert _index_with(Scope.permissive()).ask(question).outcome == "answer"
     never_ours = Scope([0.0] * len(SCOPE_FEATURES), -50.0)
     assert _index_with(never_ours).ask(question).outcome == "refuse"
+
+
+def test_the_ranker_reads_the_candidates_scores_in_its_features_order() -> None:
+    assert Candidate._fields[1:] == FEATURES
+
+
+def test_weights_saved_for_other_features_are_refused_not_misread() -> None:
+    saved = Ranker.neutral().to_json()
+    saved["features"] = list(reversed(saved["features"]))
+    with pytest.raises(ValueError, match="refit"):
+        Ranker.from_json(saved)
+
+
+@pytest.mark.parametrize("question", ["dk vssid", "đăng ký vssid", "lam tai khoan vssid"])
+def test_a_short_question_in_an_entrys_own_words_reaches_it(index: FaqIndex, question: str) -> None:
+    """Many entries hold every word of "đăng ký vssid"; the one with a phrasing of just
+    those words must be a candidate, and its phrasing match is then complete."""
+    assert index.ask(question).best.entry.id == "start_registration"
+    position = index.entries.index(index.get("start_registration"))
+    (candidate,) = [c for c in index.analyse(question).components if c.entry == position]
+    assert candidate.phrasing_match == pytest.approx(1.0)
 
 
 def test_a_question_the_scope_model_refuses_keeps_its_close_entries_aside() -> None:
