@@ -118,13 +118,24 @@ class TfidfSpace:
             offset += len(vocab)
         self._idf = np.array(idf)
         self.size = offset
+        # A word's character n-grams are the same in every text: their ids are looked up
+        # once per word (the base and its questions reuse a few thousand words).
+        self._char_ids = functools.lru_cache(maxsize=1 << 16)(self._word_char_ids)
+
+    def _word_char_ids(self, word: str) -> tuple[int, ...]:
+        vocab = self._vocab[0]
+        return tuple(i for i in map(vocab.get, _word_char_ngrams(word)) if i is not None)
 
     def vector(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """(sorted feature ids, weights); n-grams outside the vocabulary are dropped."""
         id_parts: list[np.ndarray] = []
         weight_parts: list[np.ndarray] = []
-        for analyse, vocab in zip(ANALYSERS, self._vocab, strict=True):
-            found = [i for i in map(vocab.get, analyse(text)) if i is not None]
+        word_vocab = self._vocab[1]
+        # In ANALYSERS' order: character n-grams, then word n-grams.
+        for found in (
+            list(itertools.chain.from_iterable(map(self._char_ids, text.split()))),
+            [i for i in map(word_vocab.get, word_ngrams(text)) if i is not None],
+        ):
             if not found:
                 continue
             # np.unique sorts, and each analyser's ids lie above the previous one's.
