@@ -49,6 +49,8 @@ NB_ALPHA = 0.1
 NB_TEMPERATURE = 10.0
 """Naive Bayes log-likelihoods are divided by this before the softmax over candidates:
 raw, they are so far apart that the posterior is 0 or 1 (1 and 30 ranked worse)."""
+DENSE_CELLS = 2_000_000
+"""Classes x features up to which naive Bayes also keeps a dense table (16 MB at most)."""
 CHAR_NGRAMS = (2, 4)
 WORD_NGRAMS = (1, 2)
 
@@ -183,6 +185,13 @@ class NaiveBayes:
         docs = np.bincount(np.asarray(owners, dtype=np.int64), minlength=classes).astype(np.float64)
         with np.errstate(divide="ignore"):
             self._log_prior = np.log(docs / max(1.0, docs.sum()))
+        # A small table (the ours-against-theirs model, a base of a few dozen entries) is
+        # also kept dense: a lookup is then an index, not a binary search.
+        self._dense: np.ndarray | None = None
+        if classes * space.size <= DENSE_CELLS:
+            self._dense = np.zeros(classes * space.size)
+            self._dense[self._keys] = self._values
+            self._dense = self._dense.reshape(classes, space.size)
 
     def log_likelihoods(self, vector: tuple[np.ndarray, np.ndarray], entries: Sequence[int]) -> np.ndarray:
         """Joint log-likelihood of each given class for a question's `space.vector`, up to a
@@ -190,7 +199,9 @@ class NaiveBayes:
         entries_arr = np.asarray(entries, dtype=np.int64)
         ids, x = vector
         sums = np.zeros(len(entries_arr))
-        if len(ids) and len(self._keys):
+        if len(ids) and self._dense is not None:
+            sums = self._dense[entries_arr[:, None], ids[None, :]] @ x
+        elif len(ids) and len(self._keys):
             # every (candidate, question feature) pair, looked up among the stored keys
             wanted = entries_arr[:, None] * self.space.size + ids[None, :]
             pos = np.minimum(np.searchsorted(self._keys, wanted), len(self._keys) - 1)

@@ -14,12 +14,14 @@ import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.naive_bayes import MultinomialNB
 
+from knowledge import faq_ranker
 from knowledge.faq import FAQ_PATH, Candidate, FaqIndex, load_anchors, load_entries, load_out_of_scope
 from knowledge.faq_ranker import (
     FEATURES,
     NB_ALPHA,
     RANKER_PATH,
     SCOPE_FEATURES,
+    NaiveBayes,
     Ranker,
     Scope,
     TfidfSpace,
@@ -68,18 +70,25 @@ def test_vectors_are_scikit_learns(index: FaqIndex, question: str) -> None:
     np.testing.assert_allclose(ours, theirs, atol=1e-12)
 
 
-def test_naive_bayes_ranks_as_scikit_learns(index: FaqIndex) -> None:
+@pytest.mark.parametrize("table", ["dense", "sorted keys"])
+def test_naive_bayes_ranks_as_scikit_learns(index: FaqIndex, table: str, monkeypatch) -> None:
+    """Both ways of looking features up agree with scikit-learn: the dense table small bases
+    get and the sorted keys of big ones."""
+    monkeypatch.setattr(faq_ranker, "DENSE_CELLS", 10**12 if table == "dense" else 0)
     real = int(index._text_start[len(index)])
     texts = index._texts
     vectorisers = _sklearn_vectorisers(texts)
     rows = np.hstack([v.transform(texts[:real]).toarray() for v in vectorisers])
     owners = np.repeat(np.arange(len(index)), np.diff(index._text_start[: len(index) + 1]))
     model = MultinomialNB(alpha=NB_ALPHA).fit(rows, owners)
+    space = index._bayes.space
+    bayes = NaiveBayes(space, [space.vector(t) for t in texts[:real]], owners, len(index))
+    assert (bayes._dense is not None) == (table == "dense")
     everyone = list(range(len(index)))
     for question in QUESTIONS:
         x = np.hstack([v.transform([question]).toarray() for v in vectorisers])
         theirs = model.predict_joint_log_proba(x)[0]
-        ours = index._bayes.log_likelihoods(index._bayes.space.vector(question), everyone)
+        ours = bayes.log_likelihoods(space.vector(question), everyone)
         # equal up to one constant shared by all entries (the words no entry has)
         np.testing.assert_allclose(ours - ours.mean(), theirs - theirs.mean(), atol=1e-6)
 
