@@ -189,9 +189,9 @@ class NaiveBayes:
         # also kept dense: a lookup is then an index, not a binary search.
         self._dense: np.ndarray | None = None
         if classes * space.size <= DENSE_CELLS:
-            self._dense = np.zeros(classes * space.size)
-            self._dense[self._keys] = self._values
-            self._dense = self._dense.reshape(classes, space.size)
+            dense = np.zeros(classes * space.size)
+            dense[self._keys] = self._values
+            self._dense = dense.reshape(classes, space.size)
 
     def log_likelihoods(self, vector: tuple[np.ndarray, np.ndarray], entries: Sequence[int]) -> np.ndarray:
         """Joint log-likelihood of each given class for a question's `space.vector`, up to a

@@ -148,6 +148,10 @@ def test_no_outright_answer_when_the_ranker_disagrees_with_the_scores() -> None:
     assert len(result.suggestions) <= 3
 
 
+# A scope model that finds every question foreign (probability ~ e^-50).
+NEVER_OURS = Scope([0.0] * len(SCOPE_FEATURES), -50.0)
+
+
 def _index_with(scope: Scope) -> FaqIndex:
     return FaqIndex(load_entries(FAQ_PATH), load_out_of_scope(FAQ_PATH), load_anchors(FAQ_PATH), scope=scope)
 
@@ -157,8 +161,7 @@ def test_the_scope_model_refuses_what_it_judges_foreign() -> None:
     ours; a permissive one leaves the rules alone: the wiring, not the weights."""
     question = "ma so bhxh nam o dau"
     assert _index_with(Scope.permissive()).ask(question).outcome == "answer"
-    never_ours = Scope([0.0] * len(SCOPE_FEATURES), -50.0)
-    assert _index_with(never_ours).ask(question).outcome == "refuse"
+    assert _index_with(NEVER_OURS).ask(question).outcome == "refuse"
 
 
 def test_the_ranker_reads_the_candidates_scores_in_its_features_order() -> None:
@@ -186,7 +189,7 @@ def test_a_question_the_scope_model_refuses_keeps_its_close_entries_aside() -> N
     """Refused is refused (no match, no suggestions: the JSON and the evaluation see a
     refusal), but the entries that scored as suggestions would are kept for a person to
     pick; questions refused by the rules keep none."""
-    never_ours = _index_with(Scope([0.0] * len(SCOPE_FEATURES), -50.0))
+    never_ours = _index_with(NEVER_OURS)
     result = never_ours.ask("ma so bhxh nam o dau")
     assert result.outcome == "refuse"
     assert result.to_json()["match"] is None and result.to_json()["suggestions"] == []
