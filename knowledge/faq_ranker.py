@@ -8,8 +8,9 @@ and find a dozen candidate entries; they are weakest between near-synonym entrie
 - `NaiveBayes`: a multinomial naive Bayes over character 2-4-grams (within words) and
   word 1-2-grams of the normalised phrasings, TF-IDF weighted: it learns from all of an
   entry's phrasings together which pieces of words point to it. Trained on faq.yaml's
-  phrasings only, at index build, by counting; scored for the candidates only, so its
-  cost per question does not grow with the base.
+  phrasings and the labelled questions of knowledge/faq_training.tsv, at index build, by
+  counting; scored for the candidates only, so its cost per question does not grow with
+  the base.
 - `Ranker`: a logistic regression over each candidate's scores (question coverage,
   phrasing coverage, fuzzy similarity, naive-Bayes posterior, phrasing match) and their
   gaps to the best candidate's. Ten weights, fitted on the tuning sets (`vssid-bot faq
@@ -17,10 +18,11 @@ and find a dozen candidate entries; they are weakest between near-synonym entrie
   evidence, not entries, so they stay valid when faq.yaml grows.
 - `Scope`: a logistic regression over one question's evidence (its best entry's scores,
   the best out-of-scope topic's, anchor and foreign words, the share of words the base
-  has never seen, and a second naive Bayes that weighs "ours" against the out-of-scope
-  topics): the probability the question is ours. The rules in knowledge/faq.py refuse
-  first; this refuses questions that merely share words with ours ("rút bhxh 1 lần",
-  "quên mật khẩu sổ liên lạc"). Fitted on the tuning sets with the ranker.
+  has never seen, and a second naive Bayes that weighs "ours" against "not ours", each
+  side's phrasings or topics and training questions): the probability the question is
+  ours. The rules in knowledge/faq.py refuse first; this refuses questions that merely
+  share words with ours ("rút bhxh 1 lần", "quên mật khẩu sổ liên lạc"). Fitted on the
+  tuning sets with the ranker.
 
 The vectoriser reproduces scikit-learn's TfidfVectorizer (char_wb and word analysers,
 sublinear tf, smoothed idf, l2 per analyser; tests/test_faq_ranker.py checks it against

@@ -11,7 +11,16 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from bot.cli_faq import render
-from knowledge.faq import FaqDataError, FaqEntry, FaqIndex, FaqMatch, FaqResult, load_entries
+from knowledge.faq import (
+    OUT_OF_SCOPE,
+    EvalCase,
+    FaqDataError,
+    FaqEntry,
+    FaqIndex,
+    FaqMatch,
+    FaqResult,
+    load_entries,
+)
 from knowledge.text import normalize_question
 
 SEEDS = {p.name for p in (Path(__file__).resolve().parents[2] / "shared" / "seeds").glob("*.txt")} or {
@@ -242,9 +251,45 @@ def test_broken_data_is_reported_with_the_entry_and_field(tmp_path: Path) -> Non
 
 
 def test_an_index_built_from_other_entries_answers_from_them() -> None:
-    entry = FaqEntry("parking", ("Gửi xe ở đâu?",), "Gửi xe ở tầng hầm.", "test", None, False)
-    index = FaqIndex.from_entries([entry, FaqEntry("x", ("Mở cửa mấy giờ?",), "8 giờ.", "test", None, False)])
+    index = FaqIndex.from_entries([PARKING, HOURS])
     assert index.ask("gui xe o dau vay").match.entry.id == "parking"
+
+
+PARKING = FaqEntry(
+    "parking", ("Gửi xe ở đâu?", "Bãi đỗ xe ở chỗ nào?"), "Gửi xe ở tầng hầm.", "test", None, False
+)
+HOURS = FaqEntry("hours", ("Mở cửa mấy giờ?", "Giờ làm việc thế nào?"), "8 giờ.", "test", None, False)
+
+
+def _naive_bayes(index: FaqIndex, question: str) -> dict[str, float]:
+    return {index.entries[c.entry].id: c.naive_bayes for c in index.analyse(question).components}
+
+
+def test_training_questions_teach_how_people_word_an_entry() -> None:
+    """In the phrasings "mấy giờ" belongs to the opening hours; a labelled question teaches
+    that people ask it about the car park too, and naive Bayes leans that way."""
+    plain = FaqIndex.from_entries([PARKING, HOURS])
+    trained = FaqIndex.from_entries(
+        [PARKING, HOURS], training=[EvalCase("parking", "xe máy mấy giờ thì được vào bãi")]
+    )
+    question = "mấy giờ xe được vào"
+    assert _naive_bayes(plain, question)["parking"] < 0.5 < _naive_bayes(trained, question)["parking"]
+
+
+def test_out_of_scope_training_questions_teach_what_is_not_ours() -> None:
+    question = "gửi tiền tiết kiệm ở đâu lãi cao"
+    plain = FaqIndex.from_entries([PARKING, HOURS], ["thời tiết"])
+    trained = FaqIndex.from_entries(
+        [PARKING, HOURS],
+        ["thời tiết"],
+        training=[EvalCase(OUT_OF_SCOPE, "lãi suất tiết kiệm ngân hàng nào cao")],
+    )
+    assert trained.analyse(question).ours_log_odds < plain.analyse(question).ours_log_odds
+
+
+def test_a_training_question_for_a_missing_entry_is_reported() -> None:
+    with pytest.raises(FaqDataError, match="no entry 'parkng'"):
+        FaqIndex.from_entries([PARKING, HOURS], training=[EvalCase("parkng", "xe để đâu")])
 
 
 # --- command line -----------------------------------------------------------------------

@@ -81,7 +81,7 @@ def test_naive_bayes_ranks_as_scikit_learns(index: FaqIndex, table: str, monkeyp
     rows = np.hstack([v.transform(texts[:real]).toarray() for v in vectorisers])
     owners = np.repeat(np.arange(len(index)), np.diff(index._text_start[: len(index) + 1]))
     model = MultinomialNB(alpha=NB_ALPHA).fit(rows, owners)
-    space = index._bayes.space
+    space = TfidfSpace(texts)
     bayes = NaiveBayes(space, [space.vector(t) for t in texts[:real]], owners, len(index))
     assert (bayes._dense is not None) == (table == "dense")
     everyone = list(range(len(index)))
