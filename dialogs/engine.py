@@ -511,7 +511,7 @@ class Engine:
                 await self.start_flow(state, turn, pending.value)
             else:
                 await self._ask(state, turn, prefix=self.texts("continue_where"))
-        elif pending.type == "confirm":
+        elif pending.type in {"confirm", "question_or_value"}:
             step = self.step(state)
             if yes and step is not None:
                 await self._accept(state, turn, step, pending.value)
@@ -624,6 +624,9 @@ class Engine:
             state.pending = None  # typed something else: treat it as a fresh answer to the step
             return False
         answer = parsers.yes_no(text)
+        if answer is None and pending.type == "question_or_value":
+            state.pending = None  # typed the value (or another question) instead: a fresh answer
+            return False
         if answer is None:
             if pending.type in {"cancel", "restart", "switch"} and folded in GLOBAL_WORDS["cancel"]:
                 answer = pending.type == "cancel"
@@ -696,6 +699,23 @@ class Engine:
         elif question_like or isinstance(result, Rejected):
             if await self._maybe_faq(state, turn, text, force=question_like):
                 return
+            if self.faq.plainly_a_question(text):
+                # A question the FAQ has no answer for: say so (the hotline) rather than
+                # take it for the field's value or answer only with the field's rules.
+                if isinstance(result, Accepted):
+                    # A free-text field would keep "lương hưu bao giờ có?" as the street:
+                    # the user says which it is; typing the real value also goes on.
+                    state.pending = Pending(type="question_or_value", step=step.id, value=result.value)
+                    label = step.label or self.texts("this_field")
+                    turn.say(
+                        self.texts("question_or_value", typed=text.strip()[:80], label=label),
+                        [
+                            Button(self.texts("confirm_yes"), "confirm:yes"),
+                            Button(self.texts("confirm_no"), "confirm:no"),
+                        ],
+                    )
+                    return
+                turn.say(self.texts("question_unanswered"))
         if isinstance(result, Accepted):
             if result.notice:
                 turn.say(result.notice)

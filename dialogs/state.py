@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 class Pending(BaseModel):
     """Something the user must answer before the step goes on: a pick from a list, a yes/no."""
 
-    type: str  # choices | confirm | cancel | restart | switch | delete
+    type: str  # choices | confirm | question_or_value | card_number | cancel | restart | switch | delete
     step: str | None = None
     choices: list[dict[str, Any]] = Field(default_factory=list)  # {"label", "value"}
     value: Any = None

@@ -390,7 +390,7 @@ def _typo_ok(word: str, candidate: str) -> bool:
 # Question words after normalisation. Anywhere in the text: these only occur in questions.
 _QUESTION_ANYWHERE = re.compile(
     r"(?:^|\s)(?:gi|la gi|thenao|bao gio|bao nhieu|bao lau|o dau|tai sao|khi nao|lam sao|"
-    r"cho hoi|xin hoi|lam the nao|co phai|phai khong|duoc khong|co khong|nhu nao|kieu gi)(?:\s|$)"
+    r"cho hoi|xin hoi|muon hoi|lam the nao|co phai|phai khong|duoc khong|co khong|nhu nao|kieu gi)(?:\s|$)"
 )
 # At the end only, and only after at least one other word: alone, "không" / "chưa" / "có"
 # are answers to the bot's own yes/no questions, not questions.
@@ -822,15 +822,16 @@ class FaqIndex:
         True for a "?" or Vietnamese question words after normalisation ("ko có cccd thì sao",
         "mk là j", "đăng ký ở đâu"). Field values ("0912345678", "Trần Văn An") are not.
         """
-        if "?" in text:
+        if self.plainly_a_question(text):
             return True
-        norm = normalize_question(text)
-        if not norm:
-            return False
-        if _QUESTION_ANYWHERE.search(norm):
-            return True
-        words = norm.split()
+        words = normalize_question(text).split()
         return len(words) >= 2 and words[-1] in _QUESTION_ENDINGS
+
+    def plainly_a_question(self, text: str) -> bool:
+        """A "?" or a question phrase ("bao giờ", "ở đâu", "cho hỏi"), which a name or an
+        address never holds; a question's last word alone may be one ("Nguyễn Thu Hà",
+        "thôn Đầu"), so it does not count here."""
+        return "?" in text or bool(_QUESTION_ANYWHERE.search(normalize_question(text)))
 
 
 @functools.cache

@@ -10,6 +10,7 @@ from knowledge.faq import FaqIndex, load_anchors, load_entries, load_out_of_scop
 from knowledge.faq_ranker import SCOPE_FEATURES, Scope
 from tests.chat_harness import (
     CITIZEN,
+    FORM_ORDER,
     Chat,
     document_jpeg,
     fill_registration_until_summary,
@@ -62,6 +63,66 @@ async def test_a_question_mid_form_is_answered_and_the_same_step_asked_again(ass
     assert chat.replies[-1].text.endswith("Ví dụ: Nguyễn Văn An.")  # the name step again
     await chat.text("Lê Thị Hồng Nhung")
     assert "số giấy tờ tùy thân" in chat.said
+
+
+async def _at_the_street_step(chat: Chat) -> None:
+    await start_registration(chat)
+    await type_answers(chat, *(CITIZEN[key] for key in FORM_ORDER[:-1]))
+    assert "Số nhà, tên đường" in chat.said
+
+
+@pytest.mark.parametrize(
+    "question", ["lương hưu tháng này bao giờ có?", "cho hoi ma so thue ca nhan o dau", "em muốn hỏi chút"]
+)
+async def test_a_question_the_faq_cannot_answer_is_not_taken_for_the_street(assistant, question):
+    chat = Chat(assistant)
+    await _at_the_street_step(chat)
+    await chat.text(question)
+    assert f"«{question}» có vẻ là một câu hỏi" in chat.said and "1900 9068" in chat.said
+    assert chat.labels == ["Đúng", "Không, nhập lại"]
+    await chat.text(CITIZEN["street"])  # the real street, typed instead of pressing a button
+    assert "ảnh chân dung" in chat.said
+    await send_requested_photos(chat)
+    await chat.text("07919")
+    await chat.press("skip")
+    assert "Kiểm tra lại thông tin" in chat.said
+    assert CITIZEN["street"] in chat.said and question not in chat.said
+
+
+async def test_a_question_like_street_is_kept_when_the_user_says_it_is_the_street(assistant):
+    chat = Chat(assistant)
+    await _at_the_street_step(chat)
+    prompt = chat.replies[-1].text
+    await chat.text("Xóm Đâu?")
+    await chat.press("Không, nhập lại")
+    assert chat.replies[-1].text.endswith(prompt)  # the same step again, with its example
+    await chat.text("Xóm Đâu?")
+    await chat.press("Đúng")
+    assert "ảnh chân dung" in chat.said
+    await send_requested_photos(chat)
+    await chat.text("07919")
+    await chat.press("skip")
+    assert "Xóm Đâu?" in chat.said  # on the summary
+
+
+@pytest.mark.parametrize("name", ["Nguyễn Thu Hà", "Đào Thị Mây"])
+async def test_a_name_ending_like_a_question_word_is_taken_without_a_question(assistant, name):
+    chat = Chat(assistant)
+    await start_registration(chat)
+    await chat.text(CITIZEN["social_insurance_code"])
+    await chat.text(name)
+    assert "Nhập số giấy tờ tùy thân" in chat.said and "1900 9068" not in chat.said
+
+
+async def test_an_unanswerable_question_at_the_phone_step_gets_the_hotline_and_the_rule(assistant):
+    chat = Chat(assistant)
+    await start_registration(chat)
+    await type_answers(chat, *(CITIZEN[key] for key in FORM_ORDER[:3]))
+    await chat.text("lương hưu tháng này bao giờ có?")
+    assert "chưa trả lời được" in chat.said and "1900 9068" in chat.said
+    assert "Ví dụ: 0912345678" in chat.said  # the step's own rule, and still at this step
+    await chat.text(CITIZEN["phone"])
+    assert "bạn ở tỉnh/thành phố nào?" in chat.said
 
 
 async def _at_the_agency_step(chat: Chat) -> None:
