@@ -91,17 +91,17 @@ NEXT_ACTIONS = frozenset(
 # flatter the figures. knowledge/faq_training.tsv (seventh session: 4,574 labelled
 # questions written the same way, same rule) feeds the naive Bayes models only. With the
 # values below (top-1 / refused / answered wrongly):
-#   tuning:   95.9 % / 98.2 % / 1 of 315
+#   tuning:   96.5 % / 98.2 % / 1 of 315
 #   held-out: 96.4 % / 100 %  / 3 of 194
 #   tune2:    99.1 % / 97.7 % / 1 of 232
 #   fresh:    97.0 % / 97.5 % / 0 of 363
 #   blind:    96.5 % / 96.8 % / 2 of 371
 #   sealed:   94.7 % / 97.8 % / 3 of 360
 # The three honest sets pooled: 1,051 of 1,094 first (96.1 %), 259 of 266 refused (97.4 %).
-# Without the scope model: top-1 96.2, 96.4, 99.1, 97.2, 97.0 and 95.8 %, refused 98.2,
-# 97.9, 82.5, 90.1, 83.2 and 94.4 %. Before the training questions (sixth session) the
+# Without the scope model: top-1 96.8, 96.4, 99.1, 97.2, 97.0 and 95.8 %, refused 98.2,
+# 97.9, 81.9, 88.9, 82.1 and 94.4 %. Before the training questions (sixth session) the
 # honest sets gave 1,031 first (94.2 %) and 254 refused (95.5 %), and cross-fitted on the
-# tuning sets the learned parts gave 96.0 / 95.6 % (now 97.0 / 97.4 %); the fifth session
+# tuning sets the learned parts gave 96.0 / 95.6 % (now 97.3 / 97.4 %); the fifth session
 # 1,030 and 255, the fourth (no re-ranker) top-1 94.3, 91.2, -, 91.7 and 92.7 %, the second
 # 94.3 / 98.2 %, 85.1 / 89.6 %, 88.7 / 91.4 % and 88.9 / 87.4 %. The training questions and
 # the honest sets come from writers given the same material, so part of the latest gain
@@ -127,7 +127,7 @@ DECOY_MARGIN = -10.0
 bonus entries get; -8 refuses fewer on the tuning sets, -12 loses top-1)."""
 ANCHORED_DECOY_MARGIN = -2.0
 """The same for a question that names an anchor ("vssid", "otp", "tờ khai"): a near tie
-stays ours ("cài vssid trên android" is not "cài vneid trên android"); -10 to -2 give the
+stays ours ("cài vssid trên android" is not "cài vneid"); -10 to -2 give the
 same tuning figures."""
 SCOPE_THRESHOLD = 0.3
 """The scope model's probability that a question is ours below which it is refused.
@@ -135,7 +135,9 @@ Cross-fitted on the three tuning sets (each scored by a model fitted on the othe
 pooled, with the training questions (seventh session): none 97.2 % top-1 / 88.3 % refused,
 0.2 97.0 / 97.1, 0.25 97.0 / 97.4, 0.3 97.0 / 97.4, 0.35 96.9 / 97.8, 0.4 96.5 / 98.2, 0.5
 95.7 / 98.5: 0.2-0.35 is flat; 0.3 sits in its middle (0.35 before the training questions,
-when 0.3 refused 0.7 points fewer)."""
+when 0.3 refused 0.7 points fewer). Eighth session, after four out-of-scope items stopped
+naming our platform words ("cài tiktok", not "cài tiktok trên iphone"): none 97.4 / 88.0,
+0.3 97.3 / 97.4."""
 
 SCORE_WEIGHTS = (0.15, 0.15, 0.7)
 """Final score mix: question coverage, phrasing match, fuzzy similarity. Cross-fitted

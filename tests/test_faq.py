@@ -102,7 +102,11 @@ def test_out_of_scope_questions_are_refused(faq: FaqIndex, question: str) -> Non
     ("question", "entry_id"),
     [
         ("đổi mật khẩu", "change_password"),  # also a subset of "đổi mật khẩu tiktok"
-        ("cài vssid trên android", "install_android"),  # one word off "cài vneid trên android"
+        ("cài vssid trên android", "install_android"),  # one word off "cài vneid"
+        # Without the app's name, in a chat about VssID: not "cài tiktok", "tải zalo".
+        ("cài trên iphone", "install_ios"),
+        ("cài trên android", "install_android"),
+        ("tải trên ch play", "install_android"),
         ("làm vssid cho con có cần giấy khai sinh không", "child_requirements"),
     ],
 )

@@ -38,7 +38,8 @@ ALL_SETS = (EVAL, HELDOUT, TUNE2, FRESH, BLIND, SEALED)
 
 # Floors just under what the matcher reaches (issue 3's target is 95 % / 95 %); see
 # knowledge/faq.py for the thresholds and `vssid-bot faq --eval [--eval-file ...]` for the
-# confusions. When set (seventh session, with knowledge/faq_training.tsv): tuning 95.9 %
+# confusions. When set (seventh session, with knowledge/faq_training.tsv; eighth: tuning
+# 96.5 %, the rest unchanged): tuning 95.9 %
 # top-1 / 98.2 % refused / 1 of 315 answered wrongly; held-out 96.4 % / 100 % / 3 of 194;
 # tune2 99.1 % / 97.7 % / 1 of 232; fresh 97.0 % / 97.5 % / 0 of 363; blind 96.5 % / 96.8 %
 # / 2 of 371; sealed 94.7 % / 97.8 % / 3 of 360. About a point of slack on the untouched
@@ -47,7 +48,7 @@ ALL_SETS = (EVAL, HELDOUT, TUNE2, FRESH, BLIND, SEALED)
 # under.
 FLOORS = {
     # file: (top-1 floor, refusal floor, wrong-answer ceiling as a share of in-scope)
-    EVAL: (0.952, 0.96, 0.007),
+    EVAL: (0.96, 0.96, 0.007),
     HELDOUT: (0.958, 0.975, 0.02),
     TUNE2: (0.985, 0.97, 0.01),
     FRESH: (0.96, 0.96, 0.008),
