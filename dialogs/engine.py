@@ -23,6 +23,7 @@ from dialogs.ports import DocumentRenderer, PhotoRejected, PhotoStore, Registrat
 from dialogs.state import ConversationState, Pending
 from dialogs.texts import Texts, holds, render
 from knowledge.faq import FaqEntry, FaqIndex, FaqMatch, FaqResult
+from knowledge.faq import message as faq_message
 from knowledge.text import fold
 
 log = logging.getLogger(__name__)
@@ -821,7 +822,7 @@ class Engine:
     async def _free_question(self, state: ConversationState, turn: Turn, text: str) -> None:
         result = self.faq.ask(text)
         if result.outcome == "refuse":
-            turn.say(self.texts("faq_refuse"), self.menu_buttons())
+            turn.say(faq_message("refuse"), self.menu_buttons())
             if result.related:
                 # Refused, yet close to entries of ours: after the hotline, a way to those
                 # answers in case the question was ours after all.

@@ -7,6 +7,7 @@ import pytest
 from bot.assistant import build_assistant
 from dialogs.messages import Inbound
 from knowledge.faq import FaqIndex, load_anchors, load_entries, load_out_of_scope
+from knowledge.faq import message as faq_message
 from knowledge.faq_ranker import SCOPE_FEATURES, Scope
 from tests.chat_harness import (
     CITIZEN,
@@ -359,6 +360,7 @@ async def test_free_questions_work_outside_any_flow_and_offer_the_next_step(assi
     assert "dichvucong.baohiemxahoi.gov.vn" in chat.said
     await chat.text("thời tiết hà nội hôm nay thế nào")
     assert "1900 9068" in chat.said
+    assert chat.replies[0].text == faq_message("refuse")  # the same words as `vssid-bot faq`
 
 
 async def test_a_refused_question_close_to_an_answer_offers_it_after_the_hotline(assistant):
