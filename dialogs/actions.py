@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -159,6 +160,41 @@ async def check_id_verification(engine: Engine, state: ConversationState, turn: 
             "Số giấy tờ này đã được xác thực với Cơ sở dữ liệu quốc gia về dân cư, "
             "nên bạn KHÔNG cần chụp ảnh mặt trước, mặt sau giấy tờ."
         )
+
+
+@action("look_up_social_insurance_code")
+async def look_up_social_insurance_code(engine: Engine, state: ConversationState, turn: Turn) -> None:
+    """The app's «tra cứu mã số BHXH» (002, Phụ lục 01 mục 4.1): name, date of birth and
+    province give the code. The three steps before this one in the flow ask them (a flow
+    says whose: the citizen's, a child's). Found: the code is filled in and the flow goes on
+    (`next`); not found: back to typing it (`on_no`), with the look-up a button away."""
+    flow = engine.flow(state)
+    step = engine.step(state)
+    assert flow is not None and step is not None
+    position = flow.index[step.id]
+    name_step, born_step, province_step = flow.steps[position - 3 : position]
+    name = state.get_value(name_step.field)
+    born = date.fromisoformat(state.get_value(born_step.field))
+    province = state.get_value(province_step.field)
+    try:
+        code = await engine.services.backend.lookup_social_insurance_code(name, born, int(province["code"]))
+    except BackendUnavailable:
+        await say_backend_unavailable(engine, turn)
+        return
+    if code is None:
+        turn.say(
+            engine.texts(
+                "code_lookup.not_found",
+                name=name,
+                born=born.strftime("%d/%m/%Y"),
+                province=province.get("name", ""),
+            )
+        )
+        await engine.enter(state, turn, flow.step(step.on_no))
+        return
+    state.set_value("social_insurance_code", code)
+    turn.say(engine.texts("code_lookup.found", name=name, code=code))
+    await engine.advance(state, turn)
 
 
 @action("submit_declaration")

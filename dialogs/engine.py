@@ -377,7 +377,7 @@ class Engine:
         if flow is None or step is None:
             return
         summary_position = next((i for i, s in enumerate(flow.steps) if s.kind == "summary"), None)
-        if summary_position is None or flow.index[step.id] > summary_position:
+        if summary_position is None or _declaration_sent(state):
             turn.say("Ở bước này không sửa được thông tin nữa (tờ khai đã gửi).")
             await self._reask(state, turn)
             return
@@ -437,13 +437,17 @@ class Engine:
         elif kind == "edit" and step and arg in (self.flow(state).index if self.flow(state) else {}):
             flow = self.flow(state)
             summary = next((s for s in flow.steps if s.kind == "summary"), None)
-            if summary is None or flow.index[step.id] > flow.index[summary.id]:
+            if summary is None or _declaration_sent(state):
                 await self._stale(state, turn)
                 return
             state.editing = True
             state.history.append(step.id)
             state.step = arg
             await self._ask(state, turn)
+        elif kind == "goto" and step and any(b["payload"] == payload for b in step.buttons):
+            # A side road the current step offers (the mã số BHXH look-up); a button left
+            # on screen from another step is stale.
+            await self.enter(state, turn, self.flow(state).step(arg))
         elif kind == "keep" and step and step.field and state.get_value(step.field) is not None:
             await self.advance(state, turn)
         elif kind == "skip" and step and step.optional:
@@ -870,6 +874,12 @@ def _clear_form(state: ConversationState) -> None:
     state.editing = False
     state.attempts = {}
     state.last_rejected = None
+
+
+def _declaration_sent(state: ConversationState) -> bool:
+    """Sent to the office: nothing on the form can be changed any more. (Not "past the
+    summary": the commitment comes before sending, the mã số BHXH look-up after the end.)"""
+    return bool(state.values.get("_receipt"))
 
 
 def _is_index(text: str) -> bool:

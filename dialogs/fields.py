@@ -29,7 +29,7 @@ Contract with the engine (keys it may put into ``values``; all optional):
 
 Value shapes (all JSON-serialisable): social_insurance_code "0123456789"; full_name "Nguyễn Văn
 An"; id_number {"kind": "cccd"|"cmnd"|"passport", "number": "..."}; phone "0912345678"; email
-"ten.ban@gmail.com" or None (the user typed "bỏ qua"/"không có"); date_of_birth "YYYY-MM-DD";
+"ten.ban@gmail.com" or None (the user typed "bỏ qua"/"không có"); date_of_birth, birth_date "YYYY-MM-DD";
 relationship "con_de"|"con_nuoi"|"giam_ho"; otp_code "123456"; yes_no True/False.
 """
 
@@ -414,9 +414,8 @@ def _show(day: date) -> str:
     return day.strftime("%d/%m/%Y")
 
 
-def parse_date_of_birth(text: str, values: Mapping[str, Any]) -> ParseResult:
-    """A child's real date of birth, not in the future and under 18 today; stored "YYYY-MM-DD"."""
-    section = "date_of_birth"
+def _birth_date(text: str, values: Mapping[str, Any], section: str) -> date | Rejected:
+    """A real date of birth, not in the future (day/month/year, 4-digit year)."""
     if not text.strip():
         return _reject(section, "empty")
     parts = _date_parts(text)
@@ -446,10 +445,25 @@ def parse_date_of_birth(text: str, values: Mapping[str, Any]) -> ParseResult:
     today = _today(values)
     if born > today:
         return _reject(section, "future", date=_show(born), today=_show(today))
+    return born
+
+
+def parse_date_of_birth(text: str, values: Mapping[str, Any]) -> ParseResult:
+    """A child's real date of birth, not in the future and under 18 today; stored "YYYY-MM-DD"."""
+    born = _birth_date(text, values, "date_of_birth")
+    if isinstance(born, Rejected):
+        return born
+    today = _today(values)
     age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
     if age >= 18:
-        return _reject(section, "adult", date=_show(born))
+        return _reject("date_of_birth", "adult", date=_show(born))
     return Accepted(born.isoformat())
+
+
+def parse_birth_date(text: str, values: Mapping[str, Any]) -> ParseResult:
+    """Anyone's date of birth (the mã số BHXH look-up), not in the future; stored "YYYY-MM-DD"."""
+    born = _birth_date(text, values, "birth_date")
+    return born if isinstance(born, Rejected) else Accepted(born.isoformat())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -506,6 +520,7 @@ PARSERS: dict[str, Parser] = {
     "phone": parse_phone,
     "email": parse_email,
     "date_of_birth": parse_date_of_birth,
+    "birth_date": parse_birth_date,
     "relationship": parse_relationship,
     "otp_code": parse_otp_code,
     "yes_no": parse_yes_no,

@@ -106,7 +106,8 @@ def load_flow(path: Path) -> Flow:
     if len(index) != len(steps):
         raise FlowError(f"flow {raw['id']!r}: duplicate step ids")
     for s in steps:
-        for target in (s.next, s.on_no, *(o.next for o in s.options)):
+        gotos = [b["payload"].partition(":")[2] for b in s.buttons if b["payload"].startswith("goto:")]
+        for target in (s.next, s.on_no, *(o.next for o in s.options), *gotos):
             if target and target not in index:
                 raise FlowError(f"flow {raw['id']!r}, step {s.id!r}: goes to unknown step {target!r}")
     return Flow(

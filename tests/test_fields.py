@@ -114,6 +114,8 @@ GOOD = [
     ("date_of_birth", "29/02/2016", "2016-02-29"),
     ("date_of_birth", "01/06/2025", "2025-06-01"),  # born today
     ("date_of_birth", "02/06/2007", "2007-06-02"),  # turns 18 tomorrow: still a child
+    ("birth_date", "20/11/1988", "1988-11-20"),  # an adult: the look-up is for anyone
+    ("birth_date", "ngày 5 tháng 9 năm 1950", "1950-09-05"),
     ("relationship", "con đẻ", "con_de"),
     ("relationship", "con de", "con_de"),
     ("relationship", "Con ruột", "con_de"),
@@ -222,6 +224,14 @@ BAD = [
     ("date_of_birth", "02/06/2025", "future", ["02/06/2025"]),
     ("date_of_birth", "15/03/2006", "adult", ["15/03/2006"]),  # a 19-year-old
     ("date_of_birth", "01/06/2007", "adult", ["01/06/2007"]),  # 18 today
+    ("birth_date", "", "empty", []),
+    ("birth_date", "20/11/88", "two_digit_year", ["1988"]),
+    ("birth_date", "30/02/1988", "bad_day", ["29 ngày", "ngày 30"]),
+    ("birth_date", "20/13/1988", "bad_month", ["tháng 13"]),
+    ("birth_date", "11/1988", "missing_part", []),
+    ("birth_date", "20/11/188", "bad_year", ["188"]),
+    ("birth_date", "tháng trước", "bad_format", ["tháng trước"]),
+    ("birth_date", "01/01/2030", "future", ["01/01/2030"]),
     ("relationship", "anh trai", "unknown", ["“anh trai”"]),
     ("relationship", " ", "empty", []),
     ("otp_code", "", "empty", []),

@@ -114,6 +114,29 @@ async def test_a_parent_with_an_account_registers_two_children_confirming_once(a
     assert any("http" in m["text"] for m in await backend.sms_outbox(phone=PARENT_WITH_ACCOUNT["phone"]))
 
 
+async def test_a_parent_looks_up_the_childs_code_and_skips_what_the_look_up_asked(assistant, backend):
+    code, name, born = KHANG
+    chat = Chat(assistant)
+    await chat.text("/start")
+    await chat.press("Đăng ký cho con dưới 18 tuổi")
+    await chat.press("Tôi đã có tài khoản VssID")
+    await chat.text(PARENT_WITH_ACCOUNT["code"])
+    await chat.text(PARENT_WITH_ACCOUNT["phone"])
+    await chat.text(otp_from_sms(await backend.sms_outbox(), PARENT_WITH_ACCOUNT["phone"]))
+    assert "mã số BHXH của CON" in chat.said
+    await chat.press("Không nhớ mã số BHXH")
+    assert "Tra cứu mã số BHXH của con" in chat.said
+    await chat.text("le minh khang")  # no accents: the name rule asks for them, as on the form
+    assert "“Le Minh Khang” chưa có dấu" in chat.said
+    await chat.text(name)
+    await chat.text("03/09/2005")  # an adult's date: the child's rule still applies
+    assert "đã đủ 18 tuổi" in chat.said
+    await chat.text(born)
+    await chat.text("Hồ Chí Minh")
+    assert f"Đã tìm thấy mã số BHXH của {name}: {code}" in chat.said
+    assert "Con là gì của bạn?" in chat.said  # name and date of birth were given with the look-up
+
+
 async def test_a_wrong_guardian_phone_is_refused_and_asked_again(assistant):
     chat = Chat(assistant)
     await chat.text("/start")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.assistant import build_assistant
+from dialogs.flow import FlowError, load_flow
 from dialogs.messages import Inbound
 from knowledge.faq import FaqIndex, load_anchors, load_entries, load_out_of_scope
 from knowledge.faq import message as faq_message
@@ -64,6 +65,104 @@ async def test_a_question_mid_form_is_answered_and_the_same_step_asked_again(ass
     assert chat.replies[-1].text.endswith("Ví dụ: Nguyễn Văn An.")  # the name step again
     await chat.text("Lê Thị Hồng Nhung")
     assert "số giấy tờ tùy thân" in chat.said
+
+
+# A person the stub backend knows (bot/backend/people.yaml), synthetic like all of them.
+KNOWN = {"name": "Đặng Văn Hùng", "born": "10/01/1985", "province": "hcm", "code": "7999000106"}
+
+
+async def _look_up(chat: Chat, name: str, born: str, province: str) -> None:
+    await chat.press("Không nhớ mã số BHXH")
+    assert "Tra cứu mã số BHXH" in chat.said
+    await chat.text(name)
+    await chat.text(born)
+    await chat.text(province)
+
+
+async def test_a_forgotten_code_is_looked_up_and_the_form_goes_on_with_it(assistant, backend):
+    chat = Chat(assistant)
+    await start_registration(chat)
+    await _look_up(chat, KNOWN["name"], KNOWN["born"], KNOWN["province"])
+    assert f"Đã tìm thấy mã số BHXH của {KNOWN['name']}: {KNOWN['code']}" in chat.said
+    assert "Nhập số giấy tờ tùy thân" in chat.said  # the name was given with the look-up
+    await type_answers(chat, *(CITIZEN[key] for key in FORM_ORDER[2:]))
+    await send_requested_photos(chat)
+    await chat.text("07919")
+    await chat.press("skip")
+    assert "Kiểm tra lại thông tin" in chat.said
+    assert f"Mã số BHXH: {KNOWN['code']}" in chat.said and f"Họ và tên: {KNOWN['name']}" in chat.said
+
+
+async def test_a_look_up_that_finds_nothing_says_what_to_check_and_keeps_the_name(assistant):
+    chat = Chat(assistant)
+    await start_registration(chat)
+    await _look_up(chat, KNOWN["name"], "11/01/1985", "hà nội")
+    assert "Không tìm thấy mã số BHXH" in chat.said
+    assert f"«{KNOWN['name']}», ngày sinh 11/01/1985, Thành phố Hà Nội" in chat.said
+    assert "1900 9068" in chat.said and "10 số cuối" in chat.said
+    assert chat.labels == ["Không nhớ mã số BHXH"]  # back at the code step, the look-up at hand
+    await chat.text(KNOWN["code"])
+    assert f"Giữ nguyên: {KNOWN['name']}" in chat.labels  # the name typed for the look-up
+
+
+async def test_going_back_after_a_look_up_asks_its_last_question_again(assistant):
+    chat = Chat(assistant)
+    await start_registration(chat)
+    await _look_up(chat, KNOWN["name"], KNOWN["born"], "hà nội")
+    assert "Không tìm thấy" in chat.said
+    await chat.text("quay lại")
+    assert "tỉnh/thành phố nào" in chat.said
+    await chat.text("hcm")  # the corrected province: the look-up runs again
+    assert KNOWN["code"] in chat.said and "Nhập số giấy tờ tùy thân" in chat.said
+
+
+async def test_a_look_up_during_an_outage_is_retried_without_retyping(assistant, backend):
+    chat = Chat(assistant)
+    await start_registration(chat)
+    await chat.press("Không nhớ mã số BHXH")
+    await chat.text(KNOWN["name"])
+    await chat.text(KNOWN["born"])
+    backend.set_outage(True)
+    await chat.text(KNOWN["province"])
+    assert "không phản hồi" in chat.said and chat.labels == ["Thử lại"]
+    backend.set_outage(False)
+    await chat.press("Thử lại")
+    assert KNOWN["code"] in chat.said
+
+
+async def test_the_look_up_button_left_from_the_first_step_is_stale_later(assistant):
+    chat = Chat(assistant)
+    await start_registration(chat)
+    await chat.text(CITIZEN["social_insurance_code"])
+    await chat.send(Inbound("test", "parent-1", message_id="old-button", button="goto:lookup_name"))
+    assert "Nút này thuộc một bước đã qua" in chat.said and "Nhập họ và tên" in chat.said
+
+
+def test_a_goto_button_to_a_step_that_does_not_exist_fails_when_the_flow_loads(tmp_path):
+    flow = tmp_path / "typo.yaml"
+    flow.write_text(
+        "id: typo\ntitle: T\nsteps:\n  - id: a\n    prompt: A\n"
+        "    buttons: [{label: L, payload: 'goto:lookup_nmae'}]\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(FlowError, match="lookup_nmae"):
+        load_flow(flow)
+
+
+async def test_the_form_can_still_be_edited_at_the_commitment_but_not_once_sent(assistant, backend):
+    chat = Chat(assistant)
+    await fill_registration_until_summary(chat)
+    await chat.press("Thông tin đúng, tiếp tục")
+    await chat.text("sửa")
+    assert "Bạn muốn sửa mục nào?" in chat.said and "Số điện thoại" in chat.labels
+    await chat.press("Số điện thoại")
+    await chat.text("0912 345 678")
+    assert "Kiểm tra lại thông tin" in chat.said and "0912345678" in chat.said
+    await chat.press("Thông tin đúng, tiếp tục")
+    await chat.press("Đồng ý")
+    assert "Nhập mã OTP" in chat.said
+    await chat.text("sửa")
+    assert "không sửa được thông tin nữa" in chat.said
 
 
 async def _at_the_street_step(chat: Chat) -> None:
