@@ -687,6 +687,11 @@ class Engine:
         await self._accept(state, turn, step, option.value, target=option.next)
 
     async def _text_for_field(self, state: ConversationState, turn: Turn, step: Step, text: str) -> None:
+        typed = fold(text)
+        pressed = next((b["payload"] for b in step.buttons if fold(b["label"]) == typed), None)
+        if pressed is not None:  # the label of the step's own button, typed (or read out by a channel)
+            await self._button(state, turn, pressed)
+            return
         result = parsers.parser(step.parser)(text, state.values) if step.parser else Accepted(text)
         question_like = self.faq.looks_like_question(text)
         offered = self._suggested(state, step)
@@ -754,6 +759,8 @@ class Engine:
                 ] + buttons
             if step.optional:
                 buttons.append(Button(self.texts("skip"), "skip"))
+            # The step's own ways out (the mã số BHXH look-up) stay at hand after a mistake.
+            buttons += [Button(b["label"], b["payload"]) for b in step.buttons]
             turn.say(result.message, buttons)
 
     def _suggested(self, state: ConversationState, step: Step) -> list[Choice]:

@@ -127,6 +127,9 @@ def parse_social_insurance_code(text: str, values: Mapping[str, Any]) -> ParseRe
         if len(raw) == 10:
             return Accepted(raw)
         return _reject(section, "digit_count", count=len(raw))
+    if not any(ch.isascii() and ch.isdigit() for ch in raw):
+        # "tôi ko có thẻ bhyt" is not a malformed card code: no number was typed at all.
+        return _reject(section, "no_digits")
     if len(raw) >= 2 and raw[:2].isascii() and raw[:2].isalpha():
         # Starts like a BHYT card code: object code (2 letters), benefit level, province, 10 digits.
         if len(raw) != 15:

@@ -151,6 +151,8 @@ BAD = [
     ("social_insurance_code", "", "empty", []),
     ("social_insurance_code", "01234abc89", "letters", ["“A”", "“B”", "“C”"]),
     ("social_insurance_code", "0123/456/789", "letters", ["“/”"]),
+    ("social_insurance_code", "tôi ko có thẻ bhyt", "no_digits", ["chưa gõ chữ số nào", "tra cứu"]),
+    ("social_insurance_code", "Đặng Văn Hùng", "no_digits", ["10 số cuối trên thẻ BHYT"]),
     ("social_insurance_code", "12345", "digit_count", ["5 chữ số"]),
     ("social_insurance_code", "01234567890", "digit_count", ["11 chữ số"]),
     ("social_insurance_code", "4790123456789", "digit_count", ["13 chữ số"]),

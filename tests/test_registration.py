@@ -93,6 +93,16 @@ async def test_a_forgotten_code_is_looked_up_and_the_form_goes_on_with_it(assist
     assert f"Mã số BHXH: {KNOWN['code']}" in chat.said and f"Họ và tên: {KNOWN['name']}" in chat.said
 
 
+async def test_after_a_mistake_the_look_up_is_still_offered_and_its_label_can_be_typed(assistant):
+    chat = Chat(assistant)
+    await start_registration(chat)
+    await chat.text("tôi ko có thẻ bhyt")
+    assert "bạn chưa gõ chữ số nào" in chat.said  # not "a card code has 15 characters"
+    assert chat.labels == ["Không nhớ mã số BHXH"]
+    await chat.text("khong nho ma so bhxh")  # the button's label, typed
+    assert "Tra cứu mã số BHXH" in chat.said
+
+
 async def test_a_look_up_that_finds_nothing_says_what_to_check_and_keeps_the_name(assistant):
     chat = Chat(assistant)
     await start_registration(chat)
