@@ -182,6 +182,9 @@ async def look_up_social_insurance_code(engine: Engine, state: ConversationState
         await say_backend_unavailable(engine, turn)
         return
     if code is None:
+        # A code an earlier look-up filled in belongs to someone else's name and date now.
+        if state.get_value("social_insurance_code") == state.values.get("_looked_up_code"):
+            drop_field(state, "social_insurance_code")
         turn.say(
             engine.texts(
                 "code_lookup.not_found",
@@ -193,6 +196,7 @@ async def look_up_social_insurance_code(engine: Engine, state: ConversationState
         await engine.enter(state, turn, flow.step(step.on_no))
         return
     state.set_value("social_insurance_code", code)
+    state.values["_looked_up_code"] = code
     turn.say(engine.texts("code_lookup.found", name=name, code=code))
     await engine.advance(state, turn)
 
@@ -201,6 +205,9 @@ async def look_up_social_insurance_code(engine: Engine, state: ConversationState
 async def submit_declaration(engine: Engine, state: ConversationState, turn: Turn) -> None:
     declaration = build_declaration(engine, state)
     key = f"{state.run_id}:{state.flow}"
+    # From the first attempt the key stands for this content: a reply lost in an outage may
+    # mean the office has it, and a changed form sent again would get the first one back.
+    state.values["_submit_attempted"] = True
     try:
         submission = await engine.services.backend.submit(declaration, idempotency_key=key)
     except BackendUnavailable:

@@ -213,6 +213,11 @@ class Engine:
 
     async def go_back(self, state: ConversationState, turn: Turn) -> None:
         state.pending = None
+        if _declaration_sent(state):
+            # An answer changed now would not reach the office (see _declaration_sent).
+            turn.say(self.texts("edit_after_sending"))
+            await self._reask(state, turn)
+            return
         flow = self.flow(state)
         while state.history:
             previous = state.history.pop()
@@ -283,7 +288,10 @@ class Engine:
         step = self.step(state)
         if flow is None or step is None:
             return
-        if state.editing:
+        following = flow.step(target) if target else self._following(flow, step)
+        # Editing one field goes back to the summary, unless the field's side road (the
+        # mã số BHXH look-up) is under way: that runs to its end first.
+        if state.editing and not (following is not None and flow.on_side_road(following)):
             missing = self._first_missing_before_summary(state, flow)
             if missing is not None:
                 await self.enter(state, turn, missing)
@@ -293,7 +301,6 @@ class Engine:
             if summary is not None:
                 await self.enter(state, turn, summary)
                 return
-        following = flow.step(target) if target else self._following(flow, step)
         if following is None:
             self.end_flow(state)
             turn.say(self.texts("menu_prompt"), self.menu_buttons())
@@ -354,6 +361,15 @@ class Engine:
             buttons += [Button(step.confirm_label, "summary:ok"), Button(step.edit_label, "edit")]
         elif step.kind == "confirm":
             buttons += [Button(step.yes_label, "confirm:yes"), Button(step.no_label, "confirm:no")]
+        elif step.kind == "action":
+            # A conversation rests on an action step only when the backend did not answer
+            # (the submission, the look-up): what is asked of the user is to try again.
+            text = (
+                f"{prefix}\n{self.texts('backend_unavailable')}"
+                if prefix
+                else self.texts("backend_unavailable")
+            )
+            buttons.append(Button(self.texts("retry"), "retry"))
         buttons += [Button(b["label"], b["payload"]) for b in step.buttons]
         turn.say(text, buttons, progress=self.progress(state, step))
 
@@ -378,7 +394,7 @@ class Engine:
             return
         summary_position = next((i for i, s in enumerate(flow.steps) if s.kind == "summary"), None)
         if summary_position is None or _declaration_sent(state):
-            turn.say("Ở bước này không sửa được thông tin nữa (tờ khai đã gửi).")
+            turn.say(self.texts("edit_after_sending"))
             await self._reask(state, turn)
             return
         buttons = [
@@ -602,7 +618,7 @@ class Engine:
             await self._text_for_buttons(state, turn, step, text, folded)
             return
         if step.kind in {"action", "end"}:
-            if await self._maybe_faq(state, turn, text, force=True):
+            if await self._maybe_faq(state, turn, text, force=self.faq.looks_like_question(text)):
                 return
             await self._ask(state, turn)
             return
@@ -716,9 +732,8 @@ class Engine:
                     # A free-text field would keep "lương hưu bao giờ có?" as the street:
                     # the user says which it is; typing the real value also goes on.
                     state.pending = Pending(type="question_or_value", step=step.id, value=result.value)
-                    label = step.label or self.texts("this_field")
                     turn.say(
-                        self.texts("question_or_value", typed=text.strip()[:80], label=label),
+                        self.texts("question_or_value", typed=text.strip()[:80], label=step.label),
                         [
                             Button(self.texts("confirm_yes"), "confirm:yes"),
                             Button(self.texts("confirm_no"), "confirm:no"),
@@ -884,9 +899,10 @@ def _clear_form(state: ConversationState) -> None:
 
 
 def _declaration_sent(state: ConversationState) -> bool:
-    """Sent to the office: nothing on the form can be changed any more. (Not "past the
-    summary": the commitment comes before sending, the mã số BHXH look-up after the end.)"""
-    return bool(state.values.get("_receipt"))
+    """Sent to the office, or sent without an answer (an outage): nothing on the form can be
+    changed any more («làm lại» starts a new one). Not "past the summary": the commitment
+    comes before sending, the mã số BHXH look-up after the end."""
+    return bool(state.values.get("_receipt") or state.values.get("_submit_attempted"))
 
 
 def _is_index(text: str) -> bool:

@@ -75,6 +75,11 @@ class Flow:
     def first(self) -> Step:
         return self.steps[0]
 
+    def on_side_road(self, step: Step) -> bool:
+        """After the flow's end: a step reached only from a `goto:` button (the look-up)."""
+        end = next((i for i, s in enumerate(self.steps) if s.kind == "end"), len(self.steps))
+        return self.index[step.id] > end
+
 
 class FlowError(ValueError):
     pass

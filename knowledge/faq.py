@@ -64,7 +64,7 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
 from knowledge.faq_ranker import LearnedWeights, NaiveBayes, Ranker, Scope, TfidfSpace
-from knowledge.text import abbreviation_words, expand_abbreviations, fold_question, normalize_question
+from knowledge.text import abbreviation_words, expand_abbreviations, fold, fold_question, normalize_question
 
 FAQ_PATH = Path(__file__).with_name("faq.yaml")
 TRAINING_PATH = Path(__file__).with_name("faq_training.tsv")
@@ -393,6 +393,12 @@ def _typo_ok(word: str, candidate: str) -> bool:
 _QUESTION_ANYWHERE = re.compile(
     r"(?:^|\s)(?:gi|la gi|thenao|bao gio|bao nhieu|bao lau|o dau|tai sao|khi nao|lam sao|"
     r"cho hoi|xin hoi|muon hoi|lam the nao|co phai|phai khong|duoc khong|co khong|nhu nao|kieu gi)(?:\s|$)"
+)
+# Question phrases that no name or address contains, on folded text as typed.
+_PLAIN_QUESTION = re.compile(
+    r"(?:^|\s)(?:la gi|the nao|bao gio|bao nhieu|bao lau|o dau|tai sao|khi nao|lam sao|cho hoi|"
+    r"xin hoi|muon hoi|co phai|phai khong|duoc khong|dc khong|dc ko|duoc ko|co khong|co ko|"
+    r"nhu nao|kieu gi)(?:\s|$)"
 )
 # At the end only, and only after at least one other word: alone, "không" / "chưa" / "có"
 # are answers to the bot's own yes/no questions, not questions.
@@ -824,16 +830,20 @@ class FaqIndex:
         True for a "?" or Vietnamese question words after normalisation ("ko có cccd thì sao",
         "mk là j", "đăng ký ở đâu"). Field values ("0912345678", "Trần Văn An") are not.
         """
-        if self.plainly_a_question(text):
+        if "?" in text:
             return True
-        words = normalize_question(text).split()
+        norm = normalize_question(text)
+        if _QUESTION_ANYWHERE.search(norm):
+            return True
+        words = norm.split()
         return len(words) >= 2 and words[-1] in _QUESTION_ENDINGS
 
     def plainly_a_question(self, text: str) -> bool:
-        """A "?" or a question phrase ("bao giờ", "ở đâu", "cho hỏi"), which a name or an
-        address never holds; a question's last word alone may be one ("Nguyễn Thu Hà",
-        "thôn Đầu"), so it does not count here."""
-        return "?" in text or bool(_QUESTION_ANYWHERE.search(normalize_question(text)))
+        """A "?" or a question phrase of two words or more ("bao giờ", "ở đâu", "cho hỏi"),
+        which a name or an address never holds. Read on the text as typed (folded), not
+        with abbreviations expanded: "Sao" and "J" would become "thế nào" and "gì" ("Nguyễn
+        Thị Sao", "Lô J"); nor a question's last word alone ("Nguyễn Thu Hà", "thôn Đầu")."""
+        return "?" in text or bool(_PLAIN_QUESTION.search(fold(text)))
 
 
 @functools.cache

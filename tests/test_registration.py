@@ -126,6 +126,31 @@ async def test_going_back_after_a_look_up_asks_its_last_question_again(assistant
     assert KNOWN["code"] in chat.said and "Nhập số giấy tờ tùy thân" in chat.said
 
 
+async def test_a_look_up_started_while_editing_from_the_summary_runs_to_its_end(assistant):
+    chat = Chat(assistant)
+    await fill_registration_until_summary(chat)
+    await chat.press("Sửa một mục")
+    await chat.press("Mã số BHXH")
+    await _look_up(chat, KNOWN["name"], KNOWN["born"], KNOWN["province"])
+    assert KNOWN["code"] in chat.said and "Kiểm tra lại thông tin" in chat.said  # back at the summary
+    assert f"Mã số BHXH: {KNOWN['code']}" in chat.said and f"Họ và tên: {KNOWN['name']}" in chat.said
+
+
+async def test_a_failed_second_look_up_does_not_keep_the_first_persons_code(assistant):
+    chat = Chat(assistant)
+    await start_registration(chat)
+    await _look_up(chat, KNOWN["name"], KNOWN["born"], KNOWN["province"])
+    assert KNOWN["code"] in chat.said
+    for _ in range(3):
+        await chat.text("quay lại")
+    assert "Tra cứu mã số BHXH" in chat.said
+    await chat.text("Lê Thị Hồng Nhung")
+    await chat.text("01/01/1990")
+    await chat.text("hcm")
+    assert "Không tìm thấy" in chat.said
+    assert not any(KNOWN["code"] in label for label in chat.labels)
+
+
 async def test_a_look_up_during_an_outage_is_retried_without_retyping(assistant, backend):
     chat = Chat(assistant)
     await start_registration(chat)
@@ -135,9 +160,29 @@ async def test_a_look_up_during_an_outage_is_retried_without_retyping(assistant,
     backend.set_outage(True)
     await chat.text(KNOWN["province"])
     assert "không phản hồi" in chat.said and chat.labels == ["Thử lại"]
+    await chat.text(KNOWN["province"])  # typed again instead of pressing the button
+    assert "không phản hồi" in chat.said and chat.labels == ["Thử lại"]
     backend.set_outage(False)
     await chat.press("Thử lại")
     assert KNOWN["code"] in chat.said
+
+
+async def test_after_a_submission_without_an_answer_the_form_is_not_changed_behind_its_back(
+    assistant, backend
+):
+    chat = Chat(assistant)
+    await fill_registration_until_summary(chat)
+    await chat.press("Thông tin đúng, tiếp tục")
+    backend.set_outage(True)
+    await chat.press("Đồng ý")
+    assert "không phản hồi" in chat.said
+    for move in ("sửa", "quay lại"):
+        await chat.text(move)
+        assert "không sửa được nữa" in chat.said and "«làm lại»" in chat.said
+        assert chat.labels == ["Thử lại"]  # still at the submission, the way on at hand
+    backend.set_outage(False)
+    await chat.press("Thử lại")
+    assert "Nhập mã OTP" in chat.said
 
 
 async def test_the_look_up_button_left_from_the_first_step_is_stale_later(assistant):
@@ -172,7 +217,7 @@ async def test_the_form_can_still_be_edited_at_the_commitment_but_not_once_sent(
     await chat.press("Đồng ý")
     assert "Nhập mã OTP" in chat.said
     await chat.text("sửa")
-    assert "không sửa được thông tin nữa" in chat.said
+    assert "không sửa được nữa" in chat.said and "làm lại" in chat.said
 
 
 async def _at_the_street_step(chat: Chat) -> None:
@@ -215,13 +260,29 @@ async def test_a_question_like_street_is_kept_when_the_user_says_it_is_the_stree
     assert "Xóm Đâu?" in chat.said  # on the summary
 
 
-@pytest.mark.parametrize("name", ["Nguyễn Thu Hà", "Đào Thị Mây"])
+@pytest.mark.parametrize("name", ["Nguyễn Thu Hà", "Đào Thị Mây", "Nguyễn Thị Sao"])
 async def test_a_name_ending_like_a_question_word_is_taken_without_a_question(assistant, name):
     chat = Chat(assistant)
     await start_registration(chat)
     await chat.text(CITIZEN["social_insurance_code"])
     await chat.text(name)
     assert "Nhập số giấy tờ tùy thân" in chat.said and "1900 9068" not in chat.said
+
+
+@pytest.mark.parametrize("street", ["Số 5, đường Sao Mai", "Lô J, KCN Tân Tạo"])
+async def test_a_street_with_a_teencode_question_word_is_taken_as_it_is(assistant, street):
+    chat = Chat(assistant)
+    await _at_the_street_step(chat)
+    await chat.text(street)
+    assert "ảnh chân dung" in chat.said and "có vẻ là một câu hỏi" not in chat.said
+
+
+async def test_a_question_at_the_look_up_name_step_reads_naturally(assistant):
+    chat = Chat(assistant)
+    await start_registration(chat)
+    await chat.press("Không nhớ mã số BHXH")
+    await chat.text("Em muốn hỏi chút")  # a valid-looking name, but plainly a question
+    assert "Nếu đây đúng là câu trả lời cho bước này, bấm «Đúng»" in chat.said
 
 
 async def test_an_unanswerable_question_at_the_phone_step_gets_the_hotline_and_the_rule(assistant):
