@@ -332,6 +332,10 @@ class Engine:
         state.pending = None
         ctx = self.context(state)
         text = render(step.prompt, **ctx) if step.prompt else ""
+        if step.kind == "action":
+            # A conversation rests on an action step only when the backend did not answer
+            # (the submission, the look-up): what is asked of the user is to try again.
+            text = self.texts("backend_unavailable")
         if prefix:
             text = f"{prefix}\n{text}" if text else prefix
         buttons: list[Button] = []
@@ -362,15 +366,8 @@ class Engine:
         elif step.kind == "confirm":
             buttons += [Button(step.yes_label, "confirm:yes"), Button(step.no_label, "confirm:no")]
         elif step.kind == "action":
-            # A conversation rests on an action step only when the backend did not answer
-            # (the submission, the look-up): what is asked of the user is to try again.
-            text = (
-                f"{prefix}\n{self.texts('backend_unavailable')}"
-                if prefix
-                else self.texts("backend_unavailable")
-            )
             buttons.append(Button(self.texts("retry"), "retry"))
-        buttons += [Button(b["label"], b["payload"]) for b in step.buttons]
+        buttons += _own_buttons(step)
         turn.say(text, buttons, progress=self.progress(state, step))
 
     def summary_text(self, state: ConversationState) -> str:
@@ -734,10 +731,7 @@ class Engine:
                     state.pending = Pending(type="question_or_value", step=step.id, value=result.value)
                     turn.say(
                         self.texts("question_or_value", typed=text.strip()[:80], label=step.label),
-                        [
-                            Button(self.texts("confirm_yes"), "confirm:yes"),
-                            Button(self.texts("confirm_no"), "confirm:no"),
-                        ],
+                        self._yes_no_buttons(),
                     )
                     return
                 turn.say(self.texts("question_unanswered"))
@@ -755,10 +749,7 @@ class Engine:
             state.pending = Pending(type="confirm", step=step.id, value=result.value)
             turn.say(
                 result.message,
-                [
-                    Button(self.texts("confirm_yes"), "confirm:yes"),
-                    Button(self.texts("confirm_no"), "confirm:no"),
-                ],
+                self._yes_no_buttons(),
             )
         else:
             state.last_rejected = text
@@ -775,8 +766,15 @@ class Engine:
             if step.optional:
                 buttons.append(Button(self.texts("skip"), "skip"))
             # The step's own ways out (the mã số BHXH look-up) stay at hand after a mistake.
-            buttons += [Button(b["label"], b["payload"]) for b in step.buttons]
+            buttons += _own_buttons(step)
             turn.say(result.message, buttons)
+
+    def _yes_no_buttons(self) -> list[Button]:
+        """«Đúng» / «Không, nhập lại» for a value the user confirms (a pending "confirm")."""
+        return [
+            Button(self.texts("confirm_yes"), "confirm:yes"),
+            Button(self.texts("confirm_no"), "confirm:no"),
+        ]
 
     def _suggested(self, state: ConversationState, step: Step) -> list[Choice]:
         """The choices a text step offers as buttons (its `suggestions`), or none."""
@@ -896,6 +894,11 @@ def _clear_form(state: ConversationState) -> None:
     state.editing = False
     state.attempts = {}
     state.last_rejected = None
+
+
+def _own_buttons(step: Step) -> list[Button]:
+    """The buttons a flow gives a step (its `buttons:`, e.g. the mã số BHXH look-up)."""
+    return [Button(b["label"], b["payload"]) for b in step.buttons]
 
 
 def _declaration_sent(state: ConversationState) -> bool:
