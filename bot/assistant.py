@@ -16,6 +16,7 @@ from typing import Any
 
 from bot.config import Settings
 from bot.notifications import NotificationPump, take_notices_for
+from bot.private import private_dir, secure_tree
 from bot.storage import ConversationStore, SaveResult
 from dialogs.engine import Engine, Services
 from dialogs.messages import Inbound, Outbound
@@ -157,9 +158,11 @@ class AssistantService:
 
 
 def prepare_data_dir(settings: Settings) -> None:
-    """Create the data directories (private: they hold ID photos) or fail with a clear reason."""
+    """Create the data directories or fail with a clear reason; whoever made them, the
+    tree ends up 0700 directories and 0600 files (they hold ID photos and personal data)."""
     for directory in (settings.data_dir, settings.uploads_dir, settings.documents_dir):
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(directory)
+    secure_tree(settings.data_dir)
     probe = settings.data_dir / ".write-test"
     probe.write_text("ok")
     probe.unlink()

@@ -8,13 +8,13 @@ packaged directory (`VSSID_AGENCIES_CSV`, when set, still wins).
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from bot.config import load_settings
+from bot.private import write_private
 from knowledge.agencies import DATA_DIR_FILE, AgencyCsvError, AgencyDirectory
 
 agencies_app = typer.Typer(
@@ -52,9 +52,8 @@ def import_csv(
         typer.echo(f"{file}: cannot read it as UTF-8 CSV ({error})", err=True)
         raise typer.Exit(1) from None
     settings = load_settings(data_dir=data_dir)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     target = settings.data_dir / DATA_DIR_FILE
-    shutil.copyfile(file, target)
+    write_private(target, file.read_bytes())
     AgencyDirectory.clear_cache()
     typer.echo(f"Imported {len(directory)} agencies into {target}.")
 

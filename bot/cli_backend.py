@@ -75,11 +75,23 @@ def serve(
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8090,
     data_dir: DataDirOption = None,
+    testing: Annotated[
+        bool, typer.Option("--testing", help="Also serve /_admin/* (inject outages and faults): tests only.")
+    ] = False,
 ) -> None:
-    """Run the stub backend as an HTTP service (JSON API under /v1) until interrupted."""
+    """Run the stub backend as an HTTP service (JSON API under /v1) until interrupted.
+
+    Every call needs VSSID_BACKEND_TOKEN; without it the service keeps to loopback and
+    writes a token to backend.token in the data dir, which clients on the same data dir read.
+    """
+    from bot.backend.http_server import ServeRefused
     from bot.backend.http_server import serve as run_server
 
-    run_server(host, port, data_dir)
+    try:
+        run_server(host, port, data_dir, testing=testing)
+    except ServeRefused as exc:
+        typer.echo(f"vssid-bot backend serve: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @backend_app.command("approve")

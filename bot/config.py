@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+BACKEND_TOKEN_FILE = "backend.token"
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
@@ -22,6 +24,9 @@ class Settings(BaseSettings):
     # Empty: the stub backend runs in-process on data_dir; otherwise the HTTP backend's base URL.
     backend_url: str = Field(default="", validation_alias="VSSID_BACKEND_URL")
     backend_timeout_s: float = Field(default=5.0, validation_alias="VSSID_BACKEND_TIMEOUT")
+    # Shared secret of the backend HTTP service: sent by the client, required by the server.
+    # Empty: both use the token file in the data dir (`backend serve` creates it, loopback only).
+    backend_token: str = Field(default="", validation_alias="VSSID_BACKEND_TOKEN")
     web_host: str = Field(default="127.0.0.1", validation_alias="VSSID_WEB_HOST")
     web_port: int = Field(default=8080, validation_alias="VSSID_WEB_PORT")
     # Public base URL of this service, for links in messages (web chat documents, webhooks).
@@ -63,6 +68,19 @@ class Settings(BaseSettings):
     @property
     def documents_dir(self) -> Path:
         return self.data_dir / "documents"
+
+    @property
+    def backend_token_file(self) -> Path:
+        return self.data_dir / BACKEND_TOKEN_FILE
+
+    def backend_token_value(self) -> str:
+        """VSSID_BACKEND_TOKEN, else the token `backend serve` left in the data dir ("" if none)."""
+        if self.backend_token:
+            return self.backend_token
+        try:
+            return self.backend_token_file.read_text(encoding="utf-8").strip()
+        except OSError:
+            return ""
 
     @property
     def backend_store_url(self) -> str:

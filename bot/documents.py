@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
 import unicodedata
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import jinja2
 
+from bot.private import write_private
 from dialogs.ports import Declaration
 
 log = logging.getLogger(__name__)
@@ -79,18 +79,8 @@ class PdfDocumentRenderer:
             raise ValueError("receipt has no usable characters for a file name")
         html = self.declaration_html(receipt, declaration, agency)
         data = bytes(_layout(html))
-        self.out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         final = self.out_dir / f"to-khai-{name}.pdf"
-        tmp = final.with_suffix(".tmp")
-        tmp.unlink(missing_ok=True)  # left over by a crash; O_EXCL below must not trip on it
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-            os.replace(tmp, final)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        write_private(final, data)
         log.info("declaration PDF written: receipt=%s kind=%s bytes=%d", receipt, declaration.kind, len(data))
         return final
 

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from PIL import Image, ImageFilter, ImageOps, ImageStat
 
+from bot.private import private_dir, write_private
 from dialogs.ports import PhotoRejected, StoredPhoto
 
 log = logging.getLogger(__name__)
@@ -177,22 +178,13 @@ class FilePhotoStore:
         return image
 
     def _write(self, owner: str, kind: str, image: Image.Image) -> Path:
-        directory = self.root / self._owner_dir_name(owner)
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        directory = private_dir(self.root / self._owner_dir_name(owner))
         final = directory / f"{kind}-{secrets.token_hex(8)}.jpg"
-        tmp = final.with_suffix(".tmp")
         buffer = io.BytesIO()
         image.save(buffer, "JPEG", quality=self.jpeg_quality, optimize=True)
         # Created 0600 from the start (no window where another local user could read it);
         # written under a temporary name so a crash never leaves a half photo behind.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(buffer.getbuffer())
-            os.replace(tmp, final)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        write_private(final, buffer.getvalue())
         return final
 
     def _delete_owner(self, owner: str) -> int:

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine as SqlEngine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
+from bot.private import private_sqlite
 from dialogs.state import ConversationState
 
 
@@ -154,6 +155,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def make_engine(url: str) -> SqlEngine:
     if url.startswith("sqlite"):
+        private_sqlite(url)  # 0600 before SQLite creates it: the WAL and SHM files follow its mode
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 5}, hide_parameters=True
         )

@@ -13,10 +13,20 @@ import pytest
 from aiohttp import web
 from typer.testing import CliRunner
 
-from bot.backend import BackendRequestError, HttpBackend, InvalidTransition, StubBackend, UnknownReceipt
+from bot.backend import (
+    BackendRequestError,
+    HttpBackend,
+    InvalidTransition,
+    StubBackend,
+    UnknownReceipt,
+    make_backend,
+)
 from bot.backend.http_server import Faults, PathOnlyAccessLogger, create_app
+from bot.config import load_settings
 from dialogs.ports import BackendUnavailable
 from tests.test_backend_stub import CHILD, HUNG, PARENT, child, individual, last_otp
+
+TOKEN = "test-service-token-" + "x" * 24
 
 
 class Service:
@@ -24,23 +34,28 @@ class Service:
         self.url, self.stub, self.faults = url, stub, faults
 
 
-@pytest.fixture
-async def service(tmp_path: Path):
+async def start_service(tmp_path: Path, *, testing: bool = False):
     stub = StubBackend(f"sqlite:///{tmp_path / 'stub.sqlite3'}")
     faults = Faults()
-    app = create_app(stub, faults, close_stub=True)
+    app = create_app(stub, faults, token=TOKEN, testing=testing, close_stub=True)
     runner = web.AppRunner(app, access_log_class=PathOnlyAccessLogger, shutdown_timeout=0.5)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = runner.addresses[0][1]
-    yield Service(f"http://127.0.0.1:{port}", stub, faults)
+    return runner, Service(f"http://127.0.0.1:{port}", stub, faults)
+
+
+@pytest.fixture
+async def service(tmp_path: Path):
+    runner, started = await start_service(tmp_path)
+    yield started
     await runner.cleanup()
 
 
 @pytest.fixture
 async def client(service: Service):
-    c = HttpBackend(service.url, timeout_s=0.5, retries=3, backoff_s=0.01)
+    c = HttpBackend(service.url, timeout_s=0.5, retries=3, backoff_s=0.01, token=TOKEN)
     yield c
     await c.close()
 
@@ -114,7 +129,7 @@ async def test_too_many_503s_raise_backend_unavailable(service: Service, client:
 async def test_a_lost_response_is_retried_without_a_second_declaration(service: Service):
     # The server does the work, then holds the answer past the client's timeout.
     service.faults.inject(1, "hang", hang_s=5)
-    async with HttpBackend(service.url, timeout_s=0.3, retries=2, backoff_s=0.01) as c:
+    async with HttpBackend(service.url, timeout_s=0.3, retries=2, backoff_s=0.01, token=TOKEN) as c:
         sub = await c.submit(individual(), "k")
     assert service.faults.api_requests == 2
     declarations = await service.stub.list_declarations()
@@ -141,7 +156,7 @@ async def test_cli_approves_through_the_http_service(service: Service, client: H
     await client.verify_declaration_otp(sub.receipt, await last_otp(service.stub, HUNG["phone"]))
     from bot.cli import app
 
-    env = {"VSSID_BACKEND_URL": service.url}
+    env = {"VSSID_BACKEND_URL": service.url, "VSSID_BACKEND_TOKEN": TOKEN}
     args = ["backend", "approve", sub.receipt, "--json", "--data-dir", str(tmp_path / "elsewhere")]
     # The CLI runs its own event loop: keep it off this one, which serves the requests.
     result = await asyncio.to_thread(CliRunner().invoke, app, args, env=env)
@@ -153,6 +168,7 @@ async def test_cli_approves_through_the_http_service(service: Service, client: H
 
 def test_backend_serve_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv("VSSID_BACKEND_URL", raising=False)
+    monkeypatch.delenv("VSSID_BACKEND_TOKEN", raising=False)
     port = free_port()
     cmd = [
         sys.executable,
@@ -168,9 +184,18 @@ def test_backend_serve_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     async def use_it() -> str:
+        # Without VSSID_BACKEND_TOKEN the service makes a token file in its data dir (0600),
+        # which a client on the same data dir uses.
+        token_file = tmp_path / "backend.token"
+        for _ in range(200):
+            if token_file.exists() and token_file.stat().st_size:
+                break
+            await asyncio.sleep(0.05)
+        assert token_file.stat().st_mode & 0o777 == 0o600
+        backend = make_backend(load_settings(data_dir=tmp_path, backend_url=f"http://127.0.0.1:{port}"))
         # Generous retries: they also wait out the server's start-up.
-        url = f"http://127.0.0.1:{port}"
-        async with HttpBackend(url, timeout_s=1, retries=50, backoff_s=0.1, max_backoff_s=0.2) as c:
+        backend.retries, backend.backoff_s, backend.max_backoff_s = 50, 0.1, 0.2
+        async with backend as c:
             return (await c.submit(individual(), "k")).receipt
 
     try:
@@ -187,3 +212,78 @@ def test_backend_serve_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
     listed = CliRunner().invoke(app, ["declarations", "--json", "--data-dir", str(tmp_path)])
     assert [d["receipt"] for d in json.loads(listed.stdout)] == [receipt]
+
+
+# -- the service token ---------------------------------------------------------------------
+
+ENDPOINTS = [
+    ("POST", "/v1/declarations"),
+    ("GET", "/v1/declarations"),
+    ("GET", "/v1/declarations/VSS-2026-000001"),
+    ("POST", "/v1/declarations/VSS-2026-000001/otp"),
+    ("POST", "/v1/declarations/VSS-2026-000001/otp/verify"),
+    ("POST", "/v1/declarations/VSS-2026-000001/approve"),
+    ("POST", "/v1/declarations/VSS-2026-000001/reject"),
+    ("POST", "/v1/accounts/otp"),
+    ("POST", "/v1/accounts/otp/verify"),
+    ("POST", "/v1/ids/verified"),
+    ("POST", "/v1/social-insurance-codes/lookup"),
+    ("GET", "/v1/events"),
+    ("GET", "/v1/sms"),
+]
+
+
+async def test_every_endpoint_refuses_a_call_without_the_token(service: Service, client: HttpBackend):
+    sub = await client.submit(individual(), "k")
+    await client.verify_declaration_otp(sub.receipt, await last_otp(service.stub, HUNG["phone"]))
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http:
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
+            for method, path in ENDPOINTS:
+                path = path.replace("VSS-2026-000001", sub.receipt)
+                async with http.request(method, service.url + path, json={}, headers=headers) as resp:
+                    assert resp.status == 401, (method, path, headers)
+                    body = await resp.json()
+                    assert body["error"] == "unauthorized"
+                    assert HUNG["phone"] not in json.dumps(body)
+        async with http.get(service.url + "/health") as resp:
+            assert resp.status == 200  # a load balancer's probe needs no secret
+    # Nothing was decided by the refused calls; the rightful client still gets through.
+    assert (await client.status(sub.receipt)).status == "received"
+    assert (await client.approve(sub.receipt)).status == "approved"
+
+
+async def test_admin_endpoints_exist_only_for_testing(service: Service, tmp_path: Path):
+    import aiohttp
+
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    async with aiohttp.ClientSession(headers=auth) as http:
+        for path in ("/_admin/outage", "/_admin/faults"):
+            async with http.post(service.url + path, json={"on": True}) as resp:
+                assert resp.status == 404
+        assert not service.stub.outage
+        runner, testing = await start_service(tmp_path / "testing", testing=True)
+        try:
+            async with http.post(testing.url + "/_admin/outage", json={"on": True}) as resp:
+                assert resp.status == 200
+            assert testing.stub.outage
+            async with aiohttp.ClientSession() as anonymous:
+                async with anonymous.post(testing.url + "/_admin/outage", json={"on": False}) as resp:
+                    assert resp.status == 401
+            assert testing.stub.outage
+        finally:
+            await runner.cleanup()
+
+
+def test_serve_refuses_to_listen_beyond_loopback_without_a_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.delenv("VSSID_BACKEND_TOKEN", raising=False)
+    from bot.cli import app
+
+    args = ["backend", "serve", "--host", "0.0.0.0", "--port", "0", "--data-dir", str(tmp_path)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert "VSSID_BACKEND_TOKEN" in result.output
+    assert not (tmp_path / "backend.token").exists()

@@ -49,7 +49,11 @@ def make_backend(settings: Settings) -> StubBackend | HttpBackend:
     if settings.backend_url:
         from bot.backend.http_client import HttpBackend
 
-        return HttpBackend(settings.backend_url, timeout_s=settings.backend_timeout_s)
+        return HttpBackend(
+            settings.backend_url,
+            timeout_s=settings.backend_timeout_s,
+            token=settings.backend_token_value(),
+        )
     from bot.backend.stub import StubBackend
 
     return StubBackend(settings.backend_store_url)

@@ -4,7 +4,8 @@ Each attempt has its own timeout; connection errors, timeouts and 5xx are retrie
 exponential backoff and jitter, then `BackendUnavailable` is raised so the engine keeps
 the user's input and says "try again later". 4xx are the caller's mistakes and are never
 retried. Retrying a submit is safe: the idempotency key travels in the `Idempotency-Key`
-header and the server answers a repeat with the first receipt.
+header and the server answers a repeat with the first receipt. Every call carries the
+service token (`Authorization: Bearer`, VSSID_BACKEND_TOKEN).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class HttpBackend:
         timeout_s: float = 5.0,
         retries: int = 3,
         *,
+        token: str = "",
         backoff_s: float = 0.2,
         max_backoff_s: float = 2.0,
     ) -> None:
@@ -60,6 +62,7 @@ class HttpBackend:
         self.retries = max(retries, 0)  # attempts = 1 + retries
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
+        self._auth = {"Authorization": f"Bearer {token}"} if token else {}
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> HttpBackend:
@@ -76,7 +79,9 @@ class HttpBackend:
     def _client(self) -> aiohttp.ClientSession:
         # Created lazily: a ClientSession must be made inside the running loop.
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout_s))
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.timeout_s), headers=self._auth
+            )
         return self._session
 
     def _delay(self, attempt: int) -> float:

@@ -8,12 +8,19 @@ response, the case idempotency keys exist for).
 
 Personal data stays out of URLs (ID numbers, codes and names travel in JSON bodies) and
 the access log records method, path and status only.
+
+Every endpoint but `/health` needs `Authorization: Bearer <VSSID_BACKEND_TOKEN>` (compared
+in constant time); without a configured token `serve` keeps to loopback and makes one in
+the data dir. `/_admin/*` (outages, injected faults) exists only when asked for (`testing`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
+import ipaddress
 import logging
+import secrets
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -67,6 +74,8 @@ class Faults:
 
 STUB = web.AppKey("stub", StubBackend)
 FAULTS = web.AppKey("faults", Faults)
+TOKEN = web.AppKey("token", str)
+OPEN_PATHS = frozenset({"/health"})
 
 
 class PathOnlyAccessLogger(AbstractAccessLogger):
@@ -78,6 +87,16 @@ class PathOnlyAccessLogger(AbstractAccessLogger):
 
 def _error(http_status: int, code: str, message: str, **extra: Any) -> web.Response:
     return web.json_response({"error": code, "message": message, **extra}, status=http_status)
+
+
+@web.middleware
+async def _authenticate(request: web.Request, handler: Any) -> web.StreamResponse:
+    if request.path not in OPEN_PATHS:
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        expected = request.app[TOKEN]
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), expected.encode()):
+            return _error(401, "unauthorized", "a valid 'Authorization: Bearer <token>' header is required")
+    return await handler(request)
 
 
 @web.middleware
@@ -99,7 +118,8 @@ async def _faults_and_errors(request: web.Request, handler: Any) -> web.StreamRe
         problems = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors(include_url=False)]
         return _error(400, "invalid", "the declaration is not well-formed", problems=problems)
     except (ValueError, KeyError, TypeError) as exc:
-        return _error(400, "invalid", f"bad request: {exc}")
+        # The exception's type only: its text may repeat a value from the body.
+        return _error(400, "invalid", f"bad request ({type(exc).__name__})")
     if fault == "hang":
         await faults.hang()
     return response
@@ -223,11 +243,20 @@ async def set_outage(request: web.Request) -> web.Response:
 
 
 def create_app(
-    stub: StubBackend, faults: Faults | None = None, *, close_stub: bool = False
+    stub: StubBackend,
+    faults: Faults | None = None,
+    *,
+    token: str,
+    testing: bool = False,
+    close_stub: bool = False,
 ) -> web.Application:
-    app = web.Application(middlewares=[_faults_and_errors], client_max_size=1024 * 1024)
+    """The service; `token` is required on every call but /health, `testing` adds /_admin/*."""
+    if not token:
+        raise ValueError("the backend service needs a token")
+    app = web.Application(middlewares=[_authenticate, _faults_and_errors], client_max_size=1024 * 1024)
     app[STUB] = stub
     app[FAULTS] = faults or Faults()
+    app[TOKEN] = token
     app.add_routes(
         [
             web.post(f"{API}/declarations", submit),
@@ -244,11 +273,16 @@ def create_app(
             web.get(f"{API}/events", events),
             web.get(f"{API}/sms", sms),
             web.get("/health", health),
-            web.post("/_admin/faults", set_faults),
-            web.delete("/_admin/faults", set_faults),
-            web.post("/_admin/outage", set_outage),
         ]
     )
+    if testing:
+        app.add_routes(
+            [
+                web.post("/_admin/faults", set_faults),
+                web.delete("/_admin/faults", set_faults),
+                web.post("/_admin/outage", set_outage),
+            ]
+        )
 
     async def _on_shutdown(app: web.Application) -> None:
         app[FAULTS].clear()  # release held responses so shutdown does not wait for them
@@ -263,15 +297,50 @@ def create_app(
     return app
 
 
-def serve(host: str, port: int, data_dir: Path | None = None) -> None:
+class ServeRefused(Exception):
+    """`serve` will not start as configured; the message says what to change."""
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def service_token(host: str, settings: Any) -> str:
+    """VSSID_BACKEND_TOKEN; without it, loopback only, with a token file made in the data dir."""
+    if settings.backend_token:
+        return settings.backend_token
+    if not is_loopback(host):
+        raise ServeRefused(
+            f"refusing to listen on {host} without VSSID_BACKEND_TOKEN: anyone who reaches the port "
+            "could read every declaration (set a long random token, e.g. `openssl rand -hex 32`)"
+        )
+    from bot.private import write_private
+
+    token = settings.backend_token_value()
+    if not token:
+        token = secrets.token_urlsafe(32)
+        write_private(settings.backend_token_file, token.encode())
+    return token
+
+
+def serve(host: str, port: int, data_dir: Path | None = None, *, testing: bool = False) -> None:
     """Run the service until interrupted, on the stub store of the data dir."""
     from bot.config import load_settings
     from bot.logs import setup_logging
+    from bot.private import secure_tree
 
     settings = load_settings(data_dir=data_dir)
     setup_logging(settings.log_level)
+    token = service_token(host, settings)
+    secure_tree(settings.data_dir)
     stub = StubBackend(settings.backend_store_url)
-    app = create_app(stub, close_stub=True)
+    app = create_app(stub, token=token, testing=testing, close_stub=True)
+    where = "VSSID_BACKEND_TOKEN" if settings.backend_token else str(settings.backend_token_file)
     web.run_app(
         app,
         host=host,
@@ -280,6 +349,8 @@ def serve(host: str, port: int, data_dir: Path | None = None) -> None:
         access_log=logging.getLogger("bot.backend.access"),
         shutdown_timeout=5.0,
         print=lambda *_: print(
-            f"Stub backend on http://{host}:{port}{API} (store: {settings.data_dir})", flush=True
+            f"Stub backend on http://{host}:{port}{API} (store: {settings.data_dir}; token: {where}"
+            f"{'; /_admin/* on for testing' if testing else ''})",
+            flush=True,
         ),
     )

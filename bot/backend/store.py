@@ -10,12 +10,13 @@ Datetimes are aware (sqlmodel stores them as UTC and gives them back aware, even
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 
 from sqlalchemy import Engine, UniqueConstraint, event
 from sqlalchemy.orm import registry
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Field, SQLModel, create_engine
+
+from bot.private import private_sqlite
 
 
 class StubModel(SQLModel, registry=registry()):
@@ -113,9 +114,7 @@ def make_engine(url: str) -> Engine:
             url, connect_args={"check_same_thread": False}, poolclass=StaticPool, hide_parameters=True
         )
     else:
-        path = url.removeprefix("sqlite:///")
-        if path:
-            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        private_sqlite(url)  # 0600 before SQLite creates it: the WAL and SHM files follow its mode
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True
         )

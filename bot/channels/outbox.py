@@ -20,13 +20,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import sqlite3
-import stat
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
+
+from bot.private import private_file
 
 T = TypeVar("T")
 
@@ -35,17 +35,6 @@ _OUTBOX_TABLE = (
     " spec TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, created_at REAL NOT NULL)"
 )
 _OUTBOX_INDEX = "CREATE INDEX IF NOT EXISTS outbox_user ON outbox (user_id, id)"
-
-
-def _private_file(path: Path) -> None:
-    """Create `path` readable by its owner only (SQLite gives its journal the same mode)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        if stat.S_IMODE(os.fstat(fd).st_mode) & 0o077:  # a file an older version left readable
-            os.fchmod(fd, 0o600)
-    finally:
-        os.close(fd)
 
 
 class Outbox:
@@ -58,7 +47,7 @@ class Outbox:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        _private_file(path)
+        private_file(path)  # SQLite gives its journal the same mode
         with self._db() as db:
             db.execute(_OUTBOX_TABLE)
             db.execute(_OUTBOX_INDEX)
