@@ -230,7 +230,7 @@ def settings_for(framework: str, data_dir: Path) -> Any:
 
 async def full_stack(framework: str, users: list[int]) -> float:
     from bot.assistant import build_assistant
-    from bot.channels.telegram_common import build_telegram_channel
+    from bot.channels.telegram import build_telegram_channel
 
     replies = FakeReplies()
     with tempfile.TemporaryDirectory(prefix="vssid-bench-") as tmp:

@@ -15,13 +15,14 @@ from typing import Annotated
 
 import typer
 
+from bot.channels.replies import terminal_replies
 from dialogs.messages import Button, Inbound, Outbound
 
 CHANNEL = "terminal"
 
 
 def _error_reply(text: str) -> dict:
-    return {"replies": [{"text": text, "buttons": [], "document": None}]}
+    return terminal_replies([Outbound(text)])
 
 
 def _inbound_from_json(line: str, user: str) -> Inbound | dict:
@@ -115,7 +116,7 @@ async def _jsonl(assistant, user: str) -> None:
             payload = inbound
         else:
             replies = await assistant.handle(inbound)
-            payload = {"replies": [r.to_json() for r in replies]}
+            payload = terminal_replies(replies)
         sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
         sys.stdout.flush()
 

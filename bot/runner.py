@@ -169,7 +169,7 @@ async def start_service(settings: Settings, *, assistant: Any = None) -> Service
     telegram_builder = None
     if settings.telegram_bot_token:
         try:
-            from bot.channels.telegram_common import add_webhook_route, build_telegram_channel
+            from bot.channels.telegram import add_webhook_route, build_telegram_channel
         except ImportError as exc:
             raise ConfigError(
                 f"TELEGRAM_BOT_TOKEN is set but the Telegram channel cannot load ({exc})"

@@ -20,13 +20,9 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.channels.telegram_common import (
-    RetryPolicy,
-    TelegramChannel,
-    add_webhook_route,
-    build_telegram_channel,
-)
+from bot.channels.telegram import TelegramChannel, add_webhook_route, build_telegram_channel
 from bot.config import Settings
+from bot.retry import RetryPolicy
 from dialogs.messages import Button, Inbound, Outbound
 from tests.fake_bot_api import TOKEN, FakeBotApi, FakeUser
 

@@ -7,15 +7,11 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.channels.telegram_common import (
-    CallbackCodec,
-    escape_html,
-    join_texts,
-    keyboard_rows,
-    normalise_start,
-    split_text,
-    utf16_len,
-)
+from bot.channels.telegram.codec import CallbackCodec
+from bot.channels.telegram.events import normalise_start
+from bot.channels.telegram.rendering import escape_html, join_texts, keyboard_rows
+from bot.channels.telegram.rendering import split_message as split_text
+from bot.channels.text_split import utf16_len
 from dialogs.messages import Button, Outbound
 from tests.telegram_spec import problems
 

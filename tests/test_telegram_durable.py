@@ -19,12 +19,8 @@ from pathlib import Path
 import pytest
 
 from bot.channels.outbox import Outbox
-from bot.channels.telegram_common import (
-    OUTBOX_FILE,
-    CallbackCodec,
-    TelegramChannel,
-    TelegramOutbox,
-)
+from bot.channels.telegram import OUTBOX_FILE, TelegramChannel
+from bot.channels.telegram.codec import CallbackCodec, TelegramOutbox
 from tests.fake_bot_api import FakeBotApi, FakeUser
 from tests.telegram_harness import (
     FAST_RETRY,

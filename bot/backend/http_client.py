@@ -10,15 +10,15 @@ service token (`Authorization: Bearer`, VSSID_BACKEND_TOKEN).
 
 from __future__ import annotations
 
-import asyncio
+import dataclasses
 import logging
-import random
 from datetime import date
 from typing import Any
 
 import aiohttp
 
 from bot.backend.stub import InvalidTransition, UnknownReceipt
+from bot.retry import BACKEND, Failure, GaveUp, Verdict, retrying
 from dialogs.ports import (
     BackendUnavailable,
     Declaration,
@@ -44,6 +44,22 @@ class BackendRequestError(Exception):
         self.body = body
 
 
+class _ServerError(Exception):
+    """A 5xx answer: the service is there but cannot answer now."""
+
+
+def _classify(exc: BaseException) -> Verdict:
+    if isinstance(exc, _ServerError | TimeoutError | aiohttp.ClientError):
+        return Failure.TRANSIENT, 0.0
+    return None
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, _ServerError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
 class HttpBackend:
     """Client of the stub's HTTP service; also offers its operator actions (approve, reject, listings)."""
 
@@ -51,17 +67,18 @@ class HttpBackend:
         self,
         base_url: str,
         timeout_s: float = 5.0,
-        retries: int = 3,
+        retries: int = BACKEND.attempts - 1,
         *,
         token: str = "",
-        backoff_s: float = 0.2,
-        max_backoff_s: float = 2.0,
+        backoff_s: float = BACKEND.backoff_s,
+        max_backoff_s: float = BACKEND.max_backoff_s,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
         self.retries = max(retries, 0)  # attempts = 1 + retries
-        self.backoff_s = backoff_s
-        self.max_backoff_s = max_backoff_s
+        self.policy = dataclasses.replace(
+            BACKEND, attempts=self.retries + 1, backoff_s=backoff_s, max_backoff_s=max_backoff_s
+        )
         self._auth = {"Authorization": f"Bearer {token}"} if token else {}
         self._session: aiohttp.ClientSession | None = None
 
@@ -84,12 +101,6 @@ class HttpBackend:
             )
         return self._session
 
-    def _delay(self, attempt: int) -> float:
-        base = min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1))
-        return base * (
-            0.5 + random.random() / 2
-        )  # jitter: clients that failed together do not retry together
-
     async def _request(
         self,
         method: str,
@@ -101,24 +112,27 @@ class HttpBackend:
     ) -> tuple[int, Any]:
         """(status, JSON body) of the first non-5xx answer; raises BackendUnavailable after the retries."""
         url = self.base_url + path
-        last: str = "no attempt"
-        for attempt in range(self.retries + 1):
-            if attempt:
-                await asyncio.sleep(self._delay(attempt))
+
+        async def attempt() -> tuple[int, Any]:
             try:
                 async with self._client().request(
                     method, url, json=json, params=params, headers=headers
                 ) as resp:
                     if resp.status >= 500:
-                        last = f"HTTP {resp.status}"
-                        log.warning("backend %s %s: %s (attempt %d)", method, path, last, attempt + 1)
-                        continue
+                        raise _ServerError(f"HTTP {resp.status}")
                     body = await resp.json(content_type=None) if resp.content_length != 0 else None
                     return resp.status, body
-            except (TimeoutError, aiohttp.ClientError) as exc:
-                last = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-                log.warning("backend %s %s: %s (attempt %d)", method, path, last, attempt + 1)
-        raise BackendUnavailable(f"{method} {path} failed after {self.retries + 1} attempts ({last})")
+            except (_ServerError, TimeoutError, aiohttp.ClientError) as exc:
+                log.warning("backend %s %s: %s", method, path, _describe(exc))
+                raise
+
+        try:
+            return await retrying(attempt, self.policy, _classify, name=f"backend {method} {path}")
+        except GaveUp as exc:
+            last = _describe(exc.__cause__) if exc.__cause__ else "no attempt"
+            raise BackendUnavailable(
+                f"{method} {path} failed after {self.policy.attempts} attempts ({last})"
+            ) from None
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         status, body = await self._request(method, path, **kwargs)

@@ -31,20 +31,19 @@ import os
 import re
 import secrets
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
 from urllib.parse import quote
 
 from aiohttp import web
 
 from bot.channels.base import Assistant
+from bot.channels.locks import KeyedLocks
+from bot.channels.replies import web_message, web_replies
 from bot.channels.texts import channel_text
 from dialogs.messages import Inbound, Outbound
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "web"
 STATIC_FILES = {"app.js": "text/javascript", "style.css": "text/css"}
@@ -124,32 +123,6 @@ class DocumentLinks:
         return path
 
 
-class KeyedLocks:
-    """One lock per conversation (a page's messages are answered in order), freed when idle."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-
-    @contextmanager
-    def _ref(self, key: str) -> Iterator[asyncio.Lock]:
-        lock, users = self._locks.get(key, (None, 0))
-        lock = lock or asyncio.Lock()
-        self._locks[key] = (lock, users + 1)
-        try:
-            yield lock
-        finally:
-            lock, users = self._locks[key]
-            if users <= 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
-
-    async def run(self, key: str, answer: Callable[[], Awaitable[T]]) -> T:
-        with self._ref(key) as lock:
-            async with lock:
-                return await answer()
-
-
 class _BadRequest(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(code)
@@ -157,8 +130,9 @@ class _BadRequest(Exception):
 
 
 def _error(status: int, code: str, message: str) -> web.Response:
-    reply = {"text": message, "buttons": [], "document": None, "image": None, "progress": None}
-    return web.json_response({"error": code, "message": message, "replies": [reply]}, status=status)
+    return web.json_response(
+        {"error": code, "message": message, "replies": [web_message(message)]}, status=status
+    )
 
 
 class WebChannel:
@@ -259,19 +233,14 @@ class WebChannel:
         }
         return web.FileResponse(path, headers=headers)
 
-    def _reply_json(self, request: web.Request, outbound: Outbound) -> dict:
+    def _replies_json(self, request: web.Request, replies: list[Outbound]) -> dict:
         base = self.public_url or str(request.url.origin())
 
-        def url(file: Path | None) -> str | None:
-            if file is None:
-                return None
+        def link(file: Path) -> str | None:
             path = self.links.path_for(file)
             return base + path if path else None
 
-        reply = outbound.to_json(url(outbound.document))
-        reply["image"] = url(outbound.image)
-        reply["progress"] = list(outbound.progress) if outbound.progress else None
-        return reply
+        return web_replies(replies, link)
 
     async def _updates(self, request: web.Request) -> web.Response:
         conversation_id = request.match_info["conversation_id"]
@@ -284,7 +253,7 @@ class WebChannel:
             except Exception:
                 log.exception("web chat: could not read the notices owed to a conversation")
         return web.json_response(
-            {"replies": [self._reply_json(request, o) for o in pending]},
+            self._replies_json(request, pending),
             headers={"Cache-Control": "no-store"},
         )
 
@@ -316,7 +285,7 @@ class WebChannel:
             if self._in_flight == 0:
                 self._idle.set()
         return web.json_response(
-            {"replies": [self._reply_json(request, o) for o in replies]},
+            self._replies_json(request, replies),
             headers={"Cache-Control": "no-store"},
         )
 

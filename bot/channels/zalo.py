@@ -37,9 +37,11 @@ import aiohttp
 from aiohttp import web
 
 from bot.channels.base import Assistant
+from bot.channels.locks import KeyedLocks
 from bot.channels.outbox import Outbox
+from bot.channels.text_split import split_text
 from bot.channels.texts import channel_text
-from bot.channels.web import KeyedLocks
+from bot.retry import ZALO, Failure, GaveUp, Verdict, retrying
 from dialogs.messages import Inbound, Outbound
 
 log = logging.getLogger(__name__)
@@ -68,24 +70,6 @@ def webhook_signature(app_id: str, raw_body: bytes, timestamp: str, oa_secret_ke
     """The X-ZEvent-Signature header value Zalo sends for this body."""
     digest = hashlib.sha256(app_id.encode() + raw_body + timestamp.encode() + oa_secret_key.encode())
     return "mac=" + digest.hexdigest()
-
-
-def split_text(text: str, limit: int = MAX_TEXT_CHARS) -> list[str]:
-    """Cut `text` into pieces <= limit, at a paragraph, line or word boundary when there is one."""
-    pieces: list[str] = []
-    rest = text.strip()
-    while len(rest) > limit:
-        window = rest[:limit]
-        cut = max(window.rfind("\n\n"), window.rfind("\n"))
-        if cut < limit // 2:
-            cut = window.rfind(" ")
-        if cut < limit // 2:
-            cut = limit
-        pieces.append(rest[:cut].rstrip())
-        rest = rest[cut:].lstrip()
-    if rest:
-        pieces.append(rest)
-    return pieces
 
 
 class TokenStore:
@@ -163,7 +147,7 @@ class ZaloChannel:
         app_secret_key: str = "",
         max_image_bytes: int = MAX_IMAGE_BYTES,
         signature_max_age_s: float = SIGNATURE_MAX_AGE_S,
-        retry_interval_s: float = 60.0,
+        retry_interval_s: float = ZALO.outbox_retry_s,
         http_timeout_s: float = 20.0,
     ) -> None:
         self.assistant = assistant
@@ -432,7 +416,7 @@ class ZaloChannel:
                 for b in reply.buttons
             ]
             groups = [buttons[i : i + MAX_BUTTONS] for i in range(0, len(buttons), MAX_BUTTONS)]
-            chunks = split_text(reply.text) if reply.text else []
+            chunks = split_text(reply.text.strip(), MAX_TEXT_CHARS) if reply.text.strip() else []
             for index, chunk in enumerate(chunks):
                 spec: dict = {"kind": "text", "text": chunk}
                 if index == len(chunks) - 1 and groups:
@@ -537,34 +521,50 @@ class ZaloChannel:
         return result
 
     async def _call(self, path: str, *, json_body: dict | None = None, form: Any = None) -> dict:
-        """POST to the OA API; refreshes an expired token once and retries."""
+        """POST to the OA API; an expired token is refreshed and the call retried (`ZALO` policy)."""
         if self._session is None:
             raise ZaloApiError(None, "channel not started")
-        for attempt in range(2):
-            token = self.tokens.access_token
-            try:
-                async with self._session.post(
-                    self.api_base + path,
-                    json=json_body,
-                    data=form() if form else None,
-                    headers={"access_token": token},
-                ) as response:
-                    try:
-                        result = await response.json(content_type=None)
-                    except ValueError:
-                        raise ZaloApiError(None, f"HTTP {response.status}, not JSON") from None
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                raise ZaloApiError(None, type(exc).__name__) from exc
-            if not isinstance(result, dict):
-                raise ZaloApiError(None, "unexpected answer")
-            code = result.get("error", 0)
-            if code == 0:
-                return result
-            if code == TOKEN_EXPIRED and attempt == 0:
-                await self._refresh(token)
-                continue
-            raise ZaloApiError(code, str(result.get("message", "")))
-        raise ZaloApiError(TOKEN_EXPIRED, "token still refused after a refresh")
+
+        async def refresh(exc: BaseException) -> None:
+            assert isinstance(exc, _TokenExpired)
+            await self._refresh(exc.token)
+
+        try:
+            return await retrying(
+                lambda: self._post(path, json_body, form),
+                ZALO,
+                _classify,
+                before_retry=refresh,
+                name="zalo call",
+            )
+        except GaveUp as exc:
+            raise ZaloApiError(TOKEN_EXPIRED, str(exc.__cause__)) from None
+
+    async def _post(self, path: str, json_body: dict | None, form: Any) -> dict:
+        """One POST; raises _TokenExpired on -216 (the caller refreshes) and ZaloApiError otherwise."""
+        assert self._session is not None
+        token = self.tokens.access_token
+        try:
+            async with self._session.post(
+                self.api_base + path,
+                json=json_body,
+                data=form() if form else None,
+                headers={"access_token": token},
+            ) as response:
+                try:
+                    result = await response.json(content_type=None)
+                except ValueError:
+                    raise ZaloApiError(None, f"HTTP {response.status}, not JSON") from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise ZaloApiError(None, type(exc).__name__) from exc
+        if not isinstance(result, dict):
+            raise ZaloApiError(None, "unexpected answer")
+        code = result.get("error", 0)
+        if code == 0:
+            return result
+        if code == TOKEN_EXPIRED:
+            raise _TokenExpired(token, str(result.get("message", "")))
+        raise ZaloApiError(code, str(result.get("message", "")))
 
     async def _refresh(self, stale_token: str) -> None:
         async with self._refresh_lock:
@@ -602,3 +602,16 @@ class ZaloChannel:
 
 class _TooLarge(Exception):
     pass
+
+
+class _TokenExpired(Exception):
+    """Zalo answered -216 to a call made with `token`."""
+
+    def __init__(self, token: str, message: str) -> None:
+        super().__init__(message)
+        self.token = token
+
+
+def _classify(exc: BaseException) -> Verdict:
+    """Only an expired token is worth a retry (after its refresh); the rest goes to the outbox."""
+    return (Failure.TRANSIENT, 0.0) if isinstance(exc, _TokenExpired) else None

@@ -1,7 +1,7 @@
 """The Telegram channel on python-telegram-bot 22 (TELEGRAM_FRAMEWORK=ptb).
 
 Same behaviour as the aiogram adapter: PTB parses updates and performs Bot API calls,
-`telegram_common` decides. One `TypeHandler` takes every update and only queues it, so
+the `telegram` package decides. One `TypeHandler` takes every update and only queues it, so
 PTB's sequential update processing keeps arrival order at no cost; different users run
 concurrently in the common per-chat workers. PTB has no aiohttp webhook server, so the
 webhook goes through the shared aiohttp route and `Application.process_update`.
@@ -20,23 +20,17 @@ from telegram.ext import Application, ContextTypes, TypeHandler
 from telegram.request import BaseRequest
 from telegram.warnings import PTBDeprecationWarning
 
-from .base import Assistant
-from .telegram_common import ALLOWED_UPDATES, Failure, Keyboard, RetryPolicy, TelegramChannel
+from bot.channels.base import Assistant
+from bot.retry import Failure, RetryPolicy, Verdict
 
-PARSE_MODE = "HTML"
+from .api import FrameworkBotApi
+from .channel import TelegramChannel
+from .events import ALLOWED_UPDATES
 
 # httpx logs every request URL at INFO, and the URL contains the bot token.
 logging.getLogger("httpx").setLevel(logging.WARNING)
 # PTB warns inside RetryAfter's own constructor; `_retry_after_seconds` reads both forms.
 warnings.filterwarnings("ignore", message=r".*`retry_after` will be of type", category=PTBDeprecationWarning)
-
-
-def _markup(keyboard: Keyboard | None) -> InlineKeyboardMarkup | None:
-    if keyboard is None:
-        return None
-    return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(label, callback_data=data) for label, data in row] for row in keyboard]
-    )
 
 
 def _retry_after_seconds(exc: RetryAfter) -> float:
@@ -48,8 +42,12 @@ def _retry_after_seconds(exc: RetryAfter) -> float:
     return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
 
 
-class PtbBotApi:
+class PtbBotApi(FrameworkBotApi):
     """`BotApi` over a PTB `Bot`."""
+
+    markup_class = InlineKeyboardMarkup
+    button_class = InlineKeyboardButton
+    file_class = InputFile
 
     def __init__(self, application: Application) -> None:
         self.application = application
@@ -58,47 +56,11 @@ class PtbBotApi:
     def bot(self) -> Any:
         return self.application.bot
 
-    async def send_text(self, chat_id: int, text: str, keyboard: Keyboard | None) -> int:
-        sent = await self.bot.send_message(
-            chat_id, text, parse_mode=PARSE_MODE, reply_markup=_markup(keyboard)
-        )
-        return sent.message_id
-
-    async def send_document(
-        self, chat_id: int, data: bytes, filename: str, caption: str | None, keyboard: Keyboard | None
-    ) -> int:
-        sent = await self.bot.send_document(
-            chat_id,
-            InputFile(data, filename=filename),
-            caption=caption,
-            parse_mode=PARSE_MODE if caption else None,
-            reply_markup=_markup(keyboard),
-        )
-        return sent.message_id
-
-    async def send_photo(
-        self, chat_id: int, data: bytes, filename: str, caption: str | None, keyboard: Keyboard | None
-    ) -> int:
-        sent = await self.bot.send_photo(
-            chat_id,
-            InputFile(data, filename=filename),
-            caption=caption,
-            parse_mode=PARSE_MODE if caption else None,
-            reply_markup=_markup(keyboard),
-        )
-        return sent.message_id
-
-    async def remove_keyboard(self, chat_id: int, message_id: int) -> None:
-        await self.bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id)
-
-    async def answer_callback(self, callback_id: str, text: str | None) -> None:
-        await self.bot.answer_callback_query(callback_id, text=text)
-
     async def download(self, file_id: str) -> bytes:
         file = await self.bot.get_file(file_id)
         return bytes(await file.download_as_bytearray())
 
-    def classify(self, exc: BaseException) -> tuple[Failure, float] | None:
+    def classify(self, exc: BaseException) -> Verdict:
         if isinstance(exc, RetryAfter):
             return Failure.RETRY_AFTER, _retry_after_seconds(exc)
         if isinstance(exc, BadRequest):  # a NetworkError subclass in PTB, but retrying cannot help

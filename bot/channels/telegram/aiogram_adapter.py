@@ -1,7 +1,7 @@
 """The Telegram channel on aiogram 3 (the default framework).
 
 Thin on purpose: aiogram parses updates and performs Bot API calls; what the channel
-does with them is `telegram_common`. Handlers are plain `async def` with no filters:
+does with them is the `telegram` package. Handlers are plain `async def` with no filters:
 aiogram runs synchronous callbacks, magic `F` filters included, in a worker thread per
 update, which costs ~25x on the hot path.
 """
@@ -32,76 +32,34 @@ from aiogram.types import (
     Update,
 )
 
-from .base import Assistant
-from .telegram_common import (
-    ALLOWED_UPDATES,
-    Failure,
-    Keyboard,
-    RetryPolicy,
-    TelegramChannel,
-)
+from bot.channels.base import Assistant
+from bot.retry import Failure, RetryPolicy, Verdict
 
-PARSE_MODE = "HTML"
+from .api import FrameworkBotApi
+from .channel import TelegramChannel
+from .events import ALLOWED_UPDATES
 
 
-def _markup(keyboard: Keyboard | None) -> InlineKeyboardMarkup | None:
-    if keyboard is None:
-        return None
-    return InlineKeyboardMarkup(
-        inline_keyboard=[
-            [InlineKeyboardButton(text=label, callback_data=data) for label, data in row] for row in keyboard
-        ]
-    )
-
-
-class AiogramBotApi:
+class AiogramBotApi(FrameworkBotApi):
     """`BotApi` over an aiogram `Bot`."""
 
+    markup_class = InlineKeyboardMarkup
+    button_class = InlineKeyboardButton
+    file_class = BufferedInputFile
+
     def __init__(self, bot: Bot) -> None:
-        self.bot = bot
+        self._bot = bot
 
-    async def send_text(self, chat_id: int, text: str, keyboard: Keyboard | None) -> int:
-        sent = await self.bot.send_message(
-            chat_id, text, parse_mode=PARSE_MODE, reply_markup=_markup(keyboard)
-        )
-        return sent.message_id
-
-    async def send_document(
-        self, chat_id: int, data: bytes, filename: str, caption: str | None, keyboard: Keyboard | None
-    ) -> int:
-        sent = await self.bot.send_document(
-            chat_id,
-            BufferedInputFile(data, filename),
-            caption=caption,
-            parse_mode=PARSE_MODE if caption else None,
-            reply_markup=_markup(keyboard),
-        )
-        return sent.message_id
-
-    async def send_photo(
-        self, chat_id: int, data: bytes, filename: str, caption: str | None, keyboard: Keyboard | None
-    ) -> int:
-        sent = await self.bot.send_photo(
-            chat_id,
-            BufferedInputFile(data, filename),
-            caption=caption,
-            parse_mode=PARSE_MODE if caption else None,
-            reply_markup=_markup(keyboard),
-        )
-        return sent.message_id
-
-    async def remove_keyboard(self, chat_id: int, message_id: int) -> None:
-        await self.bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id)
-
-    async def answer_callback(self, callback_id: str, text: str | None) -> None:
-        await self.bot.answer_callback_query(callback_id, text=text)
+    @property
+    def bot(self) -> Bot:
+        return self._bot
 
     async def download(self, file_id: str) -> bytes:
         buffer = await self.bot.download(file_id)
         assert buffer is not None
         return buffer.read()
 
-    def classify(self, exc: BaseException) -> tuple[Failure, float] | None:
+    def classify(self, exc: BaseException) -> Verdict:
         if isinstance(exc, TelegramRetryAfter):
             return Failure.RETRY_AFTER, float(exc.retry_after)
         if isinstance(exc, TelegramNetworkError | TelegramServerError):

@@ -1,0 +1,103 @@
+"""The few Bot API calls the channel makes, written once for both frameworks.
+
+aiogram and python-telegram-bot name their Bot methods and arguments after the Bot API, so
+`FrameworkBotApi` performs every call for both; an adapter names its keyboard and file
+classes and says how it downloads a file and what its errors mean (`classify`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Protocol
+
+from bot.retry import Failure, Verdict
+
+from .rendering import Keyboard
+
+PARSE_MODE = "HTML"
+
+
+class BotApi(Protocol):
+    """What the channel needs of a framework's Bot."""
+
+    async def send_text(self, chat_id: int, text: str, keyboard: Keyboard | None) -> int: ...
+
+    async def send_document(
+        self, chat_id: int, data: bytes, filename: str, caption: str | None, keyboard: Keyboard | None
+    ) -> int: ...
+
+    async def send_photo(
+        self, chat_id: int, data: bytes, filename: str, caption: str | None, keyboard: Keyboard | None
+    ) -> int: ...
+
+    async def remove_keyboard(self, chat_id: int, message_id: int) -> None: ...
+
+    async def answer_callback(self, callback_id: str, text: str | None) -> None: ...
+
+    async def download(self, file_id: str) -> bytes: ...
+
+    def classify(self, exc: BaseException) -> Verdict:
+        """How to treat a framework error (seconds to wait for RETRY_AFTER); None: not a Bot API error."""
+        ...
+
+
+class FrameworkBotApi:
+    """`BotApi` over a framework's Bot object; subclasses add `download` and `classify`."""
+
+    markup_class: ClassVar[Any]  # InlineKeyboardMarkup
+    button_class: ClassVar[Any]  # InlineKeyboardButton
+    file_class: ClassVar[Any]  # an input file made of (bytes, filename=...)
+
+    @property
+    def bot(self) -> Any:
+        raise NotImplementedError
+
+    def markup(self, keyboard: Keyboard | None) -> Any:
+        if keyboard is None:
+            return None
+        rows = [
+            [self.button_class(text=label, callback_data=data) for label, data in row] for row in keyboard
+        ]
+        return self.markup_class(inline_keyboard=rows)
+
+    async def send_text(self, chat_id: int, text: str, keyboard: Keyboard | None) -> int:
+        sent = await self.bot.send_message(
+            chat_id, text, parse_mode=PARSE_MODE, reply_markup=self.markup(keyboard)
+        )
+        return sent.message_id
+
+    async def send_document(
+        self, chat_id: int, data: bytes, filename: str, caption: str | None, keyboard: Keyboard | None
+    ) -> int:
+        return await self._send_file(self.bot.send_document, chat_id, data, filename, caption, keyboard)
+
+    async def send_photo(
+        self, chat_id: int, data: bytes, filename: str, caption: str | None, keyboard: Keyboard | None
+    ) -> int:
+        return await self._send_file(self.bot.send_photo, chat_id, data, filename, caption, keyboard)
+
+    async def _send_file(
+        self,
+        method: Any,
+        chat_id: int,
+        data: bytes,
+        filename: str,
+        caption: str | None,
+        keyboard: Keyboard | None,
+    ) -> int:
+        sent = await method(
+            chat_id,
+            self.file_class(data, filename=filename),
+            caption=caption,
+            parse_mode=PARSE_MODE if caption else None,
+            reply_markup=self.markup(keyboard),
+        )
+        return sent.message_id
+
+    async def remove_keyboard(self, chat_id: int, message_id: int) -> None:
+        await self.bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id)
+
+    async def answer_callback(self, callback_id: str, text: str | None) -> None:
+        await self.bot.answer_callback_query(callback_id, text=text)
+
+
+__all__ = ["PARSE_MODE", "BotApi", "Failure", "FrameworkBotApi", "Keyboard"]

@@ -1,0 +1,143 @@
+"""The Telegram `Channel` both adapters share: lifecycle, webhook intake, `send`."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from bot.channels.base import Assistant
+from bot.retry import RetryPolicy
+from dialogs.messages import Outbound
+
+from .api import BotApi
+from .codec import TelegramOutbox
+from .core import CHANNEL_NAME, TelegramCore
+from .events import event_from_update
+
+log = logging.getLogger("bot.channels.telegram")
+
+WEBHOOK_PATH = "/telegram/webhook"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+OUTBOX_FILE = "telegram-outbox.sqlite3"
+
+
+class TelegramChannel:
+    """What both adapters share as a `Channel`: lifecycle, webhook intake, `send`.
+
+    Subclasses provide the framework pieces: `_feed(raw)` (one update dict through the
+    framework's dispatcher into `on_update`), `_start_polling`, `_stop_polling`,
+    `_set_webhook`, `_delete_webhook_for_polling`, `_get_me` and `_close_session`.
+    """
+
+    name = CHANNEL_NAME
+    framework = ""
+
+    def __init__(self, settings: Any, assistant: Assistant, retry: RetryPolicy | None, api: BotApi) -> None:
+        if not settings.telegram_bot_token:
+            raise ValueError("TELEGRAM_BOT_TOKEN is empty: set it to the token @BotFather gave you.")
+        self.settings = settings
+        self.mode: str = settings.telegram_mode
+        self.secret: str = settings.telegram_webhook_secret
+        if self.mode == "webhook" and not self.secret:
+            raise ValueError(
+                "TELEGRAM_MODE=webhook needs TELEGRAM_WEBHOOK_SECRET (1-256 characters A-Z a-z 0-9 _ -), "
+                "so that only Telegram can post updates."
+            )
+        # Parked replies and long buttons' ids outlive the process (0600: it holds texts).
+        self.outbox = TelegramOutbox(Path(settings.data_dir) / OUTBOX_FILE)
+        self.core = TelegramCore(assistant, api, retry, self.outbox)
+        self._started = False
+
+    # ---- framework hooks
+
+    def on_update(self, update: Any) -> None:
+        """Called by the framework handler for every update; never awaits, so order is kept."""
+        event = event_from_update(update)
+        if event is not None:
+            self.core.submit(event)
+
+    async def _feed(self, raw: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    async def _get_me(self) -> None:
+        raise NotImplementedError
+
+    async def _start_polling(self) -> None:
+        raise NotImplementedError
+
+    async def _stop_polling(self) -> None:
+        raise NotImplementedError
+
+    async def _set_webhook(self, url: str, secret: str) -> None:
+        raise NotImplementedError
+
+    async def _close_session(self) -> None:
+        raise NotImplementedError
+
+    # ---- Channel
+
+    @property
+    def webhook_url(self) -> str:
+        base = (self.settings.public_url or "").rstrip("/")
+        if not base:
+            raise ValueError(
+                "TELEGRAM_MODE=webhook needs VSSID_PUBLIC_URL, the https address Telegram posts to."
+            )
+        return base + WEBHOOK_PATH
+
+    async def start(self) -> None:
+        if self.mode == "webhook":
+            await self._get_me()
+            await self._set_webhook(self.webhook_url, self.secret)
+        else:
+            await self._start_polling()
+        self._started = True
+        self.core.resume()
+        log.info("telegram channel started (%s, %s)", self.framework, self.mode)
+
+    async def stop(self) -> None:
+        if self._started and self.mode == "polling":
+            await self._stop_polling()
+        # The webhook stays registered: Telegram keeps updates while we restart.
+        self._started = False
+        await self.core.close()
+        await self._close_session()
+
+    async def send(self, user_id: str, replies: list[Outbound]) -> None:
+        await self.core.send(user_id, replies)
+
+    async def forget(self, user_id: str) -> None:
+        """The user deleted their data (/delete): nothing owed to them stays in the outbox."""
+        await self.core.forget(int(user_id))
+
+    async def idle(self) -> None:
+        await self.core.idle()
+
+    # ---- webhook intake
+
+    async def handle_webhook(self, request: web.Request) -> web.Response:
+        given = request.headers.get(SECRET_HEADER, "")
+        if not self.secret or not hmac.compare_digest(given.encode(), self.secret.encode()):
+            return web.Response(status=401, text="wrong secret token")
+        try:
+            raw = json.loads(await request.read())
+        except ValueError:
+            return web.Response(status=400, text="not JSON")
+        if not isinstance(raw, dict) or not isinstance(raw.get("update_id"), int):
+            return web.Response(status=400, text="not an Update")
+        if self.core.closed:  # shutting down: Telegram re-sends what we do not acknowledge
+            return web.Response(status=503, text="stopping")
+        # The framework only parses and hands over to our queue, so answering after it is fast
+        # and Telegram does not re-send; the assistant runs in the chat's worker.
+        try:
+            await self._feed(raw)
+        except Exception:
+            # An update the framework cannot read will not read better next time: acknowledge
+            # it, or Telegram would re-send it forever and hold back the ones behind it.
+            log.exception("telegram webhook update %s could not be parsed", raw["update_id"])
+        return web.Response(status=200)
