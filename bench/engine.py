@@ -8,6 +8,9 @@ Figures:
   messages/s        single text messages at a form step, engine only (in memory) vs the full
                     assistant (dedupe + versioned SQLite write per message): ratio = persistence cost
   cold start        `vssid-bot chat --jsonl` answering one line, vs a bare `python -c pass`
+  QR read           a card's QR in a 12 MP phone photo (JPEG bytes -> parsed card, bot/cardscan.py),
+                    over synthetic CCCD/BHYT photos across the envelope of tests/test_cardscan.py,
+                    vs the plain way: full-size decode and zxing-cpp on the whole picture (goal 150 ms)
 Ends with one JSON line.
 """
 
@@ -96,6 +99,57 @@ def cold_start_s(rounds: int) -> tuple[float, float]:
     return statistics.median(chat_times), statistics.median(bare_times)
 
 
+def _card_photos() -> list[bytes]:
+    from tests import cardgen
+
+    who = cardgen.person("Đặng Văn Hùng")
+    cards = [cardgen.card(cardgen.cccd_payload(who)), cardgen.card(cardgen.bhyt_payload(who), kind="bhyt")]
+    envelope = [(0.3, -30, 1.5, True), (0.3, 20, 0.0, False), (0.45, 12, 2.0, True), (0.7, -18, 3.5, False)]
+    return [
+        cardgen.phone_photo(card, card_fraction=f, angle=a, blur=b, glare=g, seed=i)
+        for i, (card, (f, a, b, g)) in enumerate((c, e) for c in cards for e in envelope)
+    ]
+
+
+def _plain_full_size_read(data: bytes) -> list[str]:
+    import io
+
+    import zxingcpp
+    from PIL import Image
+
+    gray = Image.open(io.BytesIO(data)).convert("L")
+    return [b.text for b in zxingcpp.read_barcodes(gray, formats=zxingcpp.BarcodeFormat.QRCode)]
+
+
+def qr_read_ms(rounds: int) -> dict:
+    """Per-photo medians over rounds; `read` counts photos whose card was parsed."""
+    from bot.cardscan import read_card_qr
+
+    photos = _card_photos()
+    ours: list[list[float]] = [[] for _ in photos]
+    plain: list[list[float]] = [[] for _ in photos]
+    read = 0
+    for r in range(rounds):
+        for i, photo in enumerate(photos):
+            started = time.perf_counter()
+            result = read_card_qr(photo)
+            ours[i].append(time.perf_counter() - started)
+            read += r == 0 and result.card is not None
+            started = time.perf_counter()
+            _plain_full_size_read(photo)
+            plain[i].append(time.perf_counter() - started)
+    per_photo = sorted(statistics.median(t) * 1000 for t in ours)
+    plain_ms = statistics.median(statistics.median(t) * 1000 for t in plain)
+    return {
+        "photos": len(photos),
+        "read": read,
+        "median": round(statistics.median(per_photo)),
+        "max": round(per_photo[-1]),
+        "plain_full_size_median": round(plain_ms),
+        "ratio": round(statistics.median(per_photo) / plain_ms, 2),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
@@ -110,6 +164,7 @@ def main() -> None:
     in_memory = statistics.median(m[0] for m in msgs)
     persisted = statistics.median(m[1] for m in msgs)
     chat_s, bare_s = cold_start_s(args.rounds)
+    qr = qr_read_ms(args.rounds)
 
     print(f"complete registrations/s (SQLite, stub, Pillow, PDF): median {statistics.median(regs):.2f}")
     print(f"messages/s in memory (engine only):                    median {in_memory:.0f}")
@@ -120,6 +175,14 @@ def main() -> None:
         f"  bare `python -c pass`:                                median {bare_s * 1000:.0f} ms (ratio {chat_s / bare_s:.1f}x)"
     )
     print(
+        f"QR read, 12 MP card photo ({qr['read']}/{qr['photos']} read):         median {qr['median']} ms, "
+        f"slowest photo {qr['max']} ms (goal 150)"
+    )
+    print(
+        f"  full-size decode + zxing on the whole photo:          median {qr['plain_full_size_median']} ms "
+        f"(ratio {qr['ratio']})"
+    )
+    print(
         json.dumps(
             {
                 "registrations_per_s": round(statistics.median(regs), 2),
@@ -128,6 +191,7 @@ def main() -> None:
                     "persisted": round(persisted),
                     "ratio": round(persisted / in_memory, 3),
                 },
+                "qr_read_ms": qr,
                 "cold_start_ms": {
                     "chat": round(chat_s * 1000),
                     "bare_python": round(bare_s * 1000),

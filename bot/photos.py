@@ -14,6 +14,7 @@ takes tens of milliseconds and must not stall the event loop that serves other u
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import hmac
 import io
@@ -23,14 +24,14 @@ import re
 import secrets
 import shutil
 import threading
-import unicodedata
-from datetime import date, datetime
 from pathlib import Path
 
 from PIL import Image, ImageFilter, ImageOps, ImageStat
 
+from bot.cardscan import read_qr_texts
 from bot.private import private_dir, write_private
 from dialogs.ports import PhotoRejected, StoredPhoto
+from knowledge.cards import cccd_fields
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,8 @@ DEFAULT_MIN_SHARPNESS = 15.0
 _SHARPNESS_SIDE = 800
 _LAPLACIAN = ImageFilter.Kernel((3, 3), [0, 1, 0, 1, -4, 1, 0, 1, 0], scale=1, offset=128)
 
+# Photos whose QR code is read as they are stored (the chip CCCD's front).
+QR_PHOTO_KINDS = ("id_front",)
 _KIND = re.compile(r"^[a-z][a-z_]{0,31}$")
 _OWNER_KEY_FILE = ".owner-key"
 
@@ -99,6 +102,16 @@ class FilePhotoStore:
         """Check and store one photo; raises PhotoRejected(code, **params) when it cannot be used."""
         if not _KIND.match(kind):
             raise ValueError(f"photo kind must be a short lowercase name, got {kind!r}")
+        self._check_byte_count(kind, data)
+        return await asyncio.to_thread(self._check_and_store, owner, kind, data)
+
+    async def read_qr(self, data: bytes) -> list[str]:
+        """The QR texts in a photo that is not kept (a BHYT card): the same checks as `store`
+        on the header, then the card reader's own reduced decode; raises PhotoRejected."""
+        self._check_byte_count("qr", data)
+        return await asyncio.to_thread(self._read_qr, data)
+
+    def _check_byte_count(self, kind: str, data: bytes) -> None:
         # The byte bound comes first and costs nothing: an oversized upload is never parsed.
         if len(data) > self.max_bytes:
             log.info("photo refused: kind=%s code=too_many_bytes bytes=%d", kind, len(data))
@@ -107,7 +120,6 @@ class FilePhotoStore:
                 size_mb=round(len(data) / 2**20, 1),
                 max_mb=round(self.max_bytes / 2**20, 1),
             )
-        return await asyncio.to_thread(self._check_and_store, owner, kind, data)
 
     async def delete_owner(self, owner: str) -> int:
         """Remove every photo of one owner (cancelled registration, retention). Returns files removed."""
@@ -129,17 +141,30 @@ class FilePhotoStore:
         clean = _plain_rgb(image)
         path = self._write(owner, kind, clean)
         log.info("photo stored: owner=%s kind=%s %dx%d", self._owner_tag(owner), kind, *clean.size)
-        # The chip CCCD carries its number in a QR code on the front: read it to catch a typo.
-        card = read_cccd_qr(path) if kind == "id_front" else None
+        # The chip CCCD carries its facts in a QR code on the front: the form can be filled from
+        # it, and a typed number checked against it.
+        texts = read_qr_texts(clean) if kind in QR_PHOTO_KINDS else []
+        card = next(filter(None, map(cccd_fields, texts)), None)
         return StoredPhoto(
             path=str(path),
             width=clean.width,
             height=clean.height,
-            id_number_on_card=card["id_number"] if card else None,
+            id_number_on_card=card.id_number if card else None,
+            qr_texts=texts,
         )
 
-    def decode(self, data: bytes) -> Image.Image:
-        """Decode fully and check; the returned image is loaded (pixels in memory)."""
+    def _read_qr(self, data: bytes) -> list[str]:
+        image = self._open_checked(data)
+        try:
+            return read_qr_texts(image)
+        except MemoryError:
+            raise
+        except Exception as exc:
+            log.debug("photo decode failed: %s", type(exc).__name__)
+            raise PhotoRejected("truncated") from None
+
+    def _open_checked(self, data: bytes) -> Image.Image:
+        """The image's header, refused on format and size before a single pixel is decompressed."""
         if _looks_like_heif(data):
             raise PhotoRejected("unsupported_format", format="HEIC")
         try:
@@ -151,7 +176,6 @@ class FilePhotoStore:
             # UnidentifiedImageError for text, PDFs, formats outside ACCEPTED_FORMATS; other
             # errors for headers too broken to identify. Either way it is not a usable picture.
             raise PhotoRejected("not_image") from None
-        # Header only so far: refuse by size before a single pixel is decompressed.
         width, height = probe.size
         if width * height > self.max_pixels:
             raise PhotoRejected(
@@ -159,6 +183,11 @@ class FilePhotoStore:
             )
         if min(width, height) < self.min_short_side:
             raise PhotoRejected("too_small", width=width, height=height, min=self.min_short_side)
+        return probe
+
+    def decode(self, data: bytes) -> Image.Image:
+        """Decode fully and check; the returned image is loaded (pixels in memory)."""
+        probe = self._open_checked(data)
         try:
             # verify() checks structure (PNG CRCs and the like) but leaves the object unusable,
             # so the image is opened again for the real decode; load() catches truncated data.
@@ -277,15 +306,9 @@ def read_cccd_qr(path: Path | str) -> dict | None:
     Meant for photos `FilePhotoStore` already checked and stored. Blocking (zxing + Pillow):
     call `read_cccd_qr_async` from async code.
     """
-    import zxingcpp  # only this optional helper needs it
-
     with Image.open(path, formats=ACCEPTED_FORMATS) as image:
-        gray = ImageOps.grayscale(image)
-    for barcode in zxingcpp.read_barcodes(gray, formats=zxingcpp.BarcodeFormat.QRCode):
-        parsed = parse_cccd_qr(barcode.text)
-        if parsed is not None:
-            return parsed
-    return None
+        texts = read_qr_texts(image)
+    return next(filter(None, map(parse_cccd_qr, texts)), None)
 
 
 async def read_cccd_qr_async(path: Path | str) -> dict | None:
@@ -293,22 +316,9 @@ async def read_cccd_qr_async(path: Path | str) -> dict | None:
 
 
 def parse_cccd_qr(text: str) -> dict | None:
-    fields = [f.strip() for f in unicodedata.normalize("NFC", text).split("|")]
-    if len(fields) < 7 or not re.fullmatch(r"\d{12}", fields[0]):
+    card = cccd_fields(text)
+    if card is None:
         return None
-    return {
-        "id_number": fields[0],
-        "old_id_number": fields[1] or None,
-        "full_name": fields[2],
-        "date_of_birth": _ddmmyyyy(fields[3]),
-        "gender": fields[4],
-        "address": fields[5],
-        "issue_date": _ddmmyyyy(fields[6]),
-    }
-
-
-def _ddmmyyyy(value: str) -> date | None:
-    try:
-        return datetime.strptime(value, "%d%m%Y").date()
-    except ValueError:
-        return None
+    fields = dataclasses.asdict(card)
+    fields.pop("kind")
+    return fields

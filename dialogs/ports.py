@@ -127,6 +127,8 @@ class StoredPhoto(BaseModel):
     height: int
     # The number in the QR code of a chip CCCD's front, when the photo shows one (cross-check).
     id_number_on_card: str | None = None
+    # The texts of the QR codes read on it (the chip CCCD's front): the form can be filled from them.
+    qr_texts: list[str] = Field(default_factory=list)
 
 
 class PhotoRejected(Exception):
@@ -141,6 +143,10 @@ class PhotoRejected(Exception):
 class PhotoStore(Protocol):
     async def store(self, owner: str, kind: str, data: bytes) -> StoredPhoto:
         """Check and store a photo; raises PhotoRejected with the reason."""
+        ...
+
+    async def read_qr(self, data: bytes) -> list[str]:
+        """The QR texts in a photo that is not kept (a BHYT card); raises PhotoRejected."""
         ...
 
     async def delete_owner(self, owner: str) -> int: ...
