@@ -13,78 +13,30 @@ import enum
 import json
 import sqlite3
 import threading
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, event, insert, update
 from sqlalchemy.engine import Engine as SqlEngine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Field, Session, SQLModel, create_engine, select
+from sqlmodel import Session, create_engine, select
 
+from bot import migrate
 from bot.private import private_sqlite
+from bot.schema import ConversationRow, DeclarationOwner, KeyValue, Notice, SeenMessage, utcnow
 from dialogs.state import ConversationState
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class ConversationRow(SQLModel, table=True):
-    __tablename__ = "conversation"
-
-    id: str = Field(primary_key=True, max_length=200)
-    channel: str = Field(index=True, max_length=40)
-    user_id: str = Field(max_length=160)
-    state: str
-    version: int = 0
-    updated_at: datetime = Field(default_factory=utcnow)
-
-
-class SeenMessage(SQLModel, table=True):
-    __tablename__ = "seen_message"
-
-    key: str = Field(primary_key=True, max_length=400)
-    at: datetime = Field(default_factory=utcnow)
-
-
-class DeclarationOwner(SQLModel, table=True):
-    """Which conversation submitted a receipt: where to send the backend's decisions."""
-
-    __tablename__ = "declaration_owner"
-
-    receipt: str = Field(primary_key=True, max_length=64)
-    conversation_id: str = Field(index=True, max_length=200)
-    kind: str = Field(max_length=20)
-    submitted_at: datetime = Field(default_factory=utcnow)
-    reminder_due: datetime | None = None
-    reminder_sent: bool = False
-    reminders_stopped: bool = False
-
-
-class Notice(SQLModel, table=True):
-    """A message the assistant owes a user outside any exchange (decision, reminder).
-
-    Written before it is sent and marked sent after: survives restarts, sent once.
-    """
-
-    __tablename__ = "notice"
-
-    id: int | None = Field(default=None, primary_key=True)
-    key: str = Field(unique=True, max_length=200)  # e.g. "event:17", "reminder:VSS-..."
-    conversation_id: str = Field(index=True, max_length=200)
-    payload: str
-    created_at: datetime = Field(default_factory=utcnow)
-    sent_at: datetime | None = Field(default=None, index=True)
-    attempts: int = 0
-
-
-class KeyValue(SQLModel, table=True):
-    """Small durable markers (e.g. the last backend event seen)."""
-
-    __tablename__ = "key_value"
-
-    key: str = Field(primary_key=True, max_length=100)
-    value: str
+__all__ = [
+    "ConversationRow",
+    "ConversationStore",
+    "DeclarationOwner",
+    "KeyValue",
+    "Notice",
+    "SaveResult",
+    "SeenMessage",
+    "make_engine",
+    "utcnow",
+]
 
 
 _CONVERSATION = ConversationRow.__table__
@@ -263,10 +215,7 @@ class ConversationStore:
 
     def __init__(self, url: str) -> None:
         self.engine = make_engine(url)
-        SQLModel.metadata.create_all(
-            self.engine,
-            tables=[t.__table__ for t in (ConversationRow, SeenMessage, DeclarationOwner, Notice, KeyValue)],
-        )
+        migrate.upgrade(self.engine)
         self._fast: _SqliteFastPath | None = None
         if self.is_local and self.engine.url.database not in (None, "", ":memory:"):
             self._fast = _SqliteFastPath(self.engine.url.database)

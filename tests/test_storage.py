@@ -7,32 +7,20 @@ server on this machine).
 from __future__ import annotations
 
 import asyncio
-import os
 
 import pytest
-from sqlalchemy import text
 
 from bot.assistant import AssistantService
 from bot.storage import ConversationStore, SaveResult
 from dialogs.messages import Inbound
 from dialogs.state import ConversationState
 from tests.chat_harness import isolated_settings
+from tests.databases import KINDS, empty_database_url
 
-POSTGRES_URL = os.environ.get("VSSID_TEST_POSTGRES_URL", "")
 
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=KINDS)
 def store_url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'bot.sqlite3'}"
-    if not POSTGRES_URL:
-        pytest.skip("VSSID_TEST_POSTGRES_URL not set (CI sets it)")
-    store = ConversationStore(POSTGRES_URL)
-    with store.engine.begin() as connection:
-        for table in ("notice", "declaration_owner", "seen_message", "conversation", "key_value"):
-            connection.execute(text(f"DELETE FROM {table}"))
-    store.close()
-    return POSTGRES_URL
+    return empty_database_url(request.param, tmp_path)
 
 
 def test_a_write_based_on_a_stale_version_is_refused(store_url):

@@ -1,0 +1,78 @@
+"""The bot's tables: the one schema definition (sqlmodel), which alembic migrations follow.
+
+Every table of the bot's own database is declared here, on `SQLModel.metadata` (the stub
+backend's tables live in their own registry, `bot/backend/store.py`). A change here needs a
+migration in `bot/migrations/versions/` (README: "Changing the schema"); a test fails while
+the migrations and these models disagree.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class ConversationRow(SQLModel, table=True):
+    __tablename__ = "conversation"
+
+    id: str = Field(primary_key=True, max_length=200)
+    channel: str = Field(index=True, max_length=40)
+    user_id: str = Field(max_length=160)
+    state: str
+    version: int = 0
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class SeenMessage(SQLModel, table=True):
+    __tablename__ = "seen_message"
+
+    key: str = Field(primary_key=True, max_length=400)
+    at: datetime = Field(default_factory=utcnow)
+
+
+class DeclarationOwner(SQLModel, table=True):
+    """Which conversation submitted a receipt: where to send the backend's decisions."""
+
+    __tablename__ = "declaration_owner"
+
+    receipt: str = Field(primary_key=True, max_length=64)
+    conversation_id: str = Field(index=True, max_length=200)
+    kind: str = Field(max_length=20)
+    submitted_at: datetime = Field(default_factory=utcnow)
+    reminder_due: datetime | None = None
+    reminder_sent: bool = False
+    reminders_stopped: bool = False
+
+
+class Notice(SQLModel, table=True):
+    """A message the assistant owes a user outside any exchange (decision, reminder).
+
+    Written before it is sent and marked sent after: survives restarts, sent once.
+    """
+
+    __tablename__ = "notice"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=200)  # e.g. "event:17", "reminder:VSS-..."
+    conversation_id: str = Field(index=True, max_length=200)
+    payload: str
+    created_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = Field(default=None, index=True)
+    attempts: int = 0
+
+
+class KeyValue(SQLModel, table=True):
+    """Small durable markers (e.g. the last backend event seen)."""
+
+    __tablename__ = "key_value"
+
+    key: str = Field(primary_key=True, max_length=100)
+    value: str
+
+
+METADATA = SQLModel.metadata

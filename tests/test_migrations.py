@@ -1,0 +1,122 @@
+"""Schema migrations: a database made before migrations keeps everything; the migrations and
+the models agree.
+
+Runs on SQLite always and on PostgreSQL when VSSID_TEST_POSTGRES_URL is set.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine, inspect
+
+from bot import migrate
+from bot.assistant import build_assistant
+from bot.schema import METADATA
+from bot.storage import ConversationStore
+from dialogs.messages import Inbound
+from dialogs.state import ConversationState
+from tests.chat_harness import isolated_settings
+from tests.databases import KINDS, empty_database_url
+
+# The tables exactly as `create_all` made them before migrations existed (sqlite3 .schema).
+OLD_SCHEMA = Path(__file__).parent / "data" / "schema_before_migrations.sql"
+AT = "2026-11-20 08:30:00.000000"
+
+
+def _old_data_dir(data_dir: Path) -> None:
+    """A data dir as the bot left it before migrations: a parent mid-registration who has
+    already submitted one declaration, a notice owed, a redelivery marker, an event marker."""
+    data_dir.mkdir(parents=True)
+    db = sqlite3.connect(data_dir / "vssid.sqlite3")
+    db.executescript(OLD_SCHEMA.read_text())
+    state = ConversationState(
+        flow="registration",
+        step="phone",
+        values={"social_insurance_code": "7912345670", "full_name": "Lê Thị Hồng Nhung"},
+        meta={
+            "declarations": [{"receipt": "VSS-OLD-1", "kind": "individual", "full_name": "Lê Thị Hồng Nhung"}]
+        },
+    )
+    db.execute(
+        "INSERT INTO conversation VALUES ('test:old', 'test', 'old', ?, 5, ?)", (state.model_dump_json(), AT)
+    )
+    db.execute("INSERT INTO seen_message VALUES ('test:old#m5', ?)", (AT,))
+    db.execute(
+        "INSERT INTO declaration_owner VALUES ('VSS-OLD-1', 'test:old', 'individual', ?, NULL, 0, 0)", (AT,)
+    )
+    db.execute(
+        "INSERT INTO notice (key, conversation_id, payload, created_at, sent_at, attempts)"
+        " VALUES ('event:3', 'test:old', '[{\"text\": \"Hồ sơ đã được duyệt\", \"buttons\": []}]', ?, NULL, 0)",
+        (AT,),
+    )
+    db.execute("INSERT INTO key_value VALUES ('notifications:last_event', '3')")
+    db.commit()
+    db.close()
+
+
+async def test_a_data_dir_made_before_migrations_keeps_every_conversation_and_declaration(tmp_path):
+    settings = isolated_settings(tmp_path)
+    _old_data_dir(settings.data_dir)
+
+    assistant = await build_assistant(settings)
+    store = assistant.store
+    state, version = store.load("test:old")
+    assert (state.flow, state.step, version) == ("registration", "phone", 5)
+    assert state.values["full_name"] == "Lê Thị Hồng Nhung"
+    owner = store.owner_of("VSS-OLD-1")
+    assert owner is not None and owner.conversation_id == "test:old"
+    assert store.statistics()["declarations_individual"] == 1
+    assert store.get_marker("notifications:last_event") == "3"
+    assert store.seen("test:old", "m5")  # a redelivered old message is still answered once
+    assert [n.key for n in store.pending_notices()] == ["event:3"]
+
+    # The conversation goes on where it was: the owed notice comes with the next reply.
+    replies = await assistant.handle(Inbound("test", "old", "m6", text="0987654321"))
+    assert replies[0].text == "Hồ sơ đã được duyệt"
+    assert store.load("test:old")[0].values["phone"] == "0987654321"
+    with store.engine.connect() as connection:
+        assert migrate.current_revision(connection) == migrate.head_revision()
+    await assistant.close()
+
+
+def test_starting_twice_on_a_migrated_database_changes_nothing(tmp_path):
+    url = f"sqlite:///{tmp_path / 'bot.sqlite3'}"
+    first = ConversationStore(url)
+    first.save("t:u", "t", "u", ConversationState(step="x"), 0, "m1")
+    first.close()
+    again = ConversationStore(url)
+    assert again.load("t:u") == (ConversationState(step="x"), 1)
+    again.close()
+
+
+@pytest.fixture(params=KINDS)
+def empty_database(request, tmp_path):
+    """A URL to a database with no tables at all."""
+    return empty_database_url(request.param, tmp_path)
+
+
+def test_the_migrations_build_exactly_the_models_tables(empty_database):
+    """Every model change comes with its migration: step by step from nothing, alembic
+    finds no difference between the migrated database and the models."""
+    engine = create_engine(empty_database)
+    with engine.begin() as connection:
+        command.upgrade(migrate.alembic_config(connection), "head")
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, METADATA) == []
+        assert migrate.current_revision(connection) == migrate.head_revision()
+    engine.dispose()
+
+
+def test_start_up_migrates_a_new_database_to_the_newest_revision(empty_database):
+    store = ConversationStore(empty_database)
+    with store.engine.connect() as connection:
+        assert migrate.current_revision(connection) == migrate.head_revision()
+        assert set(METADATA.tables) <= set(inspect(connection).get_table_names())
+    store.close()
