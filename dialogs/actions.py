@@ -64,7 +64,7 @@ def parse_start_payload(payload: str) -> dict[str, str]:
         return {"handoff": payload.split("-", 1)[1]}
     if payload.startswith(("school_", "s-", "ref-", "ref_")):
         code = re.split(r"[-_]", payload, maxsplit=1)[1]
-        return {"referral": code, "referral_label": f"trường/đơn vị mã «{code}»"}
+        return {"referral": code, "referral_label": f"trường/đơn vị mã «{code}»", "school": code}
     return {"referral": payload, "referral_label": f"đơn vị mã «{payload}»"}
 
 
@@ -124,6 +124,7 @@ def build_declaration(engine: Engine, state: ConversationState) -> Declaration:
         date_of_birth=v.get("date_of_birth"),
         relationship=v.get("relationship"),
         guardian_social_insurance_code=guardian.get("social_insurance_code") if kind == "child" else None,
+        school=state.meta.get("school"),
     )
 
 

@@ -45,6 +45,8 @@ class Declaration(BaseModel):
     date_of_birth: date | None = None
     relationship: Relationship | None = None
     guardian_social_insurance_code: str | None = None
+    # The school whose link the citizen came from (`/start school_<code>`), or None.
+    school: str | None = None
 
 
 class Submission(BaseModel):

@@ -444,6 +444,7 @@ def test_cli_declarations_json_shape(cli_data):
         "address",
         "agency_code",
         "photos",
+        "school",
     }
     ind, kid = items
     assert set(ind) == base
@@ -455,6 +456,7 @@ def test_cli_declarations_json_shape(cli_data):
         "street": "12 Đường Số 7",
     }
     assert ind["photos"] == ["portrait", "id_front", "id_back"]
+    assert ind["school"] is None  # not started from a school's link
     assert (kid["kind"], kid["status"], kid["date_of_birth"], kid["relationship"]) == (
         "child",
         "awaiting_otp",

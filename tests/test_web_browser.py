@@ -146,3 +146,21 @@ async def test_a_parent_starts_registering_in_the_browser_and_uploads_a_photo(pa
     origin = server.url.rstrip("/")
     assert all(url.startswith((origin, "blob:", "data:")) for url in page.requested), page.requested
     assert page.dialogs == []
+
+
+async def test_a_school_link_opens_the_chat_with_the_school_remembered(page, server):
+    await page.goto(server.url.rstrip("/") + "/?start=school_THCS-LeLoi")
+
+    greeting = page.locator(".message.bot").first
+    await greeting.wait_for()
+    assert "THCS-LeLoi" in await greeting.inner_text()
+    # The payload went on as /start once: the address bar no longer carries it, so a reload
+    # continues the conversation instead of greeting again.
+    assert "start=" not in page.url
+    state, _ = server.assistant.store.load(
+        "web:" + await page.evaluate("localStorage.getItem('vssid.conversation')")
+    )
+    assert state.meta["school"] == "THCS-LeLoi"
+    await page.reload()
+    await page.locator(".message.bot").first.wait_for()
+    assert await page.locator(".message.bot").count() == 1

@@ -196,6 +196,7 @@ def declaration_json(receipt: str, status: str, decl: Declaration) -> dict[str, 
         },
         "agency_code": decl.agency_code,
         "photos": list(decl.photos),
+        "school": decl.school,
     }
     if decl.kind == "child":
         item["guardian_social_insurance_code"] = decl.guardian_social_insurance_code

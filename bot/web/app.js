@@ -294,10 +294,24 @@
     send({ text: "/start" }, null);
   });
 
+  // A school's or the hotline's link (?start=school_<code>, ?start=h-<token>) is passed on as
+  // "/start <payload>", as a Telegram deep link is; dropped from the address bar so a reload
+  // does not send it again. The assistant checks the payload (an invalid one starts normally).
+  function takeStartPayload() {
+    const url = new URL(window.location.href);
+    const payload = (url.searchParams.get("start") || "").trim();
+    if (url.searchParams.has("start")) {
+      url.searchParams.delete("start");
+      window.history.replaceState(null, "", url.pathname + url.search + url.hash);
+    }
+    return payload;
+  }
+  const startPayload = takeStartPayload();
+
   restore();
-  if (!history.items.length) {
-    // First visit (or cleared storage): the assistant greets, or re-asks the current step.
-    send({ text: "/start" }, null);
+  if (!history.items.length || startPayload) {
+    // First visit (or cleared storage, or a link): the assistant greets, or re-asks the current step.
+    send({ text: startPayload ? "/start " + startPayload : "/start" }, null);
   } else {
     // Back on the page: anything decided meanwhile (approval, reminder) shows at once.
     poll();
