@@ -10,13 +10,16 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import math
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.channels.texts import channel_text
 from bot.config import Settings
 from bot.notifications import NotificationPump, take_notices_for
 from bot.private import private_dir, secure_tree
+from bot.ratelimit import ConversationRateLimit
 from bot.storage import ConversationStore, SaveResult
 from dialogs.engine import Engine, Services
 from dialogs.messages import Inbound, Outbound
@@ -37,6 +40,7 @@ class AssistantService:
     _closers: list[Any] = field(default_factory=list)
     _warmup: asyncio.Task | None = None
     _group_commit: asyncio.Future | None = None
+    limiter: ConversationRateLimit | None = None
 
     def add_channel(self, channel: Any) -> None:
         """Channels register so notices (approval, reminders) can reach users on them."""
@@ -51,6 +55,12 @@ class AssistantService:
 
     async def handle(self, inbound: Inbound) -> list[Outbound]:
         conversation_id = inbound.conversation_id
+        if self.limiter is not None:
+            allowed, wait_s, first_refusal = self.limiter.take(conversation_id)
+            if not allowed:
+                log.info("rate limit: a message refused (%.0f s to wait)", wait_s)
+                seconds = max(1, math.ceil(wait_s))
+                return [Outbound(channel_text("rate_limited", seconds=seconds))] if first_refusal else []
         async with self._lock(conversation_id):
             for _ in range(MAX_CONFLICT_RETRIES):
                 seen, state, version = await self._db(self.store.begin, conversation_id, inbound.message_id)
@@ -189,7 +199,10 @@ async def build_assistant(settings: Settings, *, warm_up: bool = False, **overri
         **overrides,
     )
     store = ConversationStore(settings.sqlalchemy_url)
-    service = AssistantService(engine=Engine(services), store=store)
+    limiter = None
+    if settings.rate_limit_burst > 0 and settings.rate_limit_per_minute > 0:
+        limiter = ConversationRateLimit(settings.rate_limit_burst, settings.rate_limit_per_minute)
+    service = AssistantService(engine=Engine(services), store=store, limiter=limiter)
     if services.forget_user is None:
         services.forget_user = service.forget_user
     if hasattr(backend, "close"):

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     # Public base URL of this service, for links in messages (web chat documents, webhooks).
     public_url: str = Field(default="", validation_alias="VSSID_PUBLIC_URL")
     log_level: str = Field(default="INFO", validation_alias="VSSID_LOG_LEVEL")
+    # Fair use per conversation: `burst` messages at once, then `per_minute` on average (0: off).
+    rate_limit_burst: int = Field(default=60, validation_alias="VSSID_RATE_LIMIT_BURST")
+    rate_limit_per_minute: float = Field(default=30.0, validation_alias="VSSID_RATE_LIMIT_PER_MINUTE")
 
     telegram_bot_token: str = Field(default="", validation_alias="TELEGRAM_BOT_TOKEN")
     telegram_framework: Literal["aiogram", "ptb"] = Field(
@@ -50,6 +53,10 @@ class Settings(BaseSettings):
     )
     # Refreshing an expired OA token needs the app's own secret (not the OA secret key).
     zalo_app_secret_key: str = Field(default="", validation_alias="ZALO_APP_SECRET_KEY")
+    # Hosts (and their sub-domains) image URLs in Zalo events may point at; comma-separated.
+    zalo_media_hosts: str = Field(
+        default="zdn.vn,zadn.vn,zalo.me,zaloapp.com", validation_alias="ZALO_MEDIA_HOSTS"
+    )
     zalo_oauth_base: str = Field(default="https://oauth.zaloapp.com", validation_alias="ZALO_OAUTH_BASE")
 
     @field_validator("data_dir")

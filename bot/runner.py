@@ -31,6 +31,7 @@ from aiohttp import web
 
 from bot.channels.web import CLIENT_MAX_SIZE, DocumentLinks, WebChannel
 from bot.config import Settings, load_settings
+from bot.http_guard import GuardedAppRunner, body_deadline
 from dialogs.messages import Outbound
 
 log = logging.getLogger("vssid.run")
@@ -182,7 +183,7 @@ async def start_service(settings: Settings, *, assistant: Any = None) -> Service
         except OSError as exc:
             raise ConfigError(f"cannot prepare the data directory {settings.data_dir}: {exc}") from exc
 
-    app = web.Application(client_max_size=CLIENT_MAX_SIZE)
+    app = web.Application(client_max_size=CLIENT_MAX_SIZE, middlewares=[body_deadline()])
     channels: list[Any] = []
     runner: web.AppRunner | None = None
     try:
@@ -226,7 +227,9 @@ async def start_service(settings: Settings, *, assistant: Any = None) -> Service
             if channel is not telegram:
                 await channel.start()
 
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_S, handle_signals=False)
+        runner = GuardedAppRunner(
+            app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_S, handle_signals=False
+        )
         await runner.setup()
         site = web.TCPSite(runner, settings.web_host, settings.web_port)
         try:

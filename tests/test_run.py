@@ -39,7 +39,8 @@ async def test_run_serves_the_web_chat_registers_channels_and_closes_the_assista
                 assert page.status == 200
                 assert "Trợ lý VssID" in await page.text()
             async with http.post(
-                service.url + "api/chat/run-test-0001/messages", json={"text": "/start"}
+                service.url + "api/chat/run-test-0001-5f0c2a9e47b13d86c0e2f4a1/messages",
+                json={"text": "/start"},
             ) as answer:
                 assert (await answer.json())["replies"][0]["text"] == GREETING
     finally:
@@ -52,7 +53,10 @@ async def test_shutdown_lets_a_message_under_way_finish_before_closing_the_assis
     service = await start_service(settings_for(tmp_path), assistant=assistant)
     async with aiohttp.ClientSession() as http:
         pending = asyncio.create_task(
-            http.post(service.url + "api/chat/run-test-0002/messages", json={"text": "slow"})
+            http.post(
+                service.url + "api/chat/run-test-0002-5f0c2a9e47b13d86c0e2f4a1/messages",
+                json={"text": "slow"},
+            )
         )
         await asyncio.sleep(0.2)
         assert [i.text for i in assistant.received] == ["slow"]
@@ -190,7 +194,7 @@ def test_run_starts_the_web_chat_logs_where_and_stops_cleanly_on_sigterm(tmp_pat
             assert "Trợ lý VssID" in page.read().decode()
         # The real assistant on the in-process stub answers, with nothing configured.
         start = urllib.request.Request(
-            f"http://127.0.0.1:{port}/api/chat/subprocess-01/messages",
+            f"http://127.0.0.1:{port}/api/chat/subprocess-01-5f0c2a9e47b13d86c0e2f4a1/messages",
             data=json.dumps({"text": "/start"}).encode(),
             headers={"Content-Type": "application/json"},
         )

@@ -15,7 +15,7 @@ from dialogs.messages import Outbound
 from tests import imagegen
 from tests.fake_assistant import ASK_CODE, GREETING, ScriptedAssistant
 
-CID = "test-conversation-01"
+CID = "test-conversation-01-5f0c2a9e47b13d86"
 REQUIRED_REPLY_KEYS = {"text", "buttons", "document"}
 
 
@@ -140,7 +140,7 @@ async def test_a_retried_message_id_is_answered_once_with_the_same_replies(chat)
 
 async def test_the_same_message_id_in_another_conversation_is_a_different_message(chat):
     await post(chat, {"text": "một", "message_id": "m-1"})
-    await post(chat, {"text": "hai", "message_id": "m-1"}, cid="another-conversation")
+    await post(chat, {"text": "hai", "message_id": "m-1"}, cid="another-conversation-5f0c2a9e47b13d86")
     assert [i.text for i in chat.assistant.received] == ["một", "hai"]
 
 
@@ -301,3 +301,16 @@ async def test_a_complete_registration_over_the_api_ends_with_a_downloadable_pdf
     assert response.status == 200
     assert (await response.read()).startswith(b"%PDF")
     assert response.headers["Content-Disposition"].startswith("attachment;")
+
+
+@pytest.mark.parametrize("cid", ["test-conversation-01-aaaaaaaaaaaaa", "w" + "0123456789abcdef" * 2])
+async def test_a_web_conversation_id_under_128_bits_is_refused_with_what_a_good_one_looks_like(chat, cid):
+    cid = cid[:31]  # 31 characters: one short of what 16 random bytes make
+    response = await chat.post(f"/api/chat/{cid}/messages", json={"text": "xin chào"})
+    assert response.status == 400
+    body = await response.json()
+    assert body["error"] == "bad_conversation_id"
+    assert "32" in body["message"] and "tải lại trang" in body["message"]
+    assert chat.assistant.received == []
+    ok = await chat.post(f"/api/chat/{cid}0/messages", json={"text": "xin chào"})  # 32 characters
+    assert ok.status == 200

@@ -14,7 +14,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.channels.web import CLIENT_MAX_SIZE
-from bot.channels.zalo import MAX_BUTTONS, MAX_TEXT_CHARS, ZaloChannel, split_text
+from bot.channels.zalo import MAX_BUTTONS, MAX_TEXT_CHARS, ZALO_MEDIA_HOSTS, ZaloChannel, split_text
 from dialogs.messages import Outbound
 from tests import imagegen
 from tests.fake_assistant import GREETING, ScriptedAssistant
@@ -56,6 +56,9 @@ def make_channel(assistant, api: FakeZaloApi, data_dir: Path, **options) -> Zalo
         "api_base": api.url(),
         "oauth_base": api.url(),
         "retry_interval_s": 3600,
+        # The fake platform serves its images on loopback: allowed here, and only here.
+        "media_hosts": ("127.0.0.1",),
+        "private_media_ok": True,
     }
     params.update(options)
     return ZaloChannel(assistant, **params)
@@ -459,3 +462,13 @@ async def test_without_an_access_token_the_channel_obtains_one_with_the_refresh_
     assert zalo.api.refreshed == 1
     await zalo.post(text_event(USER, "/start"))
     assert zalo.api.texts(USER) == [GREETING]
+
+
+@pytest.mark.parametrize(
+    "zalo", [{"media_hosts": ZALO_MEDIA_HOSTS, "private_media_ok": False}], indirect=True
+)
+async def test_a_zalo_image_url_pointing_inside_is_not_fetched_and_the_user_is_asked_again(zalo):
+    photo = imagegen.encode(imagegen.portrait_image(300, 400))
+    await zalo.post(image_event(USER, zalo.api.add_image(photo)))  # the fake listens on 127.0.0.1
+    assert zalo.assistant.received == []
+    assert "gửi lại ảnh" in zalo.api.texts(USER)[0]

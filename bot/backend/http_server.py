@@ -21,6 +21,7 @@ import hmac
 import ipaddress
 import logging
 import secrets
+import signal
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -31,6 +32,7 @@ from aiohttp.abc import AbstractAccessLogger
 from pydantic import ValidationError
 
 from bot.backend.stub import InvalidTransition, StubBackend, UnknownReceipt
+from bot.http_guard import body_deadline
 from dialogs.ports import BackendUnavailable, Declaration
 
 log = logging.getLogger(__name__)
@@ -126,7 +128,7 @@ async def _faults_and_errors(request: web.Request, handler: Any) -> web.StreamRe
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
-    if not request.can_read_body:
+    if not request.body_exists:
         return {}
     data = await request.json()
     if not isinstance(data, dict):
@@ -253,7 +255,9 @@ def create_app(
     """The service; `token` is required on every call but /health, `testing` adds /_admin/*."""
     if not token:
         raise ValueError("the backend service needs a token")
-    app = web.Application(middlewares=[_authenticate, _faults_and_errors], client_max_size=1024 * 1024)
+    app = web.Application(
+        middlewares=[body_deadline(), _authenticate, _faults_and_errors], client_max_size=1024 * 1024
+    )
     app[STUB] = stub
     app[FAULTS] = faults or Faults()
     app[TOKEN] = token
@@ -341,16 +345,28 @@ def serve(host: str, port: int, data_dir: Path | None = None, *, testing: bool =
     stub = StubBackend(settings.backend_store_url)
     app = create_app(stub, token=token, testing=testing, close_stub=True)
     where = "VSSID_BACKEND_TOKEN" if settings.backend_token else str(settings.backend_token_file)
-    web.run_app(
+    testing_note = "; /_admin/* on for testing" if testing else ""
+    announce = f"Stub backend on http://{host}:{port}{API} (store: {settings.data_dir}; token: {where}{testing_note})"
+    asyncio.run(_serve_until_stopped(app, host, port, announce))
+
+
+async def _serve_until_stopped(app: web.Application, host: str, port: int, announce: str) -> None:
+    from bot.http_guard import GuardedAppRunner
+
+    runner = GuardedAppRunner(
         app,
-        host=host,
-        port=port,
         access_log_class=PathOnlyAccessLogger,
         access_log=logging.getLogger("bot.backend.access"),
         shutdown_timeout=5.0,
-        print=lambda *_: print(
-            f"Stub backend on http://{host}:{port}{API} (store: {settings.data_dir}; token: {where}"
-            f"{'; /_admin/* on for testing' if testing else ''})",
-            flush=True,
-        ),
     )
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await web.TCPSite(runner, host, port).start()
+        print(announce, flush=True)
+        await stop.wait()
+    finally:
+        await runner.cleanup()

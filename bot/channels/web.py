@@ -41,6 +41,7 @@ from bot.channels.base import Assistant
 from bot.channels.locks import KeyedLocks
 from bot.channels.replies import web_message, web_replies
 from bot.channels.texts import channel_text
+from bot.http_guard import BODY_TIMEOUT_S
 from dialogs.messages import Inbound, Outbound
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,9 @@ MAX_JSON_BYTES = 64 * 1024
 # The aiohttp-wide body limit: a photo plus multipart framing; webhooks fit well inside.
 CLIENT_MAX_SIZE = MAX_PHOTO_BYTES + 256 * 1024
 
-CONVERSATION_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+# The id is the conversation's only credential: the page makes it from 16 random bytes (128
+# bits); anything shorter than 32 characters cannot carry that much and is refused.
+CONVERSATION_ID = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
 MESSAGE_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
 
 _REPLY_CACHE_SIZE = 2000
@@ -264,7 +267,10 @@ class WebChannel:
         if self._stopping:
             return _error(503, "shutting_down", channel_text("internal_error"))
         try:
-            fields = await self._read_message(request)
+            async with asyncio.timeout(BODY_TIMEOUT_S):  # a photo trickled in forever holds nothing
+                fields = await self._read_message(request)
+        except TimeoutError:
+            return _error(408, "too_slow", channel_text("upload_too_slow"))
         except _BadRequest as bad:
             return _error(bad.status, bad.code, bad.message)
         except web.HTTPRequestEntityTooLarge:

@@ -31,7 +31,6 @@ import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -41,6 +40,7 @@ from bot.channels.locks import KeyedLocks
 from bot.channels.outbox import Outbox
 from bot.channels.text_split import split_text
 from bot.channels.texts import channel_text
+from bot.media_fetch import MediaFetcher, RefusedUrl, TooLarge
 from bot.retry import ZALO, Failure, GaveUp, Verdict, retrying
 from dialogs.messages import Inbound, Outbound
 
@@ -54,6 +54,8 @@ MAX_TITLE_CHARS = 100
 MAX_QUERY_PAYLOAD = 1000
 MAX_WEBHOOK_BYTES = 256 * 1024
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
+# Where Zalo serves the pictures users send (ZALO_MEDIA_HOSTS replaces the list).
+ZALO_MEDIA_HOSTS = ("zdn.vn", "zadn.vn", "zalo.me", "zaloapp.com")
 SIGNATURE_MAX_AGE_S = 300
 _SEEN_EVENTS = 20_000
 
@@ -146,6 +148,8 @@ class ZaloChannel:
         oauth_base: str = "https://oauth.zaloapp.com",
         app_secret_key: str = "",
         max_image_bytes: int = MAX_IMAGE_BYTES,
+        media_hosts: tuple[str, ...] = ZALO_MEDIA_HOSTS,
+        private_media_ok: bool = False,
         signature_max_age_s: float = SIGNATURE_MAX_AGE_S,
         retry_interval_s: float = ZALO.outbox_retry_s,
         http_timeout_s: float = 20.0,
@@ -160,6 +164,13 @@ class ZaloChannel:
         self.signature_max_age_s = signature_max_age_s
         self.retry_interval_s = retry_interval_s
         self._http_timeout = aiohttp.ClientTimeout(total=http_timeout_s)
+        # Image URLs come in webhook events: fetched only from Zalo's media hosts, never inside.
+        self.media = MediaFetcher(
+            media_hosts,
+            max_bytes=max_image_bytes,
+            timeout_s=http_timeout_s,
+            private_addresses_ok=private_media_ok,
+        )
         data_dir.mkdir(parents=True, exist_ok=True)
         self.tokens = TokenStore(data_dir / "zalo-tokens.json", access_token, refresh_token)
         self.outbox = ZaloOutbox(data_dir / "zalo-outbox.sqlite3")
@@ -188,6 +199,7 @@ class ZaloChannel:
             api_base=settings.zalo_api_base,
             oauth_base=settings.zalo_oauth_base,
             data_dir=Path(settings.data_dir),
+            media_hosts=tuple(settings.zalo_media_hosts.split(",")),
         )
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -223,6 +235,7 @@ class ZaloChannel:
         if self._session:
             await self._session.close()
             self._session = None
+        await self.media.close()
 
     async def idle(self) -> None:
         """Wait until every accepted event has been answered (or kept for retry)."""
@@ -258,12 +271,11 @@ class ZaloChannel:
     async def _webhook(self, request: web.Request) -> web.Response:
         if request.content_length is not None and request.content_length > MAX_WEBHOOK_BYTES:
             return web.json_response({"error": "too_large"}, status=413)
-        body = bytearray()
-        async for chunk in request.content.iter_any():
-            body += chunk
-            if len(body) > MAX_WEBHOOK_BYTES:
-                return web.json_response({"error": "too_large"}, status=413)
-        raw = bytes(body)
+        # Read whole (bounded by the app's client_max_size; within the body deadline of
+        # bot.http_guard when served by `run`), then held to the webhook's own bound.
+        raw = await request.read()
+        if len(raw) > MAX_WEBHOOK_BYTES:
+            return web.json_response({"error": "too_large"}, status=413)
         status, event = self._verify(raw, request.headers.get("X-ZEvent-Signature"))
         if event is None:
             log.warning("zalo webhook: refused an unauthenticated request (%d)", status)
@@ -334,7 +346,7 @@ class ZaloChannel:
         if "image_url" in action:
             try:
                 photo = await self._download(action["image_url"])
-            except _TooLarge:
+            except TooLarge:
                 return channel_text("upload_too_large", max_mb=self.max_image_bytes // 2**20)
             if photo is None:
                 return channel_text("photo_download_failed", max_mb=self.max_image_bytes // 2**20)
@@ -350,24 +362,13 @@ class ZaloChannel:
         return Inbound(channel=self.name, user_id=user_id, message_id=event_id, text=text)
 
     async def _download(self, url: str) -> bytes | None:
-        if urlsplit(url).scheme not in ("http", "https") or self._session is None:
-            return None
         try:
-            async with self._session.get(url) as response:
-                if response.status != 200:
-                    log.warning("zalo: image download failed (HTTP %d)", response.status)
-                    return None
-                if (response.content_length or 0) > self.max_image_bytes:
-                    raise _TooLarge
-                data = bytearray()
-                async for chunk in response.content.iter_chunked(64 * 1024):
-                    data += chunk
-                    if len(data) > self.max_image_bytes:
-                        raise _TooLarge
-                return bytes(data)
-        except (aiohttp.ClientError, TimeoutError) as exc:
+            return await self.media.fetch(url)
+        except RefusedUrl as exc:
+            log.warning("zalo: image URL refused (%s)", exc)
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             log.warning("zalo: image download failed (%s)", type(exc).__name__)
-            return None
+        return None
 
     # -- sending ------------------------------------------------------------------------
 
@@ -598,10 +599,6 @@ class ZaloChannel:
                 result["access_token"], result.get("refresh_token") or self.tokens.refresh_token
             )
             log.info("zalo: access token refreshed and saved")
-
-
-class _TooLarge(Exception):
-    pass
 
 
 class _TokenExpired(Exception):

@@ -32,7 +32,9 @@
   // The conversation id is this browser's: a reload continues the same conversation.
   function conversationId() {
     let id = localStorage.getItem("vssid.conversation");
-    if (!id || !/^[A-Za-z0-9_-]{8,64}$/.test(id)) {
+    // 16 random bytes (128 bits): the id is the conversation's only credential. A shorter id
+    // kept by an older page is replaced (the server refuses ids under 32 characters).
+    if (!id || !/^[A-Za-z0-9_-]{32,64}$/.test(id)) {
       id = "w" + randomId(16);
       localStorage.setItem("vssid.conversation", id);
     }
