@@ -14,13 +14,28 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from dialogs import actions, parsers
+from dialogs import actions, fields, parsers
 from dialogs.fields import RejectedWithEscape
 from dialogs.flow import Flow, Step, load_flows
+from dialogs.interpret import (
+    STEP_VERDICTS,
+    Interpreter,
+    Message,
+    Move,
+    NotAPhoto,
+    NotYesNo,
+    Pick,
+    Press,
+    Question,
+    QuestionOrValue,
+    Reply,
+    Unclear,
+    Verdict,
+)
 from dialogs.messages import Button, Inbound, Outbound
-from dialogs.parsing import Accepted, Ambiguous, Choice, NeedsConfirmation, Rejected
+from dialogs.parsing import Accepted, Ambiguous, Choice, NeedsConfirmation, ParseResult, Rejected
 from dialogs.ports import DocumentRenderer, PhotoRejected, PhotoStore, RegistrationBackend
-from dialogs.state import ConversationState, Pending
+from dialogs.state import ConversationState, Pending, PendingType
 from dialogs.texts import Texts, holds, render
 from knowledge.faq import FaqEntry, FaqIndex, FaqMatch, FaqResult
 from knowledge.faq import message as faq_message
@@ -28,16 +43,6 @@ from knowledge.text import fold
 
 log = logging.getLogger(__name__)
 
-# Whole-message words that act as global moves wherever the user is (compared folded).
-GLOBAL_WORDS = {
-    "back": {"quay lai", "tro lai", "back", "lui lai", "buoc truoc"},
-    "cancel": {"huy", "huy bo", "thoat", "cancel", "dung lai", "stop"},
-    "restart": {"lam lai", "bat dau lai", "restart", "lam lai tu dau"},
-    "help": {"tro giup", "help", "giup", "huong dan"},
-    "menu": {"menu", "danh muc"},
-    "edit": {"sua", "sua thong tin", "chinh sua"},
-    "skip": {"bo qua", "skip"},
-}
 COMMAND_ALIASES = {"huy": "cancel", "quaylai": "back", "trogiup": "help", "batdau": "start"}
 MAX_CHOICE_BUTTONS = 8
 
@@ -77,6 +82,13 @@ class Engine:
         self.services = services
         self.flows = flows if flows is not None else load_flows()
         self.texts = texts or Texts.default()
+        self.interpreter = Interpreter(
+            faq=lambda: self.faq,
+            parse_values=lambda state: state.values,
+            offered=self._suggested,
+            match_offered=self._match_offered,
+            extra_buttons=self._typed_buttons,
+        )
 
     @property
     def faq(self) -> FaqIndex:
@@ -352,7 +364,7 @@ class Engine:
                 shown = render(step.show, **ctx)
                 buttons.append(Button(f"Giữ nguyên: {shown}"[:60], "keep"))
             if step.resend:
-                buttons.append(Button("Gửi lại mã OTP", "resend"))
+                buttons.append(Button(self.texts("resend_otp"), "resend"))
             if step.optional:
                 buttons.append(Button(self.texts("skip"), "skip"))
         elif step.kind == "choice":
@@ -585,110 +597,87 @@ class Engine:
     # ---------------------------------------------------------------- text
 
     async def _text(self, state: ConversationState, turn: Turn, text: str) -> None:
-        folded = fold(text)
         step = self.step(state)
-        for move, words in GLOBAL_WORDS.items():
-            if folded in words and not (
-                step and step.kind == "confirm" and folded in self._confirm_words(step)
-            ):
-                if (
-                    state.pending
-                    and state.pending.type in {"cancel", "restart", "switch"}
-                    and move == "cancel"
-                ):
-                    break  # "hủy" while asked "stop?" means yes, handled below
-                await self._global(state, turn, move)
-                return
-        if state.pending is not None:
-            if await self._text_for_pending(state, turn, text, folded):
-                return
-        if step is None:
-            await self._free_question(state, turn, text)
-            return
-        if step.kind == "photo":
-            if await self._maybe_faq(state, turn, text, force=True):
-                return
+        verdict = self.interpreter.interpret(state, step, text)
+        if isinstance(verdict, STEP_VERDICTS) and state.pending is not None:
+            state.pending = None  # what the bot waited on was answered by something else
+        await self._act_on(state, turn, step, verdict, text)
+
+    async def _act_on(
+        self, state: ConversationState, turn: Turn, step: Step | None, verdict: Verdict, text: str
+    ) -> None:
+        """Do what the interpreted message asks; nothing here looks at the text again."""
+        if isinstance(verdict, Move):
+            await self._global(state, turn, verdict.name)
+        elif isinstance(verdict, Reply):
+            await self._answer_pending_confirm(state, turn, verdict.yes)
+        elif isinstance(verdict, Pick):
+            if step is not None:
+                await self._accept(state, turn, step, verdict.value)
+        elif isinstance(verdict, NotYesNo):
+            turn.say(self.texts("choose_one"))
+        elif isinstance(verdict, Press):
+            await self._button(state, turn, verdict.payload)
+        elif isinstance(verdict, Question):
+            await self._question(state, turn, step, verdict)
+        elif isinstance(verdict, QuestionOrValue):
+            assert step is not None
+            state.pending = Pending(type=PendingType.QUESTION_OR_VALUE, step=step.id, value=verdict.value)
+            turn.say(
+                self.texts("question_or_value", typed=text.strip()[:80], label=step.label),
+                self._yes_no_buttons(),
+            )
+        elif isinstance(verdict, NotAPhoto):
             turn.say(self.texts("expect_photo"))
             await self._ask(state, turn)
-            return
-        if step.kind in {"choice", "confirm", "summary"}:
-            await self._text_for_buttons(state, turn, step, text, folded)
-            return
-        if step.kind in {"action", "end"}:
-            if await self._maybe_faq(state, turn, text, force=self.faq.looks_like_question(text)):
-                return
-            await self._ask(state, turn)
-            return
-        await self._text_for_field(state, turn, step, text)
+        elif isinstance(verdict, Unclear):
+            await self._ask(state, turn, prefix=self.texts("choose_one") if verdict.choose else None)
+        else:
+            assert step is not None
+            await self._take(state, turn, step, verdict.result, text)
 
-    def _confirm_words(self, step: Step) -> set[str]:
-        return {fold(step.yes_label), fold(step.no_label)}
-
-    async def _text_for_pending(self, state: ConversationState, turn: Turn, text: str, folded: str) -> bool:
-        pending = state.pending
-        assert pending is not None
-        if pending.type == "choices":
-            choices = pending.choices
-            pick = None
-            if _is_index(folded) and 1 <= int(folded) <= len(choices):
-                pick = choices[int(folded) - 1]
-            else:
-                pick = next((c for c in choices if fold(c["label"]) == folded), None)
-            if pick is not None:
-                step = self.step(state)
-                if step is not None:
-                    await self._accept(state, turn, step, pick["value"])
-                    return True
-            state.pending = None  # typed something else: treat it as a fresh answer to the step
-            return False
-        answer = parsers.yes_no(text)
-        if answer is None and pending.type == "question_or_value":
-            state.pending = None  # typed the value (or another question) instead: a fresh answer
-            return False
-        if answer is None:
-            if pending.type in {"cancel", "restart", "switch"} and folded in GLOBAL_WORDS["cancel"]:
-                answer = pending.type == "cancel"
-            else:
-                turn.say(self.texts("choose_one"))
-                return True
-        await self._answer_pending_confirm(state, turn, answer)
-        return True
-
-    async def _text_for_buttons(
-        self, state: ConversationState, turn: Turn, step: Step, text: str, folded: str
+    async def _take(
+        self, state: ConversationState, turn: Turn, step: Step, result: ParseResult, text: str
     ) -> None:
-        if step.kind == "choice":
-            for i, option in enumerate(step.options):
-                if folded in {fold(option.label), str(i + 1), fold(str(option.value))}:
-                    await self._choose_option(state, turn, step, option)
-                    return
-            if step.parser:
-                result = parsers.parser(step.parser)(text, state.values)
-                option = next(
-                    (o for o in step.options if isinstance(result, Accepted) and o.value == result.value),
-                    None,
-                )
-                if option is not None:
-                    await self._choose_option(state, turn, step, option)
-                    return
-        elif step.kind == "confirm":
-            if folded in {fold(step.yes_label), "1"}:
-                await self._button(state, turn, "confirm:yes")
-                return
-            if folded in {fold(step.no_label), "2"}:
-                await self._button(state, turn, "confirm:no")
-                return
-        elif step.kind == "summary":
-            answer = parsers.yes_no(text)
-            if answer is True or folded in {fold(step.confirm_label), "1"}:
-                await self.advance(state, turn)
-                return
-            if folded in {fold(step.edit_label), "2"}:
-                await self._show_edit_list(state, turn)
-                return
-        if await self._maybe_faq(state, turn, text, force=True):
-            return
-        await self._ask(state, turn, prefix=self.texts("choose_one"))
+        """The step's answer as its parser read it: stored, offered as a list, to confirm, or refused."""
+        if isinstance(result, Accepted):
+            if result.notice:
+                turn.say(result.notice)
+            await self._accept(state, turn, step, result.value)
+        elif isinstance(result, Ambiguous):
+            choices = [{"label": c.label, "value": c.value} for c in result.choices]
+            self._offer_choices(state, step, choices)
+            turn.say(
+                result.message,
+                [Button(c["label"], f"pick:{i}") for i, c in enumerate(choices[:MAX_CHOICE_BUTTONS])],
+            )
+        elif isinstance(result, NeedsConfirmation):
+            state.pending = Pending(type=PendingType.CONFIRM, step=step.id, value=result.value)
+            turn.say(result.message, self._yes_no_buttons())
+        else:
+            self._refuse(state, turn, step, result, text)
+
+    def _refuse(self, state: ConversationState, turn: Turn, step: Step, result: Rejected, text: str) -> None:
+        """The field's rule: what is wrong and an example, with the step's buttons at hand."""
+        state.last_rejected = text
+        self._count_attempt(state, step, turn)
+        buttons = []
+        if isinstance(result, RejectedWithEscape):
+            state.values["_offered_flag"] = result.flag
+            buttons.append(Button(result.button_label, f"flag:{result.flag}"))
+        offered = self._suggested(state, step)
+        if offered:  # the list stays at hand after a search that found nothing
+            self._offer_choices(state, step, [{"label": c.label, "value": c.value} for c in offered])
+            buttons = [
+                Button(c.label, f"pick:{i}") for i, c in enumerate(offered[:MAX_CHOICE_BUTTONS])
+            ] + buttons
+        if step.resend:
+            buttons.append(Button(self.texts("resend_otp"), "resend"))
+        if step.optional:
+            buttons.append(Button(self.texts("skip"), "skip"))
+        # The step's own ways out (the mã số BHXH look-up) stay at hand after a mistake.
+        buttons += _own_buttons(step)
+        turn.say(result.message, buttons)
 
     async def _choose_option(self, state: ConversationState, turn: Turn, step: Step, option: Any) -> None:
         if option.flow:
@@ -698,76 +687,6 @@ class Engine:
             await self.start_flow(state, turn, option.flow)
             return
         await self._accept(state, turn, step, option.value, target=option.next)
-
-    async def _text_for_field(self, state: ConversationState, turn: Turn, step: Step, text: str) -> None:
-        typed = fold(text)
-        pressed = next((b["payload"] for b in step.buttons if fold(b["label"]) == typed), None)
-        if pressed is not None:  # the label of the step's own button, typed (or read out by a channel)
-            await self._button(state, turn, pressed)
-            return
-        result = parsers.parser(step.parser)(text, state.values) if step.parser else Accepted(text)
-        question_like = self.faq.looks_like_question(text)
-        offered = self._suggested(state, step)
-        if offered:
-            # A step that offers a list (the receiving office): the field's own search and the
-            # list come first. A fragment of a name ("Quận", "huyện") is a search, not a
-            # question, however confidently the FAQ would match it; only a question-like text
-            # the search does not settle goes to the FAQ.
-            if isinstance(result, Rejected):
-                result = self._match_offered(text, offered) or result
-            if isinstance(result, Accepted):
-                question_like = False
-            if question_like and await self._maybe_faq(state, turn, text, force=True):
-                return
-        elif question_like or isinstance(result, Rejected):
-            if await self._maybe_faq(state, turn, text, force=question_like):
-                return
-            if self.faq.plainly_a_question(text):
-                # A question the FAQ has no answer for: say so (the hotline) rather than
-                # take it for the field's value or answer only with the field's rules.
-                if isinstance(result, Accepted):
-                    # A free-text field would keep "lương hưu bao giờ có?" as the street:
-                    # the user says which it is; typing the real value also goes on.
-                    state.pending = Pending(type="question_or_value", step=step.id, value=result.value)
-                    turn.say(
-                        self.texts("question_or_value", typed=text.strip()[:80], label=step.label),
-                        self._yes_no_buttons(),
-                    )
-                    return
-                turn.say(self.texts("question_unanswered"))
-        if isinstance(result, Accepted):
-            if result.notice:
-                turn.say(result.notice)
-            await self._accept(state, turn, step, result.value)
-        elif isinstance(result, Ambiguous):
-            choices = [{"label": c.label, "value": c.value} for c in result.choices]
-            self._offer_choices(state, step, choices)
-            turn.say(
-                result.message, [Button(c["label"], f"pick:{i}") for i, c in enumerate(state.pending.choices)]
-            )
-        elif isinstance(result, NeedsConfirmation):
-            state.pending = Pending(type="confirm", step=step.id, value=result.value)
-            turn.say(
-                result.message,
-                self._yes_no_buttons(),
-            )
-        else:
-            state.last_rejected = text
-            self._count_attempt(state, step, turn)
-            buttons = []
-            if isinstance(result, RejectedWithEscape):
-                state.values["_offered_flag"] = result.flag
-                buttons.append(Button(result.button_label, f"flag:{result.flag}"))
-            if offered:  # the list stays at hand after a search that found nothing
-                self._offer_choices(state, step, [{"label": c.label, "value": c.value} for c in offered])
-                buttons = [
-                    Button(c["label"], f"pick:{i}") for i, c in enumerate(state.pending.choices)
-                ] + buttons
-            if step.optional:
-                buttons.append(Button(self.texts("skip"), "skip"))
-            # The step's own ways out (the mã số BHXH look-up) stay at hand after a mistake.
-            buttons += _own_buttons(step)
-            turn.say(result.message, buttons)
 
     def _yes_no_buttons(self) -> list[Button]:
         """«Đúng» / «Không, nhập lại» for a value the user confirms (a pending "confirm")."""
@@ -782,10 +701,20 @@ class Engine:
             return []
         return list(parsers.suggestions(step.suggestions)(state.values))
 
-    def _match_offered(self, text: str, offered: list[Choice]) -> Ambiguous | None:
+    def _typed_buttons(self, state: ConversationState, step: Step) -> list[tuple[str, str]]:
+        """Buttons of a step besides its options, whose label typed presses them."""
+        buttons = [(b["label"], b["payload"]) for b in step.buttons]
+        if step.resend:
+            buttons.append((self.texts("resend_otp"), "resend"))
+        if step.kind == "action":
+            buttons.append((self.texts("retry"), "retry"))
+        return buttons
+
+    def _match_offered(self, message: Message, offered: list[Choice]) -> Ambiguous | None:
         """The offered choices the typed words pick out, the last word possibly unfinished
         ("Quận" -> every "BHXH Quận …", "binh th" -> "Bình Thạnh"); None when none or all match."""
-        typed = fold(text).split()
+        text = message.text
+        typed = message.folded.split()
         if not typed:
             return None
         *whole, last = typed
@@ -834,25 +763,27 @@ class Engine:
 
     # ---------------------------------------------------------------- questions (FAQ)
 
-    async def _maybe_faq(self, state: ConversationState, turn: Turn, text: str, force: bool) -> bool:
-        """Answer a question asked in the middle of a step, then ask the same step again."""
-        result = self.faq.ask(text)
-        if result.outcome == "answer" or (force and result.outcome == "suggest"):
-            self._say_faq(state, turn, result, in_flow=True)
-            await self._ask(state, turn, prefix=self.texts("faq_then_continue"))
-            return True
-        return False
-
-    async def _free_question(self, state: ConversationState, turn: Turn, text: str) -> None:
-        result = self.faq.ask(text)
-        if result.outcome == "refuse":
-            turn.say(faq_message("refuse"), self.menu_buttons())
-            if result.related:
-                # Refused, yet close to entries of ours: after the hotline, a way to those
-                # answers in case the question was ours after all.
-                turn.say(self.texts("faq_related"), _faq_buttons(result.related))
+    async def _question(
+        self, state: ConversationState, turn: Turn, step: Step | None, verdict: Question
+    ) -> None:
+        """Answer a question (or suggest, or give the hotline); at a step, ask it again."""
+        result = verdict.faq
+        if not verdict.in_flow or step is None:
+            if result.outcome == "refuse":
+                turn.say(faq_message("refuse"), self.menu_buttons())
+                if result.related:
+                    # Refused, yet close to entries of ours: after the hotline, a way to those
+                    # answers in case the question was ours after all.
+                    turn.say(self.texts("faq_related"), _faq_buttons(result.related))
+                return
+            self._say_faq(state, turn, result, in_flow=False)
             return
-        self._say_faq(state, turn, result, in_flow=False)
+        if result.outcome == "refuse":
+            example = fields.example(step.parser) if step.parser else None
+            turn.say(self.texts("question_unanswered", example=example))
+        else:
+            self._say_faq(state, turn, result, in_flow=True)
+        await self._ask(state, turn, prefix=self.texts("faq_then_continue"))
 
     def _say_faq(self, state: ConversationState, turn: Turn, result: FaqResult, in_flow: bool) -> None:
         if result.match is not None:

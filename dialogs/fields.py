@@ -504,16 +504,27 @@ def parse_otp_code(text: str, values: Mapping[str, Any]) -> ParseResult:
     return Accepted(code)
 
 
+def yes_no_word(folded: str) -> bool | None:
+    """True/False for a folded yes or no word ("co", "ok", "ko", "k"...), None for anything else."""
+    cfg = texts()["yes_no"]
+    if folded in cfg["yes_words"]:
+        return True
+    if folded in cfg["no_words"]:
+        return False
+    return None
+
+
 def parse_yes_no(text: str, values: Mapping[str, Any]) -> ParseResult:
     """Có/không in the ways people type it ("co", "ok", "vâng", "ko", "k", "0"...)."""
-    section = "yes_no"
-    cfg = texts()[section]
-    key = fold(text)
-    if key in cfg["yes_words"]:
-        return Accepted(True)
-    if key in cfg["no_words"]:
-        return Accepted(False)
-    return _reject(section, "unknown")
+    answer = yes_no_word(fold(text))
+    return _reject("yes_no", "unknown") if answer is None else Accepted(answer)
+
+
+def example(parser: str) -> str | None:
+    """The correct input a parser's messages show ("0912345678" for the phone), if it has one."""
+    section = texts().get(parser)
+    value = section.get("example") if isinstance(section, dict) else None
+    return str(value) if value is not None else None
 
 
 PARSERS: dict[str, Parser] = {

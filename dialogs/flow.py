@@ -7,6 +7,7 @@ it into typed objects and rejects typos (an unknown key fails at load time, not 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from enum import StrEnum
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,22 @@ from typing import Any
 import yaml
 
 FLOWS_DIR = Path(__file__).parent / "flows"
-STEP_KINDS = {"text", "photo", "choice", "summary", "confirm", "action", "end"}
+
+
+class StepKind(StrEnum):
+    """What a step asks for: a typed value, a photo, a button, the summary, a yes/no
+    commitment; or what it does: a side effect (action), the flow's last word (end)."""
+
+    TEXT = "text"
+    PHOTO = "photo"
+    CHOICE = "choice"
+    SUMMARY = "summary"
+    CONFIRM = "confirm"
+    ACTION = "action"
+    END = "end"
+
+
+STEP_KINDS = {kind.value for kind in StepKind}
 
 
 @dataclass(frozen=True)
@@ -29,7 +45,7 @@ class Option:
 @dataclass(frozen=True)
 class Step:
     id: str
-    kind: str = "text"
+    kind: StepKind = StepKind.TEXT
     section: int | None = None
     field: str | None = None
     label: str | None = None
@@ -96,9 +112,11 @@ def _build_step(raw: dict, flow_id: str) -> Step:
     for key in ("invalidates", "buttons"):
         if key in data:
             data[key] = tuple(data[key])
+    kind = data.get("kind", "text")
+    if kind not in STEP_KINDS:
+        raise FlowError(f"flow {flow_id!r}, step {data.get('id')!r}: unknown kind {kind!r}")
+    data["kind"] = StepKind(kind)
     step = Step(**data)
-    if step.kind not in STEP_KINDS:
-        raise FlowError(f"flow {flow_id!r}, step {step.id!r}: unknown kind {step.kind!r}")
     if step.prompt:
         step = Step(**{**data, "prompt": step.prompt.strip()})
     return step

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 
+class PendingType(StrEnum):
+    """What the bot is waiting on: a pick from a list, or a yes/no about something."""
+
+    CHOICES = "choices"  # a pick from `choices`
+    CONFIRM = "confirm"  # "is this value right?" (an inferred value)
+    QUESTION_OR_VALUE = "question_or_value"  # "is this question really the value?"
+    CARD_NUMBER = "card_number"  # the card's QR disagrees with the typed ID number
+    CANCEL = "cancel"
+    RESTART = "restart"
+    SWITCH = "switch"  # leave this flow for another
+    DELETE = "delete"  # forget everything about the user
+
+
 class Pending(BaseModel):
     """Something the user must answer before the step goes on: a pick from a list, a yes/no."""
 
-    type: str  # choices | confirm | question_or_value | card_number | cancel | restart | switch | delete
+    type: PendingType
     step: str | None = None
     choices: list[dict[str, Any]] = Field(default_factory=list)  # {"label", "value"}
     value: Any = None
