@@ -323,7 +323,9 @@ class Engine:
         for step in flow.steps:
             if step.kind == "summary":
                 return None
-            if step.field and not step.optional and self.applicable(state, step):
+            # A step with an action (an OTP check) consumes its value: once passed it is
+            # never "missing", or an edit would loop on an OTP nobody sent.
+            if step.field and not step.optional and not step.action and self.applicable(state, step):
                 if state.get_value(step.field) is None:
                     return step
         return None

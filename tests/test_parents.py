@@ -338,3 +338,36 @@ async def test_a_user_sees_and_deletes_what_the_assistant_holds(assistant, backe
         "declarations_child": 0,
         "deleted_users": 1,
     }
+
+
+async def test_a_parent_edits_the_childs_date_of_birth_from_the_summary_and_comes_back_to_it(
+    assistant, backend
+):
+    """Editing a field after the guardian's OTP goes back to the summary, not to an OTP nobody sent."""
+    chat = Chat(assistant)
+    await chat.text("/start")
+    await chat.press("Đăng ký cho con dưới 18 tuổi")
+    await chat.press("Tôi đã có tài khoản VssID")
+    await chat.text(PARENT_WITH_ACCOUNT["code"])
+    await chat.text(PARENT_WITH_ACCOUNT["phone"])
+    await chat.text(otp_from_sms(await backend.sms_outbox(), PARENT_WITH_ACCOUNT["phone"]))
+    code, name, _born = KHANG
+    for answer in (code, name, "03/09/2015"):
+        await chat.text(answer)
+    await chat.press("Con đẻ")
+    await chat.photo(portrait_jpeg())
+    await chat.photo(document_jpeg())
+    for answer in ("hcm", "Phường Tân Hưng", "Số 8, đường số 9", "07919"):
+        if "Kiểm tra lại thông tin của con" not in chat.said:
+            await chat.text(answer)
+    sms_before = len(await backend.sms_outbox(phone=PARENT_WITH_ACCOUNT["phone"]))
+    await chat.press("Sửa một mục")
+    await chat.press("Ngày sinh của con")
+    await chat.text("04/09/2015")
+    assert "Kiểm tra lại thông tin của con" in chat.said, chat.said
+    assert "OTP" not in chat.said
+    assert len(await backend.sms_outbox(phone=PARENT_WITH_ACCOUNT["phone"])) == sms_before
+    await chat.press("Sửa một mục")
+    await chat.press("Số nhà, đường")
+    await chat.text("Số 10, đường số 9")
+    assert "Kiểm tra lại thông tin của con" in chat.said and "Số 10, đường số 9" in chat.said
