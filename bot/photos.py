@@ -14,6 +14,7 @@ takes tens of milliseconds and must not stall the event loop that serves other u
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import hmac
@@ -24,11 +25,13 @@ import re
 import secrets
 import shutil
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from PIL import Image, ImageFilter, ImageOps, ImageStat
 
 from bot.cardscan import read_qr_texts
+from bot.jpeg import strip_metadata
 from bot.private import private_dir, write_private
 from dialogs.ports import PhotoRejected, StoredPhoto
 from knowledge.cards import cccd_fields
@@ -129,39 +132,78 @@ class FilePhotoStore:
 
     def _check_and_store(self, owner: str, kind: str, data: bytes) -> StoredPhoto:
         try:
-            image = self.decode(data)
+            stripped = self._check_jpeg_as_is(data)
+            if stripped is None:
+                image = self.decode(data)
         except PhotoRejected as rejected:
             log.info("photo refused: owner=%s kind=%s code=%s", self._owner_tag(owner), kind, rejected.code)
             raise
-        try:
-            image = ImageOps.exif_transpose(image)
-        except Exception:
-            # A malformed EXIF block must not cost the user their photo; it is dropped below anyway.
-            log.debug("EXIF orientation unreadable; photo kept as decoded")
-        clean = _plain_rgb(image)
-        path = self._write(owner, kind, clean)
-        log.info("photo stored: owner=%s kind=%s %dx%d", self._owner_tag(owner), kind, *clean.size)
+        if stripped is not None:
+            jpeg, size = stripped
+            path = self._write_bytes(owner, kind, jpeg)
+            qr_source: bytes | Image.Image = jpeg  # the card reader decodes it at its own size
+        else:
+            clean = _plain_rgb(_upright(image))
+            size, qr_source = clean.size, clean
+            path = self._write(owner, kind, clean)
+        log.info("photo stored: owner=%s kind=%s %dx%d", self._owner_tag(owner), kind, *size)
         # The chip CCCD carries its facts in a QR code on the front: the form can be filled from
         # it, and a typed number checked against it.
-        texts = read_qr_texts(clean) if kind in QR_PHOTO_KINDS else []
+        texts = read_qr_texts(qr_source) if kind in QR_PHOTO_KINDS else []
         card = next(filter(None, map(cccd_fields, texts)), None)
         return StoredPhoto(
             path=str(path),
-            width=clean.width,
-            height=clean.height,
+            width=size[0],
+            height=size[1],
             id_number_on_card=card.id_number if card else None,
             qr_texts=texts,
         )
 
-    def _read_qr(self, data: bytes) -> list[str]:
-        image = self._open_checked(data)
+    def _check_jpeg_as_is(self, data: bytes) -> tuple[bytes, tuple[int, int]] | None:
+        """The fast path for an upright colour JPEG (most phone photos): the same checks on a
+        copy decoded at reduced size (JPEG DCT scaling reads every byte of the file, so a
+        truncated upload still fails), and the file kept as it came minus its metadata
+        (`bot.jpeg`). None: not such a JPEG, use `decode`."""
+        probe = self._open_checked(data)
+        if probe.format not in ("JPEG", "MPO") or probe.mode != "RGB" or _orientation(probe) != 1:
+            return None
+        stripped = strip_metadata(data)
+        if stripped is None:
+            return None
+        width, height = probe.size
+        # The largest reduction (1/2, 1/4, 1/8) that keeps the long side at or above the
+        # sharpness scale, decoded as luma only: sharpness looks at grey levels.
+        scale = max(1, min(8, max(width, height) // _SHARPNESS_SIDE))
+        scale = 1 << (scale.bit_length() - 1)
+        with self._decoding():
+            small = Image.open(io.BytesIO(stripped), formats=("JPEG",))
+            small.draft("L", (width // scale, height // scale))
+            small.load()
+        self._check_sharpness(small)
+        return stripped, (width, height)
+
+    def _check_sharpness(self, image: Image.Image) -> None:
+        score = sharpness(image)
+        if score < self.min_sharpness:
+            raise PhotoRejected("blurry", score=round(score, 1), min=self.min_sharpness)
+
+    @contextlib.contextmanager
+    def _decoding(self) -> Iterator[None]:
+        """Decoding errors as refusals: a bomb is too large, anything else truncated."""
         try:
-            return read_qr_texts(image)
+            yield
+        except Image.DecompressionBombError:
+            raise PhotoRejected("too_large", max_megapixels=self.max_pixels // 1_000_000) from None
         except MemoryError:
             raise
         except Exception as exc:
             log.debug("photo decode failed: %s", type(exc).__name__)
             raise PhotoRejected("truncated") from None
+
+    def _read_qr(self, data: bytes) -> list[str]:
+        image = self._open_checked(data)
+        with self._decoding():
+            return read_qr_texts(image)
 
     def _open_checked(self, data: bytes) -> Image.Image:
         """The image's header, refused on format and size before a single pixel is decompressed."""
@@ -188,32 +230,26 @@ class FilePhotoStore:
     def decode(self, data: bytes) -> Image.Image:
         """Decode fully and check; the returned image is loaded (pixels in memory)."""
         probe = self._open_checked(data)
-        try:
+        with self._decoding():
             # verify() checks structure (PNG CRCs and the like) but leaves the object unusable,
             # so the image is opened again for the real decode; load() catches truncated data.
             probe.verify()
             image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
             image.load()
-        except Image.DecompressionBombError:
-            raise PhotoRejected("too_large", max_megapixels=self.max_pixels // 1_000_000) from None
-        except MemoryError:
-            raise
-        except Exception as exc:
-            log.debug("photo decode failed: %s", type(exc).__name__)
-            raise PhotoRejected("truncated") from None
-        score = sharpness(image)
-        if score < self.min_sharpness:
-            raise PhotoRejected("blurry", score=round(score, 1), min=self.min_sharpness)
+        self._check_sharpness(image)
         return image
 
     def _write(self, owner: str, kind: str, image: Image.Image) -> Path:
-        directory = private_dir(self.root / self._owner_dir_name(owner))
-        final = directory / f"{kind}-{secrets.token_hex(8)}.jpg"
         buffer = io.BytesIO()
         image.save(buffer, "JPEG", quality=self.jpeg_quality, optimize=True)
+        return self._write_bytes(owner, kind, buffer.getvalue())
+
+    def _write_bytes(self, owner: str, kind: str, jpeg: bytes) -> Path:
+        directory = private_dir(self.root / self._owner_dir_name(owner))
+        final = directory / f"{kind}-{secrets.token_hex(8)}.jpg"
         # Created 0600 from the start (no window where another local user could read it);
         # written under a temporary name so a crash never leaves a half photo behind.
-        write_private(final, buffer.getvalue())
+        write_private(final, jpeg)
         return final
 
     def _delete_owner(self, owner: str) -> int:
@@ -261,6 +297,23 @@ def sharpness(image: Image.Image) -> float:
     # Kernel filters leave the outermost pixels unfiltered; they would add a bogus variance.
     inner = edges.crop((2, 2, edges.width - 2, edges.height - 2))
     return float(ImageStat.Stat(inner).var[0])
+
+
+def _orientation(image: Image.Image) -> int | None:
+    """The EXIF orientation (1: upright); None when the EXIF block cannot be read."""
+    try:
+        return int(image.getexif().get(0x0112, 1))
+    except Exception:
+        return None
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    try:
+        return ImageOps.exif_transpose(image)
+    except Exception:
+        # A malformed EXIF block must not cost the user their photo; it is dropped anyway.
+        log.debug("EXIF orientation unreadable; photo kept as decoded")
+        return image
 
 
 def _plain_rgb(image: Image.Image) -> Image.Image:

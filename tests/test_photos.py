@@ -238,3 +238,21 @@ def test_cccd_qr_without_old_number_and_odd_dates() -> None:
     assert card["old_id_number"] is None and card["date_of_birth"] is None
     assert card["issue_date"] == date(2022, 7, 20)
     assert parse_cccd_qr("12345|x|y") is None
+
+
+async def test_an_upright_phone_jpeg_loses_its_metadata_but_not_a_pixel(store: FilePhotoStore) -> None:
+    raw = imagegen.phone_photo(2400, 1800)
+    data = imagegen.jpeg_with_exif(raw, orientation=1, gps=True)
+    with Image.open(io.BytesIO(data)) as original:
+        assert original.getexif().get_ifd(imagegen.GPS_IFD)
+        pixels = original.convert("RGB").tobytes()
+
+    photo = await store.store(OWNER, "id_back", data + b"trailing bytes after the image")
+
+    assert (photo.width, photo.height) == (2400, 1800)
+    stored_bytes = read_bytes(photo.path)
+    assert b"Exif\0\0" not in stored_bytes and b"xmpmeta" not in stored_bytes
+    assert b"SyntheticPhone" not in stored_bytes and b"trailing bytes" not in stored_bytes
+    with Image.open(photo.path) as image:
+        assert not {"exif", "xmp", "icc_profile"} & set(image.info)
+        assert image.convert("RGB").tobytes() == pixels  # the same picture, not a re-encoded one
