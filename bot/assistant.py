@@ -41,6 +41,7 @@ class AssistantService:
     _warmup: asyncio.Task | None = None
     _group_commit: asyncio.Future | None = None
     limiter: ConversationRateLimit | None = None
+    cpu: Any = None  # the CpuPool photo checks and PDFs run in (None: the shared thread pool)
 
     def add_channel(self, channel: Any) -> None:
         """Channels register so notices (approval, reminders) can reach users on them."""
@@ -182,7 +183,8 @@ async def build_assistant(settings: Settings, *, warm_up: bool = False, **overri
     """The assistant on the configured parts; `overrides` replace Services fields (tests).
 
     `warm_up` loads the slow address data in the background: right for a long-running
-    server, wasted on a terminal session that may answer one line and exit.
+    server, wasted on a terminal session that may answer one line and exit. `cpu` (a
+    `bot.cpu.CpuPool`) runs photo checks and PDFs; without one they share a small thread pool.
     """
     from bot.backend import make_backend
     from bot.documents import PdfDocumentRenderer
@@ -192,17 +194,20 @@ async def build_assistant(settings: Settings, *, warm_up: bool = False, **overri
     # Operators may import their own agency list into the data dir (vssid-bot agencies import).
     AgencyDirectory.configure(settings.data_dir)
     backend = overrides.pop("backend", None) or make_backend(settings)
+    cpu = overrides.pop("cpu", None)
     services = Services(
         backend=backend,
-        photos=overrides.pop("photos", None) or FilePhotoStore(settings.uploads_dir),
-        documents=overrides.pop("documents", None) or PdfDocumentRenderer(settings.documents_dir),
+        photos=overrides.pop("photos", None) or FilePhotoStore(settings.uploads_dir, cpu=cpu),
+        documents=overrides.pop("documents", None) or PdfDocumentRenderer(settings.documents_dir, cpu=cpu),
         **overrides,
     )
     store = ConversationStore(settings.sqlalchemy_url)
     limiter = None
     if settings.rate_limit_burst > 0 and settings.rate_limit_per_minute > 0:
         limiter = ConversationRateLimit(settings.rate_limit_burst, settings.rate_limit_per_minute)
-    service = AssistantService(engine=Engine(services), store=store, limiter=limiter)
+    service = AssistantService(engine=Engine(services), store=store, limiter=limiter, cpu=cpu)
+    if cpu is not None:
+        service._closers.append(cpu.close)
     if services.forget_user is None:
         services.forget_user = service.forget_user
     if hasattr(backend, "close"):

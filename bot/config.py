@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     # Fair use per conversation: `burst` messages at once, then `per_minute` on average (0: off).
     rate_limit_burst: int = Field(default=60, validation_alias="VSSID_RATE_LIMIT_BURST")
     rate_limit_per_minute: float = Field(default=30.0, validation_alias="VSSID_RATE_LIMIT_PER_MINUTE")
+    # Worker processes for photo checks and PDFs under `vssid-bot run`; 0: one per core, at most 4.
+    cpu_workers: int = Field(default=0, ge=0, validation_alias="VSSID_CPU_WORKERS")
 
     telegram_bot_token: str = Field(default="", validation_alias="TELEGRAM_BOT_TOKEN")
     telegram_framework: Literal["aiogram", "ptb"] = Field(

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import jinja2
 
+from bot.cpu import CpuPool, default_pool
 from bot.private import write_private
 from dialogs.ports import Declaration
 
@@ -45,9 +46,15 @@ class PdfDocumentRenderer:
     """Renders declarations to `out_dir/to-khai-<receipt>.pdf` (mode 0600, no personal data in the name)."""
 
     def __init__(
-        self, out_dir: Path, *, today: Callable[[], date] = today_in_vietnam, cache_dir: Path | None = None
+        self,
+        out_dir: Path,
+        *,
+        today: Callable[[], date] = today_in_vietnam,
+        cache_dir: Path | None = None,
+        cpu: CpuPool | None = None,
     ) -> None:
         self.out_dir = Path(out_dir)
+        self.cpu = cpu
         # The cut-down fonts, made once and kept (by default beside the documents' folder).
         self.cache_dir = Path(cache_dir) if cache_dir else self.out_dir.parent / "cache" / "fonts"
         self._today = today
@@ -60,8 +67,19 @@ class PdfDocumentRenderer:
         )
 
     async def declaration_pdf(self, receipt: str, declaration: Declaration, agency: dict) -> Path:
-        """Write the Tờ khai for one submitted declaration; rendering again replaces the file."""
-        return await asyncio.to_thread(self._render, receipt, declaration, agency)
+        """Write the Tờ khai for one submitted declaration; rendering again replaces the file.
+
+        The layout (CPU work) runs in the CPU pool; filling the template and writing the
+        file stay here."""
+        name = _SAFE_NAME.sub("_", receipt).strip("_")
+        if not name:
+            raise ValueError("receipt has no usable characters for a file name")
+        html = self.declaration_html(receipt, declaration, agency)
+        data = await (self.cpu or default_pool()).run(layout_pdf, html, self.cache_dir)
+        final = self.out_dir / f"to-khai-{name}.pdf"
+        await asyncio.to_thread(write_private, final, data)
+        log.info("declaration PDF written: receipt=%s kind=%s bytes=%d", receipt, declaration.kind, len(data))
+        return final
 
     def declaration_html(self, receipt: str, declaration: Declaration, agency: dict) -> str:
         """The filled-in template (simple HTML), also usable by channels that show HTML."""
@@ -79,17 +97,6 @@ class PdfDocumentRenderer:
         )
         # Keyboards emit decomposed accents too; precomposed (NFC) glyphs render reliably.
         return unicodedata.normalize("NFC", html)
-
-    def _render(self, receipt: str, declaration: Declaration, agency: dict) -> Path:
-        name = _SAFE_NAME.sub("_", receipt).strip("_")
-        if not name:
-            raise ValueError("receipt has no usable characters for a file name")
-        html = self.declaration_html(receipt, declaration, agency)
-        data = bytes(_layout(html, self.cache_dir))
-        final = self.out_dir / f"to-khai-{name}.pdf"
-        write_private(final, data)
-        log.info("declaration PDF written: receipt=%s kind=%s bytes=%d", receipt, declaration.kind, len(data))
-        return final
 
 
 # What a Tờ khai can contain: Latin with every Vietnamese letter, punctuation, the đồng
@@ -138,6 +145,11 @@ def _small_fonts(cache_dir: Path) -> dict[str, Path]:
             write_private(target, buffer.getvalue())
         fonts[style] = target
     return fonts
+
+
+def layout_pdf(html: str, cache_dir: Path) -> bytes:
+    """The PDF of a filled-in Tờ khai (a top-level function: it runs in worker processes)."""
+    return bytes(_layout(html, cache_dir))
 
 
 def _layout(html: str, cache_dir: Path) -> bytearray:

@@ -7,8 +7,9 @@ formats with risky decoders). What we keep is a fresh JPEG with the orientation 
 and every piece of metadata dropped: phone photos carry GPS positions, device serials and
 timestamps that the social-insurance office does not need.
 
-All Pillow work runs in a worker thread (`asyncio.to_thread`): decoding a 12 MP photo
-takes tens of milliseconds and must not stall the event loop that serves other users.
+All Pillow work runs in the CPU pool (`bot.cpu`: worker processes under `vssid-bot run`):
+decoding a photo takes milliseconds to tens of them and must not stall the event loop, nor
+the threads the I/O calls use.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from pathlib import Path
 from PIL import Image, ImageFilter, ImageOps, ImageStat
 
 from bot.cardscan import read_qr_texts
+from bot.cpu import CpuPool, default_pool
 from bot.jpeg import strip_metadata
 from bot.private import private_dir, write_private
 from dialogs.ports import PhotoRejected, StoredPhoto
@@ -91,8 +93,10 @@ class FilePhotoStore:
         min_short_side: int = 600,
         min_sharpness: float = DEFAULT_MIN_SHARPNESS,
         jpeg_quality: int = 90,
+        cpu: CpuPool | None = None,
     ) -> None:
         self.root = Path(root)
+        self.cpu = cpu
         self.max_bytes = max_bytes
         self.max_pixels = max_pixels
         self.min_short_side = min_short_side
@@ -106,13 +110,13 @@ class FilePhotoStore:
         if not _KIND.match(kind):
             raise ValueError(f"photo kind must be a short lowercase name, got {kind!r}")
         self._check_byte_count(kind, data)
-        return await asyncio.to_thread(self._check_and_store, owner, kind, data)
+        return await self._cpu().run(self._check_and_store, owner, kind, data)
 
     async def read_qr(self, data: bytes) -> list[str]:
         """The QR texts in a photo that is not kept (a BHYT card): the same checks as `store`
         on the header, then the card reader's own reduced decode; raises PhotoRejected."""
         self._check_byte_count("qr", data)
-        return await asyncio.to_thread(self._read_qr, data)
+        return await self._cpu().run(self._read_qr, data)
 
     def _check_byte_count(self, kind: str, data: bytes) -> None:
         # The byte bound comes first and costs nothing: an oversized upload is never parsed.
@@ -123,6 +127,16 @@ class FilePhotoStore:
                 size_mb=round(len(data) / 2**20, 1),
                 max_mb=round(self.max_bytes / 2**20, 1),
             )
+
+    def _cpu(self) -> CpuPool:
+        return self.cpu or default_pool()
+
+    def __getstate__(self) -> dict:
+        # What a worker process needs to check and store: the settings, not the pool or lock.
+        return {**self.__dict__, "cpu": None, "_key_lock": None}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state, _key_lock=threading.Lock())
 
     async def delete_owner(self, owner: str) -> int:
         """Remove every photo of one owner (cancelled registration, retention). Returns files removed."""

@@ -152,10 +152,18 @@ def _owed_notices(assistant: Any) -> Callable[[str], Awaitable[list[Outbound]]] 
     return owed
 
 
+def _cpu_busy(assistant: Any) -> Any:
+    cpu = getattr(assistant, "cpu", None)
+    return (lambda: cpu.busy) if cpu is not None else None
+
+
 async def _default_assistant(settings: Settings) -> Any:
     from bot.assistant import build_assistant
+    from bot.cpu import CpuPool
 
-    return await build_assistant(settings, warm_up=True)
+    # Photo checks and PDFs in worker processes: the event loop and the I/O threads stay free.
+    cpu = CpuPool.processes(settings.cpu_workers or None, preload=("bot.photos", "bot.documents"))
+    return await build_assistant(settings, warm_up=True, cpu=cpu)
 
 
 async def start_service(settings: Settings, *, assistant: Any = None) -> Service:
@@ -192,6 +200,7 @@ async def start_service(settings: Settings, *, assistant: Any = None) -> Service
             DocumentLinks.from_data_dir(settings.data_dir),
             owed_notices=_owed_notices(assistant),
             public_url=settings.public_url,
+            busy=_cpu_busy(assistant),
         )
         web_channel.add_routes(app)
         channels.append(web_channel)

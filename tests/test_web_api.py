@@ -314,3 +314,34 @@ async def test_a_web_conversation_id_under_128_bits_is_refused_with_what_a_good_
     assert chat.assistant.received == []
     ok = await chat.post(f"/api/chat/{cid}0/messages", json={"text": "xin chào"})  # 32 characters
     assert ok.status == 200
+
+
+async def test_a_full_cpu_queue_answers_503_with_retry_after_and_the_same_message_goes_through_later(chat):
+    import asyncio
+    import threading
+
+    from bot.cpu import CpuPool
+
+    pool = CpuPool.threads(workers=1, capacity=1)
+    chat.channel.busy = lambda: pool.busy
+    release = threading.Event()
+    holding = asyncio.ensure_future(pool.run(release.wait, 10))  # a long photo check
+    await asyncio.sleep(0)
+    try:
+        response = await chat.post(
+            f"/api/chat/{CID}/messages", json={"text": "xin chào", "message_id": "m-1"}
+        )
+        assert response.status == 503
+        assert response.headers["Retry-After"] == "2"
+        body = await response.json()
+        assert body["error"] == "busy"
+        assert "đang bận" in body["message"] and "tự gửi lại sau 2 giây" in body["message"]
+        assert body["replies"][0]["text"] == body["message"]
+        assert chat.assistant.received == []  # refused at the door, nothing half done
+    finally:
+        release.set()
+        await holding
+    status, body = await post(chat, {"text": "xin chào", "message_id": "m-1"})
+    assert status == 200 and body["replies"][0]["text"] != ""
+    assert [i.text for i in chat.assistant.received] == ["xin chào"]
+    await pool.close()

@@ -164,3 +164,17 @@ async def test_a_school_link_opens_the_chat_with_the_school_remembered(page, ser
     await page.reload()
     await page.locator(".message.bot").first.wait_for()
     assert await page.locator(".message.bot").count() == 1
+
+
+async def test_a_busy_server_is_waited_out_by_the_page_itself(page, server):
+    refusals = iter([True])  # the page's first message finds the work queue full
+    server.web.busy = lambda: next(refusals, False)
+    await page.goto(server.url)
+
+    busy = page.locator(".message.bot").first
+    await busy.wait_for()
+    assert "đang bận" in await busy.inner_text()
+    # Nobody typed anything again: the page sent the same message after Retry-After.
+    await page.locator(".message.bot", has_text="trợ lý VssID").wait_for()
+    assert sum(url.endswith("/messages") for url in page.requested) == 2
+    assert await page.get_by_role("button", name="Đăng ký tài khoản VssID").is_enabled()

@@ -13,7 +13,9 @@ API (kept exactly; extra keys may be added, never removed or renamed):
        the last call; the page asks on load and every 30 s while it is visible.
 
 Errors answer JSON with "error" (a code), "message" (Vietnamese) and "replies" (the same
-message as one reply) so the page renders every answer the same way.
+message as one reply) so the page renders every answer the same way. When the CPU work
+queue is full a message gets 503 with `Retry-After` and error "busy"; the page shows the
+sentence once and sends the same message (same message_id) again by itself.
 
 Documents are served under URLs carrying an HMAC of the file's path, keyed by a secret
 kept in the data directory: a link can be shared on purpose but never guessed.
@@ -52,6 +54,7 @@ STATIC_FILES = {"app.js": "text/javascript", "style.css": "text/css"}
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
 MAX_TEXT_CHARS = 2000
 MAX_JSON_BYTES = 64 * 1024
+RETRY_AFTER_S = 2  # what a busy server asks the page to wait before sending again
 # The aiohttp-wide body limit: a photo plus multipart framing; webhooks fit well inside.
 CLIENT_MAX_SIZE = MAX_PHOTO_BYTES + 256 * 1024
 
@@ -132,9 +135,9 @@ class _BadRequest(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-def _error(status: int, code: str, message: str) -> web.Response:
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
     return web.json_response(
-        {"error": code, "message": message, "replies": [web_message(message)]}, status=status
+        {"error": code, "message": message, "replies": [web_message(message)]}, status=status, headers=headers
     )
 
 
@@ -155,6 +158,7 @@ class WebChannel:
         public_url: str = "",
         max_photo_bytes: int = MAX_PHOTO_BYTES,
         max_text_chars: int = MAX_TEXT_CHARS,
+        busy: Callable[[], bool] | None = None,
     ) -> None:
         self.assistant = assistant
         self.links = links
@@ -162,6 +166,9 @@ class WebChannel:
         self.public_url = public_url.rstrip("/")
         self.max_photo_bytes = max_photo_bytes
         self.max_text_chars = max_text_chars
+        # True when the CPU work queue is full: new messages get 503 + Retry-After, and the
+        # page sends them again by itself (back-pressure instead of minutes of waiting).
+        self.busy = busy
         self._locks = KeyedLocks()
         # (conversation, message_id) -> replies already given: a retried POST (lost
         # response, double tap) gets the same answer instead of an empty one.
@@ -266,6 +273,13 @@ class WebChannel:
             return _error(400, "bad_conversation_id", channel_text("bad_conversation"))
         if self._stopping:
             return _error(503, "shutting_down", channel_text("internal_error"))
+        if self.busy is not None and self.busy():
+            return _error(
+                503,
+                "busy",
+                channel_text("busy", seconds=RETRY_AFTER_S),
+                headers={"Retry-After": str(RETRY_AFTER_S), "Cache-Control": "no-store"},
+            )
         try:
             async with asyncio.timeout(BODY_TIMEOUT_S):  # a photo trickled in forever holds nothing
                 fields = await self._read_message(request)

@@ -189,14 +189,25 @@
       init.headers = { "Content-Type": "application/json" };
     }
     let lastError;
-    // One retry with the same message_id: the server answers a repeated id only once.
-    for (let attempt = 0; attempt < 2; attempt++) {
+    let busyAnswers = 0;
+    // The same message_id every time: the server answers a repeated id only once. One retry
+    // after a network error; while the server says it is busy (503 with Retry-After), as
+    // many as it takes (up to ~5 minutes), waiting as long as it asks.
+    for (let attempt = 0; attempt < 2; ) {
       try {
         const response = await fetch(url, init);
         const data = await response.json();
+        const wait = Number(response.headers.get("Retry-After"));
+        if (response.status === 503 && wait > 0 && busyAnswers < 150) {
+          if (busyAnswers === 0) addBotReplies(data.replies || [], true);
+          busyAnswers++;
+          await new Promise((r) => setTimeout(r, Math.min(wait, 30) * 1000));
+          continue;
+        }
         return { ok: response.ok, data: data };
       } catch (e) {
         lastError = e;
+        attempt++;
         await new Promise((r) => setTimeout(r, 800));
       }
     }
