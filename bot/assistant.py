@@ -20,6 +20,9 @@ from bot.config import Settings
 from bot.notifications import NotificationPump, take_notices_for
 from bot.private import private_dir, secure_tree
 from bot.ratelimit import ConversationRateLimit
+from bot.schools.funnel import Mark as FunnelMark
+from bot.schools.funnel import SchoolFunnel
+from bot.schools.funnel import mark as funnel_mark
 from bot.storage import ConversationStore, SaveResult
 from dialogs.engine import Engine, Services
 from dialogs.messages import Inbound, Outbound
@@ -42,6 +45,7 @@ class AssistantService:
     _group_commit: asyncio.Future | None = None
     limiter: ConversationRateLimit | None = None
     cpu: Any = None  # the CpuPool photo checks and PDFs run in (None: the shared thread pool)
+    funnel: SchoolFunnel | None = None
 
     def add_channel(self, channel: Any) -> None:
         """Channels register so notices (approval, reminders) can reach users on them."""
@@ -67,17 +71,33 @@ class AssistantService:
                 seen, state, version = await self._db(self.store.begin, conversation_id, inbound.message_id)
                 if seen:
                     return []
+                before = funnel_mark(state)
                 state, replies = await self.engine.handle(state, inbound)
                 pushable = inbound.channel in self.channels
                 result, owed = await self._db(self._save, inbound, state, version, not pushable)
                 if result is SaveResult.SAVED:
                     await self._durable()
+                    await self._count_for_school(before, state)
                     # A channel that cannot push gets owed notices (decisions, reminders) with the reply.
                     return owed + replies
                 if result is SaveResult.DUPLICATE:
                     return []
                 log.info("conversation write conflict; running the message again")
             raise RuntimeError("conversation kept changing under us; message not applied")
+
+    async def _count_for_school(self, before: FunnelMark, state: Any) -> None:
+        """The school funnel's steps this message reached (after the state is durable)."""
+        if self.funnel is None or not state.meta.get("school"):
+            return
+        steps = self.funnel.steps(before, state)
+        if not steps:
+            return
+        # The pool's connection would wait behind the driver path's open transaction.
+        self.store.commit_pending()
+        try:
+            await self._db(self.funnel.add, steps)
+        except Exception:  # a lost count must not lose the user's reply
+            log.exception("could not count a school funnel step")
 
     async def _db(self, call: Any, *args: Any) -> Any:
         """Run a store call: inline for SQLite, in a thread for a server database.
@@ -208,6 +228,7 @@ async def build_assistant(settings: Settings, *, warm_up: bool = False, **overri
     service = AssistantService(engine=Engine(services), store=store, limiter=limiter, cpu=cpu)
     if cpu is not None:
         service._closers.append(cpu.close)
+    service.funnel = SchoolFunnel(store.engine, service.engine.flows)
     if services.forget_user is None:
         services.forget_user = service.forget_user
     if hasattr(backend, "close"):

@@ -22,6 +22,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "declarations": ("bot.cli_backend:declarations", "command"),
     "backend": ("bot.cli_backend:backend_app", "group"),
     "agencies": ("bot.cli_agencies:agencies_app", "group"),
+    "schools": ("bot.cli_schools:schools_app", "group"),
+    "report": ("bot.cli_schools:report_app", "group"),
 }
 
 

@@ -45,8 +45,12 @@ class Settings(BaseSettings):
     telegram_mode: Literal["polling", "webhook"] = Field(default="polling", validation_alias="TELEGRAM_MODE")
     telegram_webhook_secret: str = Field(default="", validation_alias="TELEGRAM_WEBHOOK_SECRET")
     telegram_api_base: str = Field(default="", validation_alias="TELEGRAM_API_BASE")
+    # The bot's @username, for school links (t.me/<username>); empty: asked of the Bot API.
+    telegram_bot_username: str = Field(default="", validation_alias="TELEGRAM_BOT_USERNAME")
 
     zalo_app_id: str = Field(default="", validation_alias="ZALO_APP_ID")
+    # The Official Account's id, for its page https://zalo.me/<id> (school links).
+    zalo_oa_id: str = Field(default="", validation_alias="ZALO_OA_ID")
     zalo_oa_secret_key: str = Field(default="", validation_alias="ZALO_OA_SECRET_KEY")
     zalo_access_token: str = Field(default="", validation_alias="ZALO_ACCESS_TOKEN")
     zalo_refresh_token: str = Field(default="", validation_alias="ZALO_REFRESH_TOKEN")

@@ -75,4 +75,37 @@ class KeyValue(SQLModel, table=True):
     value: str
 
 
+class School(SQLModel, table=True):
+    """A school in the registry (`vssid-bot schools import`): whose links parents come from."""
+
+    __tablename__ = "school"
+
+    code: str = Field(primary_key=True, max_length=57)
+    name: str = Field(max_length=200)
+    province_code: int = Field(index=True)
+    province: str = Field(max_length=100)
+    ward_code: int
+    ward: str = Field(max_length=100)
+    contact: str = Field(default="", max_length=200)
+    pupils: int | None = None  # the headcount 100 % is measured against, when known
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class SchoolFunnelEvent(SQLModel, table=True):
+    """One step of the funnel reached from a school's link: an anonymous count.
+
+    `key` is a hash of what makes the step happen once (a form's run, a receipt), so a step
+    counts once however often it is reached; no conversation id, so `/delete` leaves it.
+    """
+
+    __tablename__ = "school_funnel_event"
+
+    key: str = Field(primary_key=True, max_length=64)
+    school: str = Field(index=True, max_length=57)
+    kind: str = Field(max_length=20)  # individual | child
+    stage: str = Field(max_length=20)  # started | summary | submitted | confirmed | approved | rejected
+    receipt: str | None = Field(default=None, index=True, max_length=64)
+    at: datetime = Field(default_factory=utcnow, index=True)
+
+
 METADATA = SQLModel.metadata

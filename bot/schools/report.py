@@ -1,0 +1,82 @@
+"""The report the district asks for: counts per school, never a name, ID number or phone.
+
+`[{"code", "name", "self": {stage: n}, "children": {stage: n}}]` for the registered schools
+(optionally one province's), counting the steps reached since a date (Vietnam time).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+
+from sqlalchemy import func
+from sqlalchemy.engine import Engine as SqlEngine
+from sqlmodel import Session, select
+
+from bot.documents import VIETNAM_TIME
+from bot.schema import SchoolFunnelEvent
+from bot.schools.funnel import STAGES
+from bot.schools.registry import SchoolRecord, SchoolRegistry
+
+GROUPS = {"individual": "self", "child": "children"}
+
+
+def _empty() -> dict[str, int]:
+    return dict.fromkeys(STAGES, 0)
+
+
+def counts(
+    engine: SqlEngine, codes: list[str], since: date | None = None
+) -> dict[str, dict[str, dict[str, int]]]:
+    """code -> {"self": {stage: n}, "children": {stage: n}}, every code present."""
+    result = {code: {"self": _empty(), "children": _empty()} for code in codes}
+    if not codes:
+        return result
+    table = SchoolFunnelEvent
+    query = (
+        select(table.school, table.kind, table.stage, func.count())
+        .where(table.school.in_(codes))
+        .group_by(table.school, table.kind, table.stage)
+    )
+    if since is not None:
+        query = query.where(table.at >= datetime.combine(since, time(), VIETNAM_TIME))
+    with Session(engine) as session:
+        for school, kind, stage, n in session.exec(query):
+            group = GROUPS.get(kind)
+            if group and stage in STAGES:
+                result[school][group][stage] = n
+    return result
+
+
+def school_report(
+    engine: SqlEngine, province: int | None = None, since: date | None = None, code: str | None = None
+) -> list[dict]:
+    schools = SchoolRegistry(engine).list(province=province, code=code)
+    figures = counts(engine, [s.code for s in schools], since)
+    return [{"code": s.code, "name": s.name, **figures[s.code]} for s in schools]
+
+
+def report_rows(schools: list[SchoolRecord], report: list[dict]) -> list[dict]:
+    """One flat row per school (exports, the console): registry columns, counts, coverage."""
+    by_code = {s.code: s for s in schools}
+    rows = []
+    for item in report:
+        school = by_code[item["code"]]
+        row = {
+            "code": school.code,
+            "name": school.name,
+            "province": school.province,
+            "ward": school.ward,
+            "pupils": school.pupils,
+        }
+        for group in ("self", "children"):
+            row.update({f"{group}_{stage}": item[group][stage] for stage in STAGES})
+        row["coverage"] = coverage(item, school.pupils)
+        rows.append(row)
+    return rows
+
+
+def coverage(item: dict, pupils: int | None) -> float | None:
+    """Children's registrations confirmed by OTP, as a share of the pupils (None: unknown)."""
+    if not pupils:
+        return None
+    return item["children"]["confirmed"] / pupils
