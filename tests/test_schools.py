@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import uuid
 from pathlib import Path
 
 import pytest
@@ -157,6 +158,7 @@ class WebChat(Chat):
     """A parent on the web chat page: the same API calls the page makes, over real HTTP."""
 
     def __init__(self, http: ClientSession, base: str, conversation: str, downloads: Path) -> None:
+        conversation = f"w{uuid.uuid4().hex}-{conversation}"  # the page's random id, a readable tail
         super().__init__(assistant=None, user=conversation, channel="web")
         self.http, self.base, self.url = http, base, f"{base}/api/chat/{conversation}/messages"
         self.downloads = downloads
