@@ -93,7 +93,8 @@ def forget_file(path: str) -> None:
 
 async def discard_flow_uploads(engine: Engine, state: ConversationState) -> None:
     submitted = {p for d in state.meta.get("declarations", []) for p in d.get("photos", [])}
-    for file in _files_in(state.values.get("photos", {})):
+    # The form's photos, and the ID-front photo of a card read but not yet used (dialogs/cardfill.py).
+    for file in _files_in({key: state.values.get(key) for key in ("photos", "_card")}):
         if file not in submitted:
             forget_file(file)
 

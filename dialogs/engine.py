@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from dialogs import actions, fields, parsers
+from dialogs import actions, cardfill, fields, parsers
 from dialogs.fields import RejectedWithEscape
 from dialogs.flow import Flow, Step, load_flows
 from dialogs.interpret import (
@@ -266,7 +266,7 @@ class Engine:
         """Make `step` current (or the next applicable one) and run or ask it."""
         flow = self.flow(state)
         assert flow is not None
-        while step is not None and not self.applicable(state, step):
+        while step is not None and (not self.applicable(state, step) or cardfill.filled(state, step)):
             step = self._following(flow, step)
         if step is None:
             self.end_flow(state)
@@ -374,6 +374,8 @@ class Engine:
         elif step.kind == "photo":
             if state.get_value(step.field) is not None:
                 buttons.append(Button("Giữ ảnh đã gửi", "keep"))
+        elif step.kind == "card":
+            text, buttons = cardfill.prompt(state, step, text)
         elif step.kind == "summary":
             text = f"{text}\n{self.summary_text(state)}".strip()
             buttons += [Button(step.confirm_label, "summary:ok"), Button(step.edit_label, "edit")]
@@ -561,6 +563,10 @@ class Engine:
         if step is None:
             turn.say(self.texts("photo_not_expected_idle"), self.menu_buttons())
             return
+        if cardfill.takes_card_photo(self.flow(state), step) and await cardfill.on_photo(
+            self, state, turn, step, data
+        ):
+            return
         if step.kind != "photo":
             turn.say(self.texts("expect_text"))
             await self._ask(state, turn)
@@ -600,6 +606,8 @@ class Engine:
 
     async def _text(self, state: ConversationState, turn: Turn, text: str) -> None:
         step = self.step(state)
+        if step is not None and step.kind == "card" and await cardfill.on_text(self, state, turn, step, text):
+            return  # a proposal's answer or correction, or a value typed instead of the card
         verdict = self.interpreter.interpret(state, step, text)
         if isinstance(verdict, STEP_VERDICTS) and state.pending is not None:
             state.pending = None  # what the bot waited on was answered by something else

@@ -206,6 +206,11 @@ _CCCD_CENTURY = {
 _OLDEST_AGE = 120
 
 
+def cccd_birth_year(number: str) -> int:
+    """The year of birth a 12-digit CCCD number carries (4th digit: century, 5th-6th: year)."""
+    return _CCCD_CENTURY[number[3]] + int(number[4:6])
+
+
 def _kind_of(number: str) -> str | None:
     if number.isdigit():
         return {12: "cccd", 9: "cmnd"}.get(len(number))
@@ -218,7 +223,7 @@ def _check_cccd(number: str, today: date) -> Rejected | str:
     province = texts()["cccd_province_codes"].get(number[:3])
     if province is None:
         return _reject(section, "cccd_province", code=number[:3])
-    year = _CCCD_CENTURY[number[3]] + int(number[4:6])
+    year = cccd_birth_year(number)
     if year > today.year:
         return _reject(section, "cccd_future", year=year)
     if year < today.year - _OLDEST_AGE:

@@ -19,7 +19,7 @@ FLOWS_DIR = Path(__file__).parent / "flows"
 
 class StepKind(StrEnum):
     """What a step asks for: a typed value, a photo, a button, the summary, a yes/no
-    commitment; or what it does: a side effect (action), the flow's last word (end)."""
+    commitment, a card's photo; or what it does: a side effect (action), the flow's last word (end)."""
 
     TEXT = "text"
     PHOTO = "photo"
@@ -28,6 +28,7 @@ class StepKind(StrEnum):
     CONFIRM = "confirm"
     ACTION = "action"
     END = "end"
+    CARD = "card"  # a photo of a card whose QR fills the form (dialogs/cardfill.py)
 
 
 STEP_KINDS = {kind.value for kind in StepKind}
@@ -70,6 +71,7 @@ class Step:
     confirm_label: str = "Tiếp tục"
     edit_label: str = "Sửa"
     buttons: tuple[dict, ...] = ()
+    cards: tuple[str, ...] = ()  # kind `card`: which cards' QR codes fill the form (cccd, bhyt)
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,7 @@ def _build_step(raw: dict, flow_id: str) -> Step:
     data = dict(raw)
     if "options" in data:
         data["options"] = tuple(Option(**o) for o in data["options"])
-    for key in ("invalidates", "buttons"):
+    for key in ("invalidates", "buttons", "cards"):
         if key in data:
             data[key] = tuple(data[key])
     kind = data.get("kind", "text")

@@ -98,7 +98,7 @@ async def test_after_a_mistake_the_look_up_is_still_offered_and_its_label_can_be
     await start_registration(chat)
     await chat.text("tôi ko có thẻ bhyt")
     assert "bạn chưa gõ chữ số nào" in chat.said  # not "a card code has 15 characters"
-    assert chat.labels == ["Không nhớ mã số BHXH"]
+    assert chat.labels == ["Chụp thẻ để điền nhanh", "Không nhớ mã số BHXH"]
     await chat.text("khong nho ma so bhxh")  # the button's label, typed
     assert "Tra cứu mã số BHXH" in chat.said
 
@@ -110,7 +110,10 @@ async def test_a_look_up_that_finds_nothing_says_what_to_check_and_keeps_the_nam
     assert "Không tìm thấy mã số BHXH" in chat.said
     assert f"«{KNOWN['name']}», ngày sinh 11/01/1985, Thành phố Hà Nội" in chat.said
     assert "1900 9068" in chat.said and "10 số cuối" in chat.said
-    assert chat.labels == ["Không nhớ mã số BHXH"]  # back at the code step, the look-up at hand
+    assert chat.labels == [
+        "Chụp thẻ để điền nhanh",
+        "Không nhớ mã số BHXH",
+    ]  # back at the code step, the look-up at hand
     await chat.text(KNOWN["code"])
     assert f"Giữ nguyên: {KNOWN['name']}" in chat.labels  # the name typed for the look-up
 
