@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from bot.cli_options import DataDirOption
 from bot.config import load_settings
 from bot.private import write_private
 from knowledge.agencies import DATA_DIR_FILE, AgencyCsvError, AgencyDirectory
@@ -22,11 +23,6 @@ agencies_app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-
-DataDirOption = Annotated[
-    Path | None,
-    typer.Option("--data-dir", help="Data directory (default: VSSID_DATA_DIR or ./vssid-data)."),
-]
 
 
 @agencies_app.command("import")

@@ -8,14 +8,14 @@ declarations are). `backend serve` always serves the data dir's store.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 import typer
 
 from bot.backend import HttpBackend, OperatorError, StubBackend, make_backend
+from bot.cli_options import DataDirOption, JsonOption, print_json
 from bot.config import load_settings
 from dialogs.ports import BackendUnavailable, DeclarationStatus
 
@@ -26,12 +26,6 @@ backend_app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-
-DataDirOption = Annotated[
-    Path | None,
-    typer.Option("--data-dir", help="Data directory (default: VSSID_DATA_DIR or ./vssid-data)."),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
 
 def _with_backend(data_dir: Path | None, action: Callable[[StubBackend | HttpBackend], Awaitable[T]]) -> T:
@@ -57,13 +51,9 @@ def _with_backend(data_dir: Path | None, action: Callable[[StubBackend | HttpBac
         raise typer.Exit(1) from None
 
 
-def _print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
-
-
 def _print_decision(result: DeclarationStatus, json_output: bool) -> None:
     if json_output:
-        _print_json(result.model_dump(mode="json"))
+        print_json(result.model_dump(mode="json"))
     elif result.status == "approved":
         typer.echo(f"{result.receipt} approved: account created, first password sent by SMS.")
     else:
@@ -122,7 +112,7 @@ def sms(
     """The stub backend's SMS outbox (OTPs, receipts, passwords, rejections), oldest first."""
     messages = _with_backend(data_dir, lambda b: b.sms_outbox(phone))
     if json_output:
-        _print_json(messages)
+        print_json(messages)
         return
     if not messages:
         typer.echo("No SMS.")
@@ -134,7 +124,7 @@ def declarations(json_output: JsonOption = False, data_dir: DataDirOption = None
     """Declarations the stub backend received, oldest first."""
     items = _with_backend(data_dir, lambda b: b.list_declarations())
     if json_output:
-        _print_json(items)
+        print_json(items)
         return
     if not items:
         typer.echo("No declarations.")
