@@ -8,10 +8,12 @@ fresh state. Side effects are safe to repeat (the backend submit is idempotent).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import math
 import weakref
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +28,7 @@ from bot.schools.funnel import mark as funnel_mark
 from bot.storage import ConversationStore, SaveResult
 from dialogs.engine import Engine, Services
 from dialogs.messages import Inbound, Outbound
+from dialogs.state import ConversationState
 from knowledge import admin_units
 from knowledge.agencies import AgencyDirectory
 
@@ -46,6 +49,8 @@ class AssistantService:
     limiter: ConversationRateLimit | None = None
     cpu: Any = None  # the CpuPool photo checks and PDFs run in (None: the shared thread pool)
     funnel: SchoolFunnel | None = None
+    # The hotline (bot/hotline/desk.py): sees every message before the engine when set.
+    desk: Any = None
 
     def add_channel(self, channel: Any) -> None:
         """Channels register so notices (approval, reminders) can reach users on them."""
@@ -72,7 +77,8 @@ class AssistantService:
                 if seen:
                     return []
                 before = funnel_mark(state)
-                state, replies = await self.engine.handle(state, inbound)
+                decide = self.desk.handle if self.desk is not None else self.engine.handle
+                state, replies = await decide(state, inbound)
                 pushable = inbound.channel in self.channels
                 result, owed = await self._db(self._save, inbound, state, version, not pushable)
                 if result is SaveResult.SAVED:
@@ -98,6 +104,23 @@ class AssistantService:
             await self._db(self.funnel.add, steps)
         except Exception:  # a lost count must not lose the user's reply
             log.exception("could not count a school funnel step")
+
+    async def update_state(
+        self, conversation_id: str, change: Callable[[ConversationState], Awaitable[list[Outbound]]]
+    ) -> list[Outbound]:
+        """Change a conversation from outside a message (staff took or handed back its ticket):
+        in order with its messages, and on fresh state if another worker wrote meanwhile."""
+        channel, _, user_id = conversation_id.partition(":")
+        async with self._lock(conversation_id):
+            for _ in range(MAX_CONFLICT_RETRIES):
+                _, state, version = await self._db(self.store.begin, conversation_id, None)
+                replies = await change(state)
+                result = await self._db(
+                    self.store.save, conversation_id, channel, user_id, state, version, None
+                )
+                if result is SaveResult.SAVED:
+                    return replies
+            raise RuntimeError("conversation kept changing under us; change not applied")
 
     async def _db(self, call: Any, *args: Any) -> Any:
         """Run a store call: inline for SQLite, in a thread for a server database.
@@ -175,6 +198,29 @@ class AssistantService:
         self._closers.insert(0, stop)
         return pump
 
+    def start_hotline_sweep(self, interval_s: float = 30.0) -> None:
+        """Tell citizens whose ticket nobody took in time, every `interval_s`, until close()."""
+        if self.desk is None:
+            return
+        stopping = asyncio.Event()
+
+        async def loop() -> None:
+            while not stopping.is_set():
+                try:
+                    await self.desk.sweep()
+                except Exception:
+                    log.exception("hotline sweep failed")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), timeout=interval_s)
+
+        task = asyncio.create_task(loop(), name="hotline-sweep")
+
+        async def stop() -> None:
+            stopping.set()
+            await task
+
+        self._closers.insert(0, stop)
+
     async def close(self) -> None:
         if self._warmup is not None:
             await self._warmup
@@ -229,6 +275,7 @@ async def build_assistant(settings: Settings, *, warm_up: bool = False, **overri
     if cpu is not None:
         service._closers.append(cpu.close)
     service.funnel = SchoolFunnel(store.engine, service.engine.flows)
+    service.desk = _hotline_desk(settings, service)
     if services.forget_user is None:
         services.forget_user = service.forget_user
     if hasattr(backend, "close"):
@@ -236,6 +283,21 @@ async def build_assistant(settings: Settings, *, warm_up: bool = False, **overri
     if warm_up:
         service._warmup = asyncio.create_task(_warm_up(service.engine), name="warm-up")
     return service
+
+
+def _hotline_desk(settings: Settings, service: AssistantService) -> Any:
+    from datetime import timedelta
+
+    from bot.hotline.desk import HotlineDesk
+    from bot.hotline.hours import OfficeHours
+    from bot.hotline.store import HotlineStore
+
+    return HotlineDesk(
+        service,
+        HotlineStore(service.store.engine),
+        hours=OfficeHours.parse(settings.office_hours),
+        wait=timedelta(minutes=settings.hotline_wait_minutes),
+    )
 
 
 async def _warm_up(engine: Engine) -> None:

@@ -24,6 +24,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "agencies": ("bot.cli_agencies:agencies_app", "group"),
     "schools": ("bot.cli_schools:schools_app", "group"),
     "report": ("bot.cli_schools:report_app", "group"),
+    "staff": ("bot.cli_staff:staff_app", "group"),
+    "handoff": ("bot.cli_hotline:handoff_app", "group"),
+    "tickets": ("bot.cli_hotline:tickets_app", "group"),
 }
 
 

@@ -37,6 +37,13 @@ class Settings(BaseSettings):
     rate_limit_per_minute: float = Field(default=30.0, validation_alias="VSSID_RATE_LIMIT_PER_MINUTE")
     # Worker processes for photo checks and PDFs under `vssid-bot run`; 0: one per core, at most 4.
     cpu_workers: int = Field(default=0, ge=0, validation_alias="VSSID_CPU_WORKERS")
+    # The hotline: when staff work (Asia/Ho_Chi_Minh), how long a ticket may wait before the
+    # citizen is told nobody took it yet, how long a handoff link lives.
+    office_hours: str = Field(
+        default="Mon-Fri 07:30-11:30,13:00-16:30", validation_alias="VSSID_OFFICE_HOURS"
+    )
+    hotline_wait_minutes: float = Field(default=10.0, validation_alias="VSSID_HOTLINE_WAIT_MINUTES")
+    handoff_ttl_hours: float = Field(default=24.0, validation_alias="VSSID_HANDOFF_TTL_HOURS")
 
     telegram_bot_token: str = Field(default="", validation_alias="TELEGRAM_BOT_TOKEN")
     telegram_framework: Literal["aiogram", "ptb"] = Field(

@@ -32,6 +32,7 @@ from aiohttp import web
 from bot.channels.web import CLIENT_MAX_SIZE, DocumentLinks, WebChannel
 from bot.config import Settings, load_settings
 from bot.http_guard import GuardedAppRunner, body_deadline
+from bot.staff_site import mount_console
 from dialogs.messages import Outbound
 
 log = logging.getLogger("vssid.run")
@@ -119,6 +120,7 @@ class Service:
     web: WebChannel | None = None
     zalo: Any = None
     telegram: Any = None
+    console: Any = None
     _stopped: bool = False
 
     async def stop(self) -> None:
@@ -199,11 +201,13 @@ async def start_service(settings: Settings, *, assistant: Any = None) -> Service
             assistant,
             DocumentLinks.from_data_dir(settings.data_dir),
             owed_notices=_owed_notices(assistant),
+            live=getattr(getattr(assistant, "desk", None), "is_live", None),
             public_url=settings.public_url,
             busy=_cpu_busy(assistant),
         )
         web_channel.add_routes(app)
         channels.append(web_channel)
+        console = mount_console(app, settings, assistant)
 
         zalo = None
         if settings.zalo_oa_secret_key:
@@ -254,7 +258,7 @@ async def start_service(settings: Settings, *, assistant: Any = None) -> Service
         port = runner.addresses[0][1] if runner.addresses else settings.web_port
         host = settings.web_host if ":" not in settings.web_host else f"[{settings.web_host}]"
         url = f"http://{host}:{port}/"
-        service = Service(settings, assistant, runner, url, channels, web_channel, zalo, telegram)
+        service = Service(settings, assistant, runner, url, channels, web_channel, zalo, telegram, console)
 
         if telegram is not None:
             try:
@@ -277,6 +281,9 @@ async def start_service(settings: Settings, *, assistant: Any = None) -> Service
     start_notifications = getattr(assistant, "start_notifications", None)
     if start_notifications is not None:
         start_notifications()  # decisions and reminders; stopped by assistant.close()
+    start_hotline_sweep = getattr(assistant, "start_hotline_sweep", None)
+    if start_hotline_sweep is not None:
+        start_hotline_sweep()  # "nobody took your ticket yet"; stopped by assistant.close()
     _log_started(service)
     return service
 

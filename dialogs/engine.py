@@ -184,7 +184,8 @@ class Engine:
                 text = (
                     f"{self.texts('step_help_title')}\n{render(step.help, **self.context(state))}\n\n{text}"
                 )
-            turn.say(text)
+            # «Gặp nhân viên»: the bot layer's hotline desk opens a ticket (bot/hotline/desk.py).
+            turn.say(text, [Button(self.texts("human_button"), "human")])
             await self._reask(state, turn)
             return
         if move == "menu" or flow is None:

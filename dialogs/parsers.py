@@ -10,7 +10,7 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-from dialogs.parsing import Accepted, ParseResult
+from dialogs.parsing import Accepted, Choice, ParseResult
 
 Parser = Callable[[str, dict], ParseResult]
 
@@ -40,7 +40,15 @@ def parser(name: str) -> Parser:
 def _suggestions() -> dict[str, Callable[[dict], Any]]:
     from dialogs import address_fields
 
-    return {"agency_choices": address_fields.agency_choices}
+    return {"agency_choices": address_fields.agency_choices, "handoff_phone": handoff_phone}
+
+
+def handoff_phone(values: dict) -> tuple[Choice, ...]:
+    """The phone a hotline staff member noted on the call (a handoff link), offered to confirm."""
+    phone = values.get("_handoff_phone")
+    if not isinstance(phone, str) or len(phone) != 10:
+        return ()
+    return (Choice(f"{phone[:4]} {phone[4:7]} {phone[7:]}", phone),)
 
 
 def suggestions(name: str) -> Callable[[dict], Any]:

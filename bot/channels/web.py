@@ -9,8 +9,9 @@ API (kept exactly; extra keys may be added, never removed or renamed):
                      "image": URL|null, "progress": [step, total]|null}]}
 
     GET /api/chat/{conversation_id}/updates
-    -> {"replies": [...]}: notices owed to the conversation (decisions, reminders) since
-       the last call; the page asks on load and every 30 s while it is visible.
+    -> {"replies": [...]}: notices owed to the conversation (decisions, reminders, hotline
+       staff's messages) since the last call; the page asks on load and every 30 s while it
+       is visible, every 3 s while the answers carry "live": true (a hotline ticket is open).
 
 Errors answer JSON with "error" (a code), "message" (Vietnamese) and "replies" (the same
 message as one reply) so the page renders every answer the same way. When the CPU work
@@ -155,6 +156,7 @@ class WebChannel:
         links: DocumentLinks,
         *,
         owed_notices: Callable[[str], Awaitable[list[Outbound]]] | None = None,
+        live: Callable[[str], Awaitable[bool]] | None = None,
         public_url: str = "",
         max_photo_bytes: int = MAX_PHOTO_BYTES,
         max_text_chars: int = MAX_TEXT_CHARS,
@@ -163,6 +165,7 @@ class WebChannel:
         self.assistant = assistant
         self.links = links
         self.owed_notices = owed_notices
+        self.live = live
         self.public_url = public_url.rstrip("/")
         self.max_photo_bytes = max_photo_bytes
         self.max_text_chars = max_text_chars
@@ -263,9 +266,20 @@ class WebChannel:
             except Exception:
                 log.exception("web chat: could not read the notices owed to a conversation")
         return web.json_response(
-            self._replies_json(request, pending),
+            {**self._replies_json(request, pending), **await self._live(conversation_id)},
             headers={"Cache-Control": "no-store"},
         )
+
+    async def _live(self, conversation_id: str) -> dict:
+        """`"live": true` while a person may write (an open hotline ticket): the page polls
+        /updates every few seconds instead of every 30."""
+        if self.live is None:
+            return {}
+        try:
+            return {"live": await self.live(f"{self.name}:{conversation_id}")}
+        except Exception:
+            log.exception("web chat: could not tell whether a person holds a conversation")
+            return {}
 
     async def _post_message(self, request: web.Request) -> web.Response:
         conversation_id = request.match_info["conversation_id"]
@@ -305,7 +319,7 @@ class WebChannel:
             if self._in_flight == 0:
                 self._idle.set()
         return web.json_response(
-            self._replies_json(request, replies),
+            {**self._replies_json(request, replies), **await self._live(conversation_id)},
             headers={"Cache-Control": "no-store"},
         )
 

@@ -7,6 +7,8 @@
   const MAX_PHOTO_BYTES = 10 * 1024 * 1024;
   const HISTORY_LIMIT = 300;
   const POLL_MS = 30000;
+  // While a hotline ticket is open the server says "live": a person may write any moment.
+  const LIVE_POLL_MS = 3000;
   const UI = {
     photoSent: "Đã gửi ảnh",
     photoTooLarge: "Ảnh quá nặng (tối đa 10 MB). Hãy chụp lại bằng camera điện thoại, ví dụ ảnh khoảng 3 MB.",
@@ -224,6 +226,7 @@
     setBusy(true);
     try {
       const result = await post(body);
+      setLive(result.data.live);
       addBotReplies(result.data.replies || [], !result.ok);
     } catch (e) {
       addBotReplies([{ text: UI.offline, buttons: [], document: null }], true);
@@ -264,6 +267,7 @@
       const response = await fetch(API + encodeURIComponent(conversation) + "/updates");
       if (!response.ok) return;
       const data = await response.json();
+      setLive(data.live);
       if (data.replies && data.replies.length) {
         addBotReplies(data.replies, false);
         refreshChoices();
@@ -307,6 +311,17 @@
     send({ text: "/start" }, null);
   });
 
+  // Polling every 30 s, or every 3 s while the conversation is "live" (a hotline ticket).
+  let pollTimer = null;
+  let live = null;
+  function setLive(value) {
+    const now = value === true;
+    if (now === live) return;
+    live = now;
+    if (pollTimer !== null) clearInterval(pollTimer);
+    pollTimer = setInterval(poll, live ? LIVE_POLL_MS : POLL_MS);
+  }
+
   // A school's or the hotline's link (?start=school_<code>, ?start=h-<token>) is passed on as
   // "/start <payload>", as a Telegram deep link is; dropped from the address bar so a reload
   // does not send it again. The assistant checks the payload (an invalid one starts normally).
@@ -322,6 +337,7 @@
   const startPayload = takeStartPayload();
 
   restore();
+  setLive(false);
   if (!history.items.length || startPayload) {
     // First visit (or cleared storage, or a link): the assistant greets, or re-asks the current step.
     send({ text: startPayload ? "/start " + startPayload : "/start" }, null);
@@ -329,5 +345,4 @@
     // Back on the page: anything decided meanwhile (approval, reminder) shows at once.
     poll();
   }
-  setInterval(poll, POLL_MS);
 })();

@@ -1,0 +1,332 @@
+"""Where a conversation meets a person: around `Engine.handle`, in the bot layer.
+
+    desk.handle(state, inbound)   every user message goes through here instead of the engine:
+        /start h-<token>  -> the staff member's note, then the named flow (a used, expired or
+                             unknown token: one sentence, then the usual start)
+        held ticket       -> the message goes to the ticket; the assistant stays silent
+        «Gặp nhân viên», /human, "cho gặp người thật" -> a ticket (waiting)
+        anything else     -> the engine; a person is offered after three failures at one
+                             step or two unanswered questions in a row
+
+    take / reply / hand_back   what staff do (console or shell); replies reach the citizen on
+                               their own channel (`push`); handing back asks the same step again
+    sweep                      tells citizens whose ticket nobody took in time
+
+The conversation state says whether a person holds it (`meta["ticket"]`), so deciding
+costs nothing per message; the ticket tables are the record staff read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import uuid
+from dataclasses import replace
+from datetime import datetime, timedelta
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot.console.auth import Staff
+from bot.hotline.hours import OfficeHours
+from bot.hotline.store import HotlineStore, Ticket, mask, mask_values
+from bot.notifications import outbounds_to_payload
+from dialogs.messages import Button, Inbound, Outbound
+from dialogs.state import ConversationState
+from dialogs.texts import Texts
+from knowledge.faq import message as faq_message
+from knowledge.text import fold
+
+log = logging.getLogger(__name__)
+
+HUMAN_PAYLOADS = {"nav:human", "human"}
+HANDOFF = re.compile(r"^(?:/start\s+)?h-([A-Za-z0-9_-]{16,64})$")
+TRANSCRIPT_KEEP = 12
+TRANSCRIPT_CHARS = 300
+FAILURES_BEFORE_OFFER = 3
+
+
+@cache
+def hotline_texts() -> Texts:
+    return Texts(yaml.safe_load((Path(__file__).with_name("texts.yaml")).read_text(encoding="utf-8")))
+
+
+@cache
+def _human_pattern() -> re.Pattern[str]:
+    texts = hotline_texts()
+    verbs = "|".join(map(re.escape, texts.raw("human_verbs")))
+    people = "|".join(map(re.escape, texts.raw("human_people")))
+    exact = "|".join(map(re.escape, texts.raw("human_exact")))
+    return re.compile(rf"^(?:{exact})$|\b(?:{verbs})(?: voi| sang| cho| den| qua)?(?: mot)? (?:{people})\b")
+
+
+def asks_for_person(inbound: Inbound) -> bool:
+    if inbound.button is not None:
+        return inbound.button in HUMAN_PAYLOADS
+    command = inbound.command
+    if command is not None:
+        return command[0] in {"human", "nhanvien", "tongdai"}
+    return bool(inbound.text) and _human_pattern().search(fold(inbound.text)) is not None
+
+
+def handoff_token(inbound: Inbound) -> str | None:
+    found = HANDOFF.match((inbound.text or "").strip())
+    return found.group(1) if found else None
+
+
+class HotlineDesk:
+    def __init__(
+        self,
+        assistant: Any,
+        store: HotlineStore,
+        *,
+        hours: OfficeHours,
+        wait: timedelta,
+        texts: Texts | None = None,
+    ) -> None:
+        self.assistant = assistant
+        self.store = store
+        self.hours = hours
+        self.wait = wait
+        self.texts = texts or hotline_texts()
+        self._refusals = {faq_message("refuse"), Texts.default()("question_unanswered")}
+
+    @property
+    def engine(self) -> Any:
+        return self.assistant.engine
+
+    def now(self) -> datetime:
+        return self.engine.services.clock()
+
+    # ------------------------------------------------------------ every message
+
+    async def handle(
+        self, state: ConversationState, inbound: Inbound
+    ) -> tuple[ConversationState, list[Outbound]]:
+        token = handoff_token(inbound)
+        if token is not None:
+            return await self._handoff(state, inbound, token)
+        ticket = state.meta.get("ticket")
+        if ticket and ticket.get("status") == "held":
+            await asyncio.to_thread(self.store.add_message, ticket["id"], "user", self._as_text(inbound))
+            return state, []
+        if asks_for_person(inbound):
+            return state, await self._open(state, inbound, "asked")
+        state, replies = await self.engine.handle(state, inbound)
+        self._remember(state, inbound, replies)
+        if ticket:  # waiting: staff see what happens meanwhile
+            await asyncio.to_thread(self._copy_to_ticket, ticket["id"], inbound, replies)
+        return state, replies + self._offer(state, replies)
+
+    def _as_text(self, inbound: Inbound) -> str:
+        if inbound.photo is not None:
+            return self.texts("transcript_photo")
+        if inbound.button is not None:
+            return self.texts("transcript_button", payload=inbound.button)
+        return (inbound.text or "")[:2000]
+
+    def _remember(self, state: ConversationState, inbound: Inbound, replies: list[Outbound]) -> None:
+        """The last exchanges, for the ticket's transcript (kept in the state, masked when copied)."""
+        lines = state.meta.setdefault("transcript", [])
+        lines.append(["user", self._as_text(inbound)[:TRANSCRIPT_CHARS]])
+        lines.extend(["bot", r.text[:TRANSCRIPT_CHARS]] for r in replies if r.text)
+        del lines[:-TRANSCRIPT_KEEP]
+
+    def _copy_to_ticket(self, ticket_id: int, inbound: Inbound, replies: list[Outbound]) -> None:
+        self.store.add_message(ticket_id, "user", self._as_text(inbound))
+        for reply in replies:
+            if reply.text:
+                self.store.add_message(ticket_id, "bot", reply.text)
+
+    def _offer(self, state: ConversationState, replies: list[Outbound]) -> list[Outbound]:
+        """A person, offered once per reason and step, when the assistant is not helping."""
+        if state.meta.get("ticket"):
+            return []
+        unanswered = state.meta.get("unanswered", 0)
+        unanswered = unanswered + 1 if any(r.text in self._refusals for r in replies) else 0
+        state.meta["unanswered"] = unanswered
+        key = None
+        if unanswered >= 2:
+            key, state.meta["unanswered"] = "offer_after_questions", 0
+        elif state.step and state.attempts.get(state.step, 0) >= FAILURES_BEFORE_OFFER:
+            key = "offer_after_failures"
+        if key is None or state.meta.get("offered") == [key, state.step]:
+            return []
+        state.meta["offered"] = [key, state.step]
+        return [Outbound(self.texts(key), (Button(self.texts("human_button"), "human"),))]
+
+    # ------------------------------------------------------------ citizen -> staff
+
+    async def _open(self, state: ConversationState, inbound: Inbound, reason: str) -> list[Outbound]:
+        current = state.meta.get("ticket")
+        if current:
+            return [Outbound(self.texts("ticket_already_open", id=current["id"]))]
+        phone = (
+            state.get_value("phone") or state.get_value("guardian.phone") or state.get_value("_handoff_phone")
+        )
+        ticket = Ticket(
+            channel=inbound.channel,
+            conversation=inbound.conversation_id,
+            flow=state.flow,
+            step=state.step,
+            reason=reason,
+            fields=json.dumps(mask_values(_visible(state.values)), ensure_ascii=False),
+            callback_phone=phone if isinstance(phone, str) else None,
+            created_at=self.now(),
+        )
+        transcript = [(a, t) for a, t in state.meta.get("transcript", [])]
+        transcript.append(("user", self._as_text(inbound)))
+        ticket = await asyncio.to_thread(self.store.open_ticket, ticket, transcript)
+        state.meta["ticket"] = {"id": ticket.id, "status": "waiting"}
+        state.meta["unanswered"] = 0
+        log.info("ticket %s opened (%s, step %s)", ticket.id, inbound.channel, state.step)
+        if self.hours.is_open(self.now()):
+            text = self.texts("ticket_opened", id=ticket.id)
+        else:
+            shown = mask(ticket.callback_phone) if ticket.callback_phone else None
+            text = self.texts(
+                "ticket_opened_after_hours", id=ticket.id, hours=self.hours_label(), phone=shown
+            )
+        return [Outbound(text)]
+
+    def hours_label(self) -> str:
+        days = self.texts.raw("days")
+        parts = []
+        for group in self.hours.shifts_by_days():
+            first, last = min(group[0]), max(group[0])
+            label = days[first] if first == last else f"{days[first]}–{days[last]}"
+            parts.append(f"{label} {', '.join(f'{a:%H:%M}-{b:%H:%M}' for a, b in group[1])}")
+        return "; ".join(parts)
+
+    def shown_name(self, staff: Staff) -> str:
+        """How citizens see a staff member: their display name, never their login."""
+        return staff.display_name or self.texts("staff_default_name")
+
+    async def is_live(self, conversation_id: str) -> bool:
+        """Is a ticket of this conversation open (a person may write at any moment)?"""
+        return await asyncio.to_thread(self.store.open_ticket_of, conversation_id) is not None
+
+    # ------------------------------------------------------------ staff -> citizen
+
+    async def push(self, conversation_id: str, replies: list[Outbound]) -> None:
+        """On the citizen's own channel: pushed (Telegram, Zalo, whose own outboxes retry),
+        or kept as a notice the web page (or the next reply) picks up."""
+        if not replies:
+            return
+        channel_name, _, user_id = conversation_id.partition(":")
+        channel = self.assistant.channels.get(channel_name)
+        if channel is not None:
+            try:
+                await channel.send(user_id, replies)
+                return
+            except Exception:
+                log.warning("a staff message could not be pushed now; kept as a notice")
+        await asyncio.to_thread(
+            self.assistant.store.enqueue_notice,
+            f"hotline:{uuid.uuid4().hex}",
+            conversation_id,
+            outbounds_to_payload(replies),
+        )
+
+    async def _set_status(
+        self, ticket: Ticket, status: str | None, replies_after: bool = False
+    ) -> list[Outbound]:
+        """Write the ticket's status into the conversation (None: no ticket any more)."""
+
+        async def change(state: ConversationState) -> list[Outbound]:
+            if status is None:
+                state.meta.pop("ticket", None)
+                state.meta.pop("offered", None)
+                if replies_after:  # a message with nothing in it: the engine asks the step again
+                    channel, _, user_id = ticket.conversation.partition(":")
+                    _, replies = await self.engine.handle(state, Inbound(channel, user_id))
+                    return replies
+                return []
+            state.meta["ticket"] = {"id": ticket.id, "status": status}
+            return []
+
+        return await self.assistant.update_state(ticket.conversation, change)
+
+    async def take(self, ticket_id: int, staff: Staff) -> Ticket | None:
+        ticket = await asyncio.to_thread(self.store.get, ticket_id)
+        if ticket is None or ticket.status == "closed":
+            return None
+        if ticket.status == "held" and ticket.held_by == staff.username:
+            return ticket
+        ticket = await asyncio.to_thread(self.store.change, ticket_id, status="held", held_by=staff.username)
+        await self._set_status(ticket, "held")
+        await self.push(
+            ticket.conversation, [Outbound(self.texts("staff_joined", name=self.shown_name(staff)))]
+        )
+        return ticket
+
+    async def reply(self, ticket_id: int, staff: Staff, text: str) -> Ticket | None:
+        text = text.strip()
+        ticket = await self.take(ticket_id, staff)
+        if ticket is None or not text:
+            return ticket
+        await asyncio.to_thread(self.store.add_message, ticket_id, "staff", text, staff.username)
+        if ticket.first_reply_at is None:
+            ticket = await asyncio.to_thread(self.store.change, ticket_id, first_reply_at=self.now())
+        await self.push(
+            ticket.conversation, [Outbound(self.texts("staff_says", name=self.shown_name(staff), text=text))]
+        )
+        return ticket
+
+    async def hand_back(self, ticket_id: int, staff: Staff) -> Ticket | None:
+        ticket = await asyncio.to_thread(self.store.get, ticket_id)
+        if ticket is None or ticket.status == "closed":
+            return None
+        ticket = await asyncio.to_thread(self.store.change, ticket_id, status="closed", closed_at=self.now())
+        again = await self._set_status(ticket, None, replies_after=True)
+        await self.push(
+            ticket.conversation, [Outbound(self.texts("handed_back", name=self.shown_name(staff))), *again]
+        )
+        return ticket
+
+    async def sweep(self) -> int:
+        """Tell the citizens whose ticket waited longer than `wait` (once each)."""
+        now = self.now()
+        told = 0
+        for ticket in await asyncio.to_thread(self.store.overdue, now - self.wait):
+            shown = mask(ticket.callback_phone) if ticket.callback_phone else None
+            text = self.texts("ticket_overdue", id=ticket.id, phone=shown)
+            await asyncio.to_thread(self.store.change, ticket.id, overdue_told_at=now)
+            await self.push(ticket.conversation, [Outbound(text)])
+            told += 1
+        return told
+
+    # ------------------------------------------------------------ staff -> citizen, by link
+
+    async def _handoff(
+        self, state: ConversationState, inbound: Inbound, token: str
+    ) -> tuple[ConversationState, list[Outbound]]:
+        redeemed = await asyncio.to_thread(self.store.redeem, token, self.now())
+        start = replace(inbound, text="/start")
+        handoff = redeemed.handoff
+        if handoff is None:
+            state, replies = await self.engine.handle(state, start)
+            return state, [Outbound(self.texts(f"handoff_{redeemed.refused}")), *replies]
+        name = handoff.staff_name or self.texts("staff_default_name")
+        greeting = self.texts("handoff_greeting", name=name, note=handoff.note)
+        if handoff.flow in self.engine.flows:
+            state, replies = await self.engine.handle(
+                state, replace(inbound, text=None, button=f"flow:{handoff.flow}")
+            )
+        else:
+            state, replies = await self.engine.handle(state, start)
+        if handoff.phone and state.flow == handoff.flow:
+            state.values["_handoff_phone"] = handoff.phone
+            greeting += "\n" + self.texts("handoff_phone_hint")
+        state.meta["handoff_by"] = handoff.created_by
+        log.info("handoff link used (flow %s)", handoff.flow or "-")
+        return state, [Outbound(greeting), *replies]
+
+
+def _visible(values: dict[str, Any]) -> dict[str, Any]:
+    """The form's fields without the engine's own notes (names starting with "_")."""
+    return {k: v for k, v in values.items() if not k.startswith("_")}
