@@ -32,7 +32,6 @@ from aiohttp import web
 from bot.channels.web import CLIENT_MAX_SIZE, DocumentLinks, WebChannel
 from bot.config import Settings, load_settings
 from bot.http_guard import GuardedAppRunner, body_deadline
-from bot.staff_site import mount_console
 from dialogs.messages import Outbound
 
 log = logging.getLogger("vssid.run")
@@ -207,6 +206,8 @@ async def start_service(settings: Settings, *, assistant: Any = None) -> Service
         )
         web_channel.add_routes(app)
         channels.append(web_channel)
+        from bot.staff_site import mount_console
+
         console = mount_console(app, settings, assistant)
 
         zalo = None

@@ -16,6 +16,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -32,8 +33,12 @@ LOCK_FOR = timedelta(minutes=15)
 SESSION_TTL = timedelta(hours=12)
 
 _HASHER = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
-# Verified against when the username is unknown, so both cases take the same time.
-_DUMMY_HASH = _HASHER.hash("not-a-password-of-anyone")
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against when the username is unknown, so both cases take the same time."""
+    return _HASHER.hash("not-a-password-of-anyone")
 
 
 def utcnow() -> datetime:
@@ -177,7 +182,7 @@ class StaffDirectory:
         with Session(self.engine) as session:
             row = session.get(StaffAccount, username)
             if row is None:
-                _verify(_DUMMY_HASH, password)
+                _verify(_dummy_hash(), password)
                 return LoginResult(refused="wrong")
             if not row.active:
                 return LoginResult(refused="disabled")

@@ -39,7 +39,7 @@ def base_url(settings: Settings) -> str:
     return f"http://{host}:{settings.web_port}"
 
 
-def links_for(settings: Settings, token: str) -> dict[str, str | None]:
+def links_for(settings: Settings, token: str, base: str | None = None) -> dict[str, str | None]:
     payload = f"h-{token}"
     telegram = (
         f"https://t.me/{settings.telegram_bot_username.lstrip('@')}?start={payload}"
@@ -51,7 +51,8 @@ def links_for(settings: Settings, token: str) -> dict[str, str | None]:
         if settings.zalo_oa_secret_key and settings.zalo_oa_id
         else None
     )
-    return {"web": f"{base_url(settings)}/?start={payload}", "telegram": telegram, "zalo": zalo}
+    web = f"{(base or base_url(settings)).rstrip('/')}/?start={payload}"
+    return {"web": web, "telegram": telegram, "zalo": zalo}
 
 
 def checked_phone(phone: str | None) -> str | None:
@@ -72,7 +73,10 @@ def create_handoff(
     flow: str | None,
     phone: str | None,
     staff: Staff | None,
+    base: str | None = None,
 ) -> dict[str, Any]:
+    """`base`: where the web chat is reached when VSSID_PUBLIC_URL is not set (the console
+    passes the address it was opened at)."""
     texts = hotline_texts()
     note = " ".join(note.split())
     if not note:
@@ -90,7 +94,7 @@ def create_handoff(
         staff_name=staff.display_name if staff else "",
         ttl=timedelta(hours=hours),
     )
-    links = links_for(settings, token)
+    links = links_for(settings, token, None if settings.public_url else base)
     name = (staff.display_name if staff else "") or texts("staff_default_name")
     sms = texts("sms_text", name=name, link=links["web"], hours=f"{hours:g}")
     return {"token": token, "expires_at": expires.isoformat(), "links": links, "sms_text": sms}
@@ -98,6 +102,6 @@ def create_handoff(
 
 def qr_svg(link: str) -> str:
     """The link as an inline SVG QR code (segno), for the console to show."""
-    out = io.StringIO()
+    out = io.BytesIO()
     segno.make(link, error="m").save(out, kind="svg", xmldecl=False, svgns=True, scale=4, border=2)
-    return out.getvalue()
+    return out.getvalue().decode()

@@ -67,7 +67,7 @@ class HotlinePages:
             status = None
         rows = await asyncio.to_thread(self.store.tickets, status)
         return self.console.render(
-            request, "tickets.html.j2", staff, tickets=list(reversed(rows)), status=status, statuses=STATUSES
+            request, "tickets.html.j2", staff, tickets=list(reversed(rows)), shown=status, statuses=STATUSES
         )
 
     async def tickets_json(self, request: web.Request, staff: Staff) -> web.StreamResponse:
@@ -137,6 +137,7 @@ class HotlinePages:
                 flow=values["flow"] or None,
                 phone=values["phone"] or None,
                 staff=staff,
+                base=str(request.url.origin()),
             )
         except HandoffRefused as exc:
             return self._handoff_page(request, staff, error=str(exc), form=values)
