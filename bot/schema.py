@@ -108,4 +108,88 @@ class SchoolFunnelEvent(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow, index=True)
 
 
+# ---------------------------------------------------------------- staff console (bot/console)
+
+
+class StaffAccount(SQLModel, table=True):
+    __tablename__ = "staff"
+
+    username: str = Field(primary_key=True, max_length=64)
+    display_name: str = Field(default="", max_length=120)
+    role: str = Field(default="hotline", max_length=20)
+    password_hash: str = Field(max_length=200)
+    active: bool = True
+    failed_logins: int = 0
+    locked_until: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class StaffSession(SQLModel, table=True):
+    __tablename__ = "staff_session"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    username: str = Field(index=True, max_length=64)
+    csrf: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+
+
+class AuditEntry(SQLModel, table=True):
+    __tablename__ = "staff_audit"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, index=True)
+    username: str = Field(index=True, max_length=64)
+    action: str = Field(max_length=40)
+    target: str = Field(default="", max_length=200)
+    detail: str = Field(default="", max_length=500)
+
+
+# ---------------------------------------------------------------- hotline (bot/hotline)
+
+
+class Handoff(SQLModel, table=True):
+    __tablename__ = "handoff"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    created_by: str = Field(default="", max_length=64)
+    staff_name: str = Field(default="", max_length=120)
+    note: str = Field(max_length=500)
+    flow: str | None = Field(default=None, max_length=40)
+    phone: str | None = Field(default=None, max_length=20)  # dropped once the link is used
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    used_at: datetime | None = None
+
+
+class Ticket(SQLModel, table=True):
+    __tablename__ = "ticket"
+
+    id: int | None = Field(default=None, primary_key=True)
+    status: str = Field(default="waiting", index=True, max_length=10)
+    channel: str = Field(max_length=40)
+    conversation: str = Field(index=True, max_length=200)
+    flow: str | None = Field(default=None, max_length=40)
+    step: str | None = Field(default=None, max_length=80)
+    reason: str = Field(max_length=40)
+    fields: str = "{}"  # masked JSON of what the form holds
+    callback_phone: str | None = Field(default=None, max_length=20)
+    held_by: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    first_reply_at: datetime | None = None
+    closed_at: datetime | None = None
+    overdue_told_at: datetime | None = None
+
+
+class TicketMessage(SQLModel, table=True):
+    __tablename__ = "ticket_message"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(index=True)
+    at: datetime = Field(default_factory=utcnow)
+    author: str = Field(max_length=10)  # user | bot | staff
+    staff: str | None = Field(default=None, max_length=64)
+    text: str
+
+
 METADATA = SQLModel.metadata

@@ -13,13 +13,15 @@ from typer.testing import CliRunner
 
 from bot.assistant import build_assistant
 from bot.cli import app
-from bot.console.auth import Staff
+from bot.console.auth import Staff, StaffDirectory
 from bot.hotline.desk import asks_for_person
 from bot.hotline.hours import OfficeHours
-from bot.hotline.store import mask
+from bot.hotline.store import HotlineStore, Ticket, mask
 from bot.notifications import take_notices_for
+from bot.storage import make_engine
 from dialogs.messages import Inbound
 from tests.chat_harness import CITIZEN, Chat, isolated_settings, start_registration
+from tests.databases import KINDS, empty_database_url
 
 LAN = Staff("lan.nguyen", "Chị Lan", "hotline")
 # Tuesday 09:00 in Hà Nội (02:00 UTC): the hotline is working.
@@ -302,3 +304,46 @@ def test_tickets_reply_and_hand_back_from_the_shell(tmp_path: Path):
         ("shell", "ticket_reply"),
         ("shell", "ticket_hand_back"),
     ]
+
+
+@pytest.fixture(params=KINDS)
+def database(request, tmp_path: Path):
+    engine = make_engine(empty_database_url(request.param, tmp_path))
+    yield engine
+    engine.dispose()
+
+
+def test_the_stores_keep_their_promises_on_sqlite_and_postgresql(database):
+    """Single-use tokens, lockout, counts: the same on both databases."""
+    directory = StaffDirectory(database)
+    directory.add("lan.nguyen", "mat-khau-dai-1", "hotline", "Chị Lan")
+    assert directory.login("lan.nguyen", "mat-khau-dai-1").staff is not None
+    for _ in range(5):
+        directory.login("lan.nguyen", "sai")
+    assert directory.login("lan.nguyen", "mat-khau-dai-1").refused == "locked"
+
+    store = HotlineStore(database)
+    token, _ = store.create_handoff(
+        note="Chào chị",
+        flow="registration",
+        phone="0987654321",
+        created_by="lan.nguyen",
+        staff_name="Chị Lan",
+        ttl=timedelta(hours=24),
+    )
+    first = store.redeem(token)
+    assert first.handoff is not None and first.handoff.phone == "0987654321"
+    assert store.redeem(token).refused == "used"
+    assert store.redeem("x" * 22).refused == "unknown"
+    opened = store.open_ticket(
+        Ticket(channel="web", conversation="web:abc", flow="registration", step="phone", reason="asked"),
+        [("user", "CCCD 079195001234")],
+    )
+    assert store.open_ticket_of("web:abc").id == opened.id
+    assert [m.text for m in store.messages(opened.id)] == ["CCCD •••••••••234"]
+    store.change(opened.id, status="held", first_reply_at=opened.created_at + timedelta(minutes=4))
+    assert store.stats() == {
+        "open": 1,
+        "median_minutes_to_first_reply": 4.0,
+        "top_steps": [("registration / phone", 1)],
+    }

@@ -78,8 +78,12 @@ async def test_a_handoff_link_opened_on_telegram_starts_the_named_flow_once(assi
         tmp_path, telegram_bot_token="123:abc", telegram_bot_username="vssid_tro_ly_bot"
     )
     made = create_handoff(
-        settings, assistant.desk.store, note="Anh cài ứng dụng theo hướng dẫn nhé", flow="install_guide",
-        phone=None, staff=LAN,
+        settings,
+        assistant.desk.store,
+        note="Anh cài ứng dụng theo hướng dẫn nhé",
+        flow="install_guide",
+        phone=None,
+        staff=LAN,
     )
     link = made["links"]["telegram"]
     assert link == f"https://t.me/vssid_tro_ly_bot?start=h-{made['token']}"

@@ -23,7 +23,10 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete
 from sqlalchemy.engine import Engine as SqlEngine
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Session, select
+
+from bot import migrate
+from bot.schema import AuditEntry, StaffAccount, StaffSession, utcnow
 
 ROLES = ("hotline", "admin", "school")
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
@@ -41,50 +44,9 @@ def _dummy_hash() -> str:
     return _HASHER.hash("not-a-password-of-anyone")
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def aware(moment: datetime) -> datetime:
     """SQLite gives naive datetimes back; everything here is UTC."""
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-class StaffAccount(SQLModel, table=True):
-    __tablename__ = "staff"
-
-    username: str = Field(primary_key=True, max_length=64)
-    display_name: str = Field(default="", max_length=120)
-    role: str = Field(default="hotline", max_length=20)
-    password_hash: str = Field(max_length=200)
-    active: bool = True
-    failed_logins: int = 0
-    locked_until: datetime | None = None
-    created_at: datetime = Field(default_factory=utcnow)
-
-
-class StaffSession(SQLModel, table=True):
-    __tablename__ = "staff_session"
-
-    token_hash: str = Field(primary_key=True, max_length=64)
-    username: str = Field(index=True, max_length=64)
-    csrf: str = Field(max_length=64)
-    created_at: datetime = Field(default_factory=utcnow)
-    expires_at: datetime
-
-
-class AuditEntry(SQLModel, table=True):
-    __tablename__ = "staff_audit"
-
-    id: int | None = Field(default=None, primary_key=True)
-    at: datetime = Field(default_factory=utcnow, index=True)
-    username: str = Field(index=True, max_length=64)
-    action: str = Field(max_length=40)
-    target: str = Field(default="", max_length=200)
-    detail: str = Field(default="", max_length=500)
-
-
-TABLES = [StaffAccount.__table__, StaffSession.__table__, AuditEntry.__table__]
 
 
 class StaffError(ValueError):
@@ -120,7 +82,7 @@ def _token_hash(token: str) -> str:
 class StaffDirectory:
     def __init__(self, engine: SqlEngine) -> None:
         self.engine = engine
-        SQLModel.metadata.create_all(engine, tables=TABLES)
+        migrate.upgrade(engine)  # the tables are bot/schema.py's, moved by alembic
 
     # ------------------------------------------------------------ accounts
 

@@ -23,9 +23,11 @@ from typing import Any
 
 from sqlalchemy import func, update
 from sqlalchemy.engine import Engine as SqlEngine
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Session, select
 
+from bot import migrate
 from bot.console.auth import aware, utcnow
+from bot.schema import Handoff, Ticket, TicketMessage
 
 OPEN = ("waiting", "held")
 STATUSES = ("waiting", "held", "closed")
@@ -63,53 +65,6 @@ def mask_values(value: Any) -> Any:
     return value
 
 
-class Handoff(SQLModel, table=True):
-    __tablename__ = "handoff"
-
-    token_hash: str = Field(primary_key=True, max_length=64)
-    created_by: str = Field(default="", max_length=64)
-    staff_name: str = Field(default="", max_length=120)
-    note: str = Field(max_length=500)
-    flow: str | None = Field(default=None, max_length=40)
-    phone: str | None = Field(default=None, max_length=20)  # dropped once the link is used
-    created_at: datetime = Field(default_factory=utcnow)
-    expires_at: datetime
-    used_at: datetime | None = None
-
-
-class Ticket(SQLModel, table=True):
-    __tablename__ = "ticket"
-
-    id: int | None = Field(default=None, primary_key=True)
-    status: str = Field(default="waiting", index=True, max_length=10)
-    channel: str = Field(max_length=40)
-    conversation: str = Field(index=True, max_length=200)
-    flow: str | None = Field(default=None, max_length=40)
-    step: str | None = Field(default=None, max_length=80)
-    reason: str = Field(max_length=40)
-    fields: str = "{}"  # masked JSON of what the form holds
-    callback_phone: str | None = Field(default=None, max_length=20)
-    held_by: str | None = Field(default=None, max_length=64)
-    created_at: datetime = Field(default_factory=utcnow, index=True)
-    first_reply_at: datetime | None = None
-    closed_at: datetime | None = None
-    overdue_told_at: datetime | None = None
-
-
-class TicketMessage(SQLModel, table=True):
-    __tablename__ = "ticket_message"
-
-    id: int | None = Field(default=None, primary_key=True)
-    ticket_id: int = Field(index=True)
-    at: datetime = Field(default_factory=utcnow)
-    author: str = Field(max_length=10)  # user | bot | staff
-    staff: str | None = Field(default=None, max_length=64)
-    text: str
-
-
-TABLES = [Handoff.__table__, Ticket.__table__, TicketMessage.__table__]
-
-
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -127,7 +82,7 @@ class HotlineStore:
 
     def __init__(self, engine: SqlEngine) -> None:
         self.engine = engine
-        SQLModel.metadata.create_all(engine, tables=TABLES)
+        migrate.upgrade(engine)
 
     # ------------------------------------------------------------ handoffs
 
