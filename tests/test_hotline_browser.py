@@ -120,6 +120,14 @@ async def test_a_web_chat_parent_is_helped_by_staff_and_goes_on_at_the_same_step
     await sees(parent, "tỉnh")
     assert await parent.locator("#progress-label").inner_text() == "Bước 2/7"
 
+    # Who did what is in the audit log, as an administrator sees it.
+    actions = [
+        (e["staff"], e["action"], e["target"])
+        for e in StaffDirectory(make_engine(server.settings.sqlalchemy_url)).audit_entries()
+    ]
+    for action in ("ticket_open", "ticket_take", "ticket_reply", "ticket_hand_back"):
+        assert ("lan.nguyen", action, "ticket:1") in actions
+
     await staff.get_by_role("link", name="Tổng quan").click()
     assert await staff.locator("#stat-open").inner_text() == "0"
     assert "phút" in await staff.locator("#stat-median").inner_text()
