@@ -5,7 +5,7 @@
 - `vssid-bot faq --json`            questions on stdin, one JSON object per line, in order
 - `vssid-bot faq --eval`            top-1 accuracy, refusal rate and confusions on the eval set
 - `vssid-bot faq --fit-ranker`      refit the re-ranker and the scope model on the tuning sets
-                                    (knowledge/faq_ranker.json; needs the test extra)
+                                    (knowledge/faq_ranker.json; needs the train extra)
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Annotated
 
 import typer
 
-from knowledge.faq import FaqIndex, FaqMatch, FaqResult, evaluate, fit_learned, load_eval, message
-from knowledge.faq_ranker import RANKER_PATH
+from knowledge.faq import FaqIndex, FaqMatch, FaqResult, load_eval, message
+from knowledge.faq.models import RANKER_PATH
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 DEFAULT_EVAL = DATA / "faq_eval.tsv"
@@ -72,14 +72,7 @@ def faq(
 ) -> None:
     """Answer a citizen's question from the circulars (VssID FAQ)."""
     if refit_ranker:
-        cases = [case for path in TUNING_SETS for case in load_eval(path)]
-        try:
-            learned = fit_learned(cases)
-        except ImportError:
-            typer.echo("Fitting needs scikit-learn: pip install -e '.[test]' (or ./dev test once).", err=True)
-            raise typer.Exit(2) from None
-        learned.save(ranker_file, trained_on=[f"tests/data/{p.name}" for p in TUNING_SETS])
-        typer.echo(f"re-ranker and scope model fitted on {len(cases)} questions, saved to {ranker_file}")
+        _fit_ranker(ranker_file)
         return
     index = FaqIndex.default()
     if run_eval:
@@ -103,6 +96,8 @@ def faq(
 
 
 def _print_eval(index: FaqIndex, path: Path, as_json: bool) -> None:
+    from knowledge.faq.training import evaluate  # offline work: the bot never loads it
+
     if not path.is_file():
         typer.echo(f"Evaluation file not found: {path} (pass --eval-file).", err=True)
         raise typer.Exit(2)
@@ -128,3 +123,16 @@ def _print_eval(index: FaqIndex, path: Path, as_json: bool) -> None:
         got = result.best.entry.id if result.best else "-"
         score = f"{result.best.score:.0f}" if result.best else ""
         typer.echo(f"  {case.expected} -> {got} {score} [{result.outcome}] {case.question}")
+
+
+def _fit_ranker(ranker_file: Path) -> None:
+    from knowledge.faq.training import fit_learned
+
+    cases = [case for path in TUNING_SETS for case in load_eval(path)]
+    try:
+        learned = fit_learned(cases)
+    except ImportError:
+        typer.echo("Fitting needs scikit-learn: pip install -e '.[train]' (or ./dev test once).", err=True)
+        raise typer.Exit(2) from None
+    learned.save(ranker_file, trained_on=[f"tests/data/{p.name}" for p in TUNING_SETS])
+    typer.echo(f"re-ranker and scope model fitted on {len(cases)} questions, saved to {ranker_file}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -355,3 +357,15 @@ def test_cli_without_question_or_json_explains_with_an_example() -> None:
     out = runner.invoke(app, ["faq"])
     assert out.exit_code == 2
     assert "Ví dụ" in out.output
+
+
+def test_the_running_bot_loads_neither_the_fitting_code_nor_scikit_learn() -> None:
+    """Evaluation and fitting live in knowledge/faq/training.py (scikit-learn is the `train`
+    extra): building the assistant and answering a question must not import them."""
+    probe = (
+        "import sys; from bot.assistant import build_assistant; from knowledge.faq import FaqIndex; "
+        "FaqIndex.default().ask('quên mật khẩu vssid'); "
+        "print(sorted(m for m in sys.modules if m == 'knowledge.faq.training' or m.startswith('sklearn')))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -14,9 +14,9 @@ import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.naive_bayes import MultinomialNB
 
-from knowledge import faq_ranker
 from knowledge.faq import FAQ_PATH, Candidate, FaqIndex, load_anchors, load_entries, load_out_of_scope
-from knowledge.faq_ranker import (
+from knowledge.faq import models as faq_ranker
+from knowledge.faq.models import (
     FEATURES,
     NB_ALPHA,
     RANKER_PATH,
@@ -61,7 +61,7 @@ def _sklearn_vectorisers(texts: list[str]) -> list[TfidfVectorizer]:
 
 @pytest.mark.parametrize("question", QUESTIONS)
 def test_vectors_are_scikit_learns(index: FaqIndex, question: str) -> None:
-    texts = index._texts
+    texts = index.tables.texts
     space = TfidfSpace(texts)
     ids, weights = space.vector(question)
     ours = np.zeros(space.size)
@@ -75,11 +75,11 @@ def test_naive_bayes_ranks_as_scikit_learns(index: FaqIndex, table: str, monkeyp
     """Both ways of looking features up agree with scikit-learn: the dense table small bases
     get and the sorted keys of big ones."""
     monkeypatch.setattr(faq_ranker, "DENSE_CELLS", 10**12 if table == "dense" else 0)
-    real = int(index._text_start[len(index)])
-    texts = index._texts
+    real = int(index.tables.text_start[len(index)])
+    texts = index.tables.texts
     vectorisers = _sklearn_vectorisers(texts)
     rows = np.hstack([v.transform(texts[:real]).toarray() for v in vectorisers])
-    owners = np.repeat(np.arange(len(index)), np.diff(index._text_start[: len(index) + 1]))
+    owners = np.repeat(np.arange(len(index)), np.diff(index.tables.text_start[: len(index) + 1]))
     model = MultinomialNB(alpha=NB_ALPHA).fit(rows, owners)
     space = TfidfSpace(texts)
     bayes = NaiveBayes(space, [space.vector(t) for t in texts[:real]], owners, len(index))
@@ -125,7 +125,7 @@ def test_the_ranker_decides_which_of_close_entries_is_first(index: FaqIndex) -> 
         if result.best is None:
             continue
         real, rows = index.ranker_inputs(analysis)
-        logits = index._ranker.logits(rows)
+        logits = index.ranker.logits(rows)
         assert result.best.entry is index.entries[real[int(np.argmax(logits))]]
 
 

@@ -9,7 +9,7 @@ from dialogs.flow import FlowError, load_flow
 from dialogs.messages import Inbound
 from knowledge.faq import FaqIndex, load_anchors, load_entries, load_out_of_scope
 from knowledge.faq import message as faq_message
-from knowledge.faq_ranker import SCOPE_FEATURES, Scope
+from knowledge.faq.models import SCOPE_FEATURES, Scope
 from tests.chat_harness import (
     CITIZEN,
     FORM_ORDER,

@@ -1,7 +1,7 @@
 """The FAQ matcher's learned parts: which of the close candidates a question means, and
 whether a question the rules let through is ours at all.
 
-Fuzzy similarity and keyword coverage (knowledge/faq.py) tell whether a question is ours
+Fuzzy similarity and keyword coverage (knowledge/faq/scoring.py) tell whether a question is ours
 and find a dozen candidate entries; they are weakest between near-synonym entries
 ("đăng nhập" vs "đổi mật khẩu", "con cần gì" vs "chuẩn bị gì"). Two parts help there:
 
@@ -14,13 +14,13 @@ and find a dozen candidate entries; they are weakest between near-synonym entrie
 - `Ranker`: a logistic regression over each candidate's scores (question coverage,
   phrasing coverage, fuzzy similarity, naive-Bayes posterior, phrasing match) and their
   gaps to the best candidate's. Ten weights, fitted on the tuning sets (`vssid-bot faq
-  --fit-ranker`) and kept in faq_ranker.json; they describe how to weigh kinds of
+  --fit-ranker`, knowledge/faq/training.py) and kept in knowledge/faq_ranker.json; they describe how to weigh kinds of
   evidence, not entries, so they stay valid when faq.yaml grows.
 - `Scope`: a logistic regression over one question's evidence (its best entry's scores,
   the best out-of-scope topic's, anchor and foreign words, the share of words the base
   has never seen, and a second naive Bayes that weighs "ours" against "not ours", each
   side's phrasings or topics and training questions): the probability the question is
-  ours. The rules in knowledge/faq.py refuse first; this refuses questions that merely
+  ours. The rules in knowledge/faq/decision.py refuse first; this refuses questions that merely
   share words with ours ("rút bhxh 1 lần", "quên mật khẩu sổ liên lạc"). Fitted on the
   tuning sets with the ranker.
 
@@ -44,7 +44,7 @@ from typing import Any, Self
 
 import numpy as np
 
-RANKER_PATH = Path(__file__).with_name("faq_ranker.json")
+RANKER_PATH = Path(__file__).resolve().parent.parent / "faq_ranker.json"
 
 NB_ALPHA = 0.1
 """Additive smoothing (0.03 and 0.3 ranked fewer tuning questions first)."""
@@ -56,7 +56,7 @@ DENSE_CELLS = 2_000_000
 CHAR_NGRAMS = (2, 4)
 WORD_NGRAMS = (1, 2)
 
-# A candidate's scores (knowledge/faq.py's Candidate fields, in that order).
+# A candidate's scores (knowledge/faq/scoring.py Candidate fields, in that order).
 FEATURES = ("question_coverage", "phrasing_coverage", "fuzzy", "naive_bayes", "phrasing_match")
 SCOPE_FEATURES = (
     "score",  # the best entry's combined score, 0-1
@@ -266,19 +266,6 @@ class Ranker(_Linear):
         """All weights zero: keeps the candidates in their given order (used while fitting)."""
         return cls([0.0] * len(cls.features), 0.0)
 
-    @classmethod
-    def fit(cls, questions: Sequence[tuple[np.ndarray, int]], regularisation: float = 3.0) -> Ranker:
-        """Fit on (candidate components, index of the right candidate) per question.
-
-        scikit-learn is needed here only (installed with the test extra): fitting is
-        done offline, answering is a dot product."""
-        from sklearn.linear_model import LogisticRegression
-
-        rows = np.vstack([ranker_rows(c) for c, _ in questions])
-        labels = np.concatenate([np.arange(len(c)) == right for c, right in questions])
-        model = LogisticRegression(C=regularisation, tol=1e-10, max_iter=20000).fit(rows, labels)
-        return cls(model.coef_[0], model.intercept_[0])
-
 
 class Scope(_Linear):
     """Logistic regression over one question's `SCOPE_FEATURES`: P(the question is ours)."""
@@ -298,16 +285,6 @@ class Scope(_Linear):
         """Every question is ours: the rules alone decide (used while fitting)."""
         return cls([0.0] * len(cls.features), 50.0)
 
-    @classmethod
-    def fit(cls, rows: np.ndarray, ours: np.ndarray, regularisation: float = 1.0) -> Scope:
-        """Fit on one row per labelled question, in scope or not; the classes are weighted
-        equally (the tuning sets hold about three questions of ours per foreign one)."""
-        from sklearn.linear_model import LogisticRegression
-
-        model = LogisticRegression(C=regularisation, class_weight="balanced", tol=1e-10, max_iter=20000)
-        model.fit(rows, ours)
-        return cls(model.coef_[0], model.intercept_[0])
-
 
 @dataclass(frozen=True)
 class LearnedWeights:
@@ -323,7 +300,7 @@ class LearnedWeights:
 
     def save(self, path: Path = RANKER_PATH, trained_on: Sequence[str] = ()) -> None:
         doc = {
-            "about": "Weights of the FAQ re-ranker and scope model (knowledge/faq_ranker.py); "
+            "about": "Weights of the FAQ re-ranker and scope model (knowledge/faq/models.py); "
             "regenerate with: vssid-bot faq --fit-ranker",
             "trained_on": list(trained_on),
             "ranker": self.ranker.to_json(),
