@@ -237,23 +237,43 @@ def _agency_choice(agency: Agency) -> Choice:
     return Choice(_directory().label(agency), _agency_value(agency))
 
 
-def agency_choices(values: Mapping[str, Any]) -> tuple[Choice, ...]:
-    """Offices of the chosen province: the province office first, then its district offices."""
+def _chosen_ward_code(values: Mapping[str, Any]) -> int | None:
+    chosen = values.get("ward")
+    if isinstance(chosen, Mapping) and chosen.get("code") is not None:
+        try:
+            return int(chosen["code"])
+        except (TypeError, ValueError):
+            return None
+    return None
+
+
+def _offices_near(values: Mapping[str, Any]) -> list[Agency]:
+    """The offices of the chosen province, those of the ward's former district(s) first
+    (Tân Hưng, once in Quận 7 -> BHXH Quận 7), then the province office, then the rest."""
     province = _chosen_province(values)
     if province is None:
-        return ()
-    return tuple(_agency_choice(a) for a in _directory().for_province(province.code))
+        return []
+    offices = _directory().for_province(province.code)
+    ward = _chosen_ward_code(values)
+    near: list[str] = []
+    for district in admin_units.former_districts(ward) if ward is not None else ():
+        near += [a.code for a in _directory().search(district) if a.province_code == province.code]
+    return sorted(offices, key=lambda a: near.index(a.code) if a.code in near else len(near))
 
 
-def _agency_examples(values: Mapping[str, Any]) -> str:
-    province = _chosen_province(values)
-    if province is not None:
-        offices = [a for a in _directory().for_province(province.code) if a.official_code]
-        district = next((a for a in offices if not a.is_province_office), None)
-        if district is not None:
-            return f"«{district.code}», «{district.name}»"
-        if offices:
-            return f"«{offices[0].code}», «{offices[0].name}»"
+def agency_choices(values: Mapping[str, Any]) -> tuple[Choice, ...]:
+    """Offices of the chosen province, nearest to the ward first (see _offices_near)."""
+    return tuple(_agency_choice(a) for a in _offices_near(values))
+
+
+def agency_examples(values: Mapping[str, Any]) -> str:
+    """Two things to type at the agency step, taken from the user's own province."""
+    offices = [a for a in _offices_near(values) if a.official_code]
+    district = next((a for a in offices if not a.is_province_office), None)
+    if district is not None:
+        return f"«{district.code}», «{district.name}»"
+    if offices:
+        return f"«{offices[0].code}», «{offices[0].name}»"
     return texts()["agency"]["examples_default"]
 
 
@@ -261,27 +281,55 @@ _OFFICIAL_CODE = re.compile(r"\d{3}(\d{2})?")
 _LEADING_CODE = re.compile(r"^\s*\[\s*([0-9a-z-]+)\s*\]", re.IGNORECASE)
 
 
-def parse_agency(text: str, values: Mapping[str, Any]) -> ParseResult:
-    """A typed search: 'quan 7', 'q7', '07919', '[07919] BHXH Quận 7', 'hong bang'."""
-    typed = _clean(text)
-    if not typed:
-        return Rejected(_say("agency", "empty", examples=_agency_examples(values)))
+def _typed_code(typed: str) -> Agency | None:
+    """An office named by its code ("07919", "[07919] BHXH Quận 7"): exact, not a guess."""
     directory = _directory()
     leading = _LEADING_CODE.match(typed)
-    if leading and directory.get(leading.group(1).lower()) is not None:
-        return Accepted(_agency_value(directory.get(leading.group(1).lower())))  # type: ignore[arg-type]
-    found = directory.search(typed, limit=admin_units.MAX_CANDIDATES)
+    if leading:
+        return directory.get(leading.group(1).lower())
+    bare = typed.strip("[] ").lower()
+    return directory.get(bare) if _OFFICIAL_CODE.fullmatch(bare) else None
+
+
+def _confirm_agency(agency: Agency, province: admin_units.Unit | None) -> NeedsConfirmation:
+    elsewhere = province is not None and agency.province_code != province.code
+    key = "confirm_elsewhere" if elsewhere else "confirm"
+    extra = {"province": province.name} if elsewhere and province is not None else {}
+    return NeedsConfirmation(
+        _agency_value(agency), _say("agency", key, label=_directory().label(agency), **extra)
+    )
+
+
+def parse_agency(text: str, values: Mapping[str, Any]) -> ParseResult:
+    """A typed search: 'quan 7', 'q7', '07919', '[07919] BHXH Quận 7', 'hong bang'.
+
+    Only an office's exact code, in the user's own province, is taken as typed; anything
+    found by its name is a guess and is confirmed first ("ba đình" must never silently
+    become an office in another province), and offices of the user's province come first."""
+    typed = _clean(text)
     province = _chosen_province(values)
+    if not typed:
+        return Rejected(_say("agency", "empty", examples=agency_examples(values)))
+    coded = _typed_code(typed)
+    if coded is not None:
+        if province is None or coded.province_code == province.code:
+            return Accepted(_agency_value(coded))
+        return _confirm_agency(coded, province)
+    found = _directory().search(typed, limit=admin_units.MAX_CANDIDATES)
     if province is not None:
-        # The user's own province first: "quan 1" is most likely theirs.
         found.sort(key=lambda a: a.province_code != province.code)
+        if found and found[0].province_code != province.code:
+            # Nothing of theirs matched: offer their own offices first, the match after.
+            own = _offices_near(values)[: admin_units.MAX_CANDIDATES - len(found)]
+            message = _say("agency", "none_in_province", typed=_typed(typed), province=province.name)
+            return Ambiguous(message, tuple(_agency_choice(a) for a in [*own, *found]))
     if len(found) == 1:
-        return Accepted(_agency_value(found[0]))
+        return _confirm_agency(found[0], province)
     if found:
         return Ambiguous(
             _say("agency", "ambiguous", typed=_typed(typed)), tuple(_agency_choice(a) for a in found)
         )
-    return Rejected(_say("agency", "not_found", typed=_typed(typed), examples=_agency_examples(values)))
+    return Rejected(_say("agency", "not_found", typed=_typed(typed), examples=agency_examples(values)))
 
 
 def describe_agency(agency: Mapping[str, Any]) -> str:

@@ -355,14 +355,17 @@ class Engine:
             text = f"{prefix}\n{text}" if text else prefix
         buttons: list[Button] = []
         if step.kind == "text":
+            current = state.get_value(step.field) if step.field else None
             if step.suggestions:
-                choices = parsers.suggestions(step.suggestions)(state.values)
+                # The value kept is offered once, as «Giữ nguyên», not again among the suggestions.
+                choices = [
+                    c for c in parsers.suggestions(step.suggestions)(state.values) if c.value != current
+                ]
                 if choices:
                     self._offer_choices(state, step, [{"label": c.label, "value": c.value} for c in choices])
                     buttons += [
                         Button(c.label, f"pick:{i}") for i, c in enumerate(choices[:MAX_CHOICE_BUTTONS])
                     ]
-            current = state.get_value(step.field) if step.field else None
             if current is not None and step.show:
                 shown = render(step.show, **ctx)
                 buttons.append(Button(f"Giữ nguyên: {shown}"[:60], "keep"))

@@ -36,11 +36,21 @@ def relationship_label(value: Any) -> str:
     return RELATIONSHIP_LABELS.get(str(value), str(value or ""))
 
 
+def _agency_examples(values: Any) -> str:
+    """What to type at the agency step, from the user's own province (flows' prompts)."""
+    from dialogs.address_fields import agency_examples
+
+    return agency_examples(values if isinstance(values, dict) else {})
+
+
 @cache
 def environment() -> SandboxedEnvironment:
     env = SandboxedEnvironment(undefined=ChainableUndefined, autoescape=False, trim_blocks=True)
     env.globals.update(
-        id_kind_label=id_kind_label, agency_label=agency_label, relationship_label=relationship_label
+        id_kind_label=id_kind_label,
+        agency_label=agency_label,
+        relationship_label=relationship_label,
+        agency_examples=_agency_examples,
     )
     return env
 

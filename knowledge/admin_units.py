@@ -500,6 +500,33 @@ def preload() -> None:
     for p in _provinces():
         _ward_index(p)
     _legacy()
+    _former_districts()
+
+
+@cache
+def _former_districts() -> dict[int, tuple[str, ...]]:
+    """2025 ward code -> the pre-2025 districts its old wards belonged to ("Quận 7")."""
+    legacy = _legacy()
+    found: dict[int, dict[str, int]] = defaultdict(dict)
+    for new_p, code in _vnau_province_codes().items():
+        lookup = _new_ward_by_key(code)
+        pairs = [(old, new_w) for old, new_w in legacy.no_divided.get(new_p, {}).items()]
+        for old, entries in legacy.divided.get(new_p, {}).items():
+            pairs += [(old, e["newWardKey"]) for e in entries]
+        for old_key, new_w in pairs:
+            old_p, old_d = old_key.split("_")[:2]
+            unit = lookup.get(new_w) or lookup.get(_key(new_w))
+            name = legacy.old_districts.get(old_p, {}).get(old_d)
+            if unit is not None and name:
+                counts = found[unit.code]
+                counts[name] = counts.get(name, 0) + 1
+    return {w: tuple(sorted(c, key=lambda n: -c[n])) for w, c in found.items()}
+
+
+def former_districts(ward_code: int) -> tuple[str, ...]:
+    """The pre-2025 districts a 2025 ward was made from, most of its old wards first:
+    Phường Tân Hưng (Hồ Chí Minh) -> ("Quận 7",). Empty when unknown."""
+    return _former_districts().get(int(ward_code), ())
 
 
 def looks_like_old_address(text: str) -> bool:

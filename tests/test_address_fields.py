@@ -12,6 +12,8 @@ from dialogs.parsing import Accepted, Ambiguous, NeedsConfirmation, Rejected
 HCM = {"province": {"code": 79, "name": "Thành phố Hồ Chí Minh"}}
 HANOI = {"province": {"code": 1, "name": "Thành phố Hà Nội"}}
 HAI_PHONG = {"province": {"code": 31, "name": "Thành phố Hải Phòng"}}
+HANOI_BA_DINH = {**HANOI, "ward": {"code": 4, "name": "Phường Ba Đình"}}
+HUE = {"province": {"code": 46, "name": "Thành phố Huế"}}
 
 
 def _json_round_trip(result):
@@ -176,20 +178,50 @@ def test_agency_suggestions_start_with_the_province_office():
         assert json.loads(json.dumps(choice.value)) == choice.value
 
 
-@pytest.mark.parametrize(
-    ("typed", "code"),
-    [
-        ("quan 7", "07919"),
-        ("07919", "07919"),
-        ("[07919] BHXH Quận 7", "07919"),
-        ("hong bang", "031-hong-bang"),
-    ],
-)
-def test_agency_typed_search(typed, code):
+@pytest.mark.parametrize(("typed", "code"), [("07919", "07919"), ("[07919] BHXH Quận 7", "07919")])
+def test_an_agency_code_of_the_users_province_is_taken_as_typed(typed, code):
     result = af.parse_agency(typed, HCM)
     assert isinstance(result, Accepted), result
     assert result.value["code"] == code
     assert set(result.value) >= {"code", "name", "phone", "address"}
+
+
+@pytest.mark.parametrize(
+    ("typed", "where", "code"),
+    [("quan 7", HCM, "07919"), ("q7", HCM, "07919"), ("hong bang", HAI_PHONG, "031-hong-bang")],
+)
+def test_an_agency_found_by_its_name_is_confirmed_before_it_is_used(typed, where, code):
+    result = af.parse_agency(typed, where)
+    assert isinstance(result, NeedsConfirmation), result
+    assert result.value["code"] == code
+    assert result.value["label"] in result.message
+    _json_round_trip(result)
+
+
+def test_an_office_of_another_province_is_never_taken_without_a_question():
+    # An address in Hà Nội; "ba đình" has no office of its own in the directory.
+    result = af.parse_agency("ba đình", HANOI_BA_DINH)
+    assert not isinstance(result, Accepted)
+    if isinstance(result, Ambiguous):  # the user's own offices lead the list
+        assert result.choices[0].value["code"].startswith("001")
+        assert "Thành phố Hà Nội" in result.message
+    # A code from elsewhere is asked about, naming the user's province.
+    elsewhere = af.parse_agency("07919", HANOI_BA_DINH)
+    assert isinstance(elsewhere, NeedsConfirmation)
+    assert "không thuộc Thành phố Hà Nội" in elsewhere.message
+
+
+def test_agency_suggestions_start_near_the_ward_via_its_former_district():
+    tan_hung = {**HCM, "ward": {"code": 27475, "name": "Phường Tân Hưng"}}
+    labels = [c.label for c in af.agency_choices(tan_hung)]
+    assert labels[0] == "[07919] BHXH Quận 7"
+    assert labels.count("[07919] BHXH Quận 7") == 1
+
+
+def test_agency_examples_come_from_the_users_province():
+    assert "quận 7" not in af.agency_examples(HUE).lower()
+    assert "07919" not in af.agency_examples(HUE)
+    assert "046" in af.agency_examples(HUE)
 
 
 def test_agency_value_carries_phone_and_address_from_the_circular():

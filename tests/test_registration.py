@@ -612,3 +612,34 @@ async def test_the_cccd_qr_catches_a_mistyped_number(assistant, backend, answer,
     await chat.text("07919")
     await chat.press("skip")
     assert f"CCCD {number}" in chat.said
+
+
+async def test_a_hanoi_parent_typing_a_district_with_no_office_is_asked_and_never_sent_elsewhere(assistant):
+    """«ba đình» once chose BHXH tỉnh Bắc Ninh and went straight on; now the user's own offices lead."""
+    chat = Chat(assistant)
+    await start_registration(chat)
+    hanoi = {**CITIZEN, "province": "Hà Nội", "ward": "Phường Ba Đình", "street": "Số 5, phố Đội Cấn"}
+    await type_the_form(chat, hanoi)
+    await send_requested_photos(chat)
+    assert "«07919»" not in chat.said and "quận 7" not in chat.said.lower()
+    await chat.text("ba đình")
+    assert "Kiểm tra lại" not in chat.said and "email" not in chat.said.lower()
+    assert "không khớp" in chat.said or "Không có cơ quan BHXH nào thuộc Thành phố Hà Nội" in chat.said
+    assert chat.labels[0] == "[001] BHXH TP. Hà Nội"
+    await chat.press("[001] BHXH TP. Hà Nội")
+    assert "Cơ quan BHXH: BHXH TP. Hà Nội" in chat.said and "email" in chat.said
+
+
+async def test_an_office_typed_by_name_is_confirmed_and_not_offered_twice_when_kept(assistant):
+    chat = Chat(assistant)
+    await start_registration(chat)
+    await type_the_form(chat)
+    await send_requested_photos(chat)
+    assert chat.labels[0] == "[07919] BHXH Quận 7", "Tân Hưng was in Quận 7: its office comes first"
+    await chat.text("quan 7")
+    assert "đúng không" in chat.said and "[07919] BHXH Quận 7" in chat.said
+    await chat.press("confirm:yes")
+    await chat.press("skip")
+    await chat.press("Sửa một mục")
+    await chat.press("Cơ quan BHXH tiếp nhận")
+    assert [label for label in chat.labels if "BHXH Quận 7" in label] == ["Giữ nguyên: [07919] BHXH Quận 7"]
