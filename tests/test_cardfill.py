@@ -254,3 +254,11 @@ def test_the_cards_address_line_is_split_into_the_forms_fields(address: str, exp
     assert set(filled) >= {"Họ và tên", "Số CCCD/CMND/Hộ chiếu"}
     if not expected:
         assert not {"Tỉnh/Thành phố", "Phường/Xã", "Số nhà, đường"} & set(filled)
+
+
+def test_every_payload_error_has_its_own_message() -> None:
+    """Each way a card's QR can be malformed (knowledge/cards.py) is explained in its own words."""
+    from dialogs.cardfill import texts
+
+    codes = {"field_count", "bad_date", "bad_hex", "bad_number", "empty_name"}
+    assert codes <= set(texts().raw("payload_errors"))
