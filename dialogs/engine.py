@@ -578,13 +578,9 @@ class Engine:
         try:
             stored = await self.services.photos.store(turn.conversation_id, step.photo_kind or "photo", data)
         except PhotoRejected as rejected:
+            # What is wrong comes first; "this step seems hard" only after it.
+            turn.say(self._photo_error(rejected, step.photo_kind))
             self._count_attempt(state, step, turn)
-            key = f"photo_errors.{rejected.code}"
-            try:
-                message = self.texts(key, **rejected.params)
-            except KeyError:
-                message = self.texts("photo_errors.default")
-            turn.say(message)
             await self._ask(state, turn)
             return
         kind_label = self.texts.raw("photo_kinds").get(step.photo_kind, "")
@@ -742,6 +738,16 @@ class Engine:
         shown = min(len(found), MAX_CHOICE_BUTTONS)
         message = self.texts("choices_matching", typed=text.strip()[:40], count=len(found), shown=shown)
         return Ambiguous(message, tuple(found))
+
+    def _photo_error(self, rejected: PhotoRejected, kind: str | None) -> str:
+        """The rejection in words, the photo kind's own wording first (a blurry portrait is
+        not told to lay a document flat)."""
+        for key in (f"photo_errors.{rejected.code}_{kind}", f"photo_errors.{rejected.code}"):
+            try:
+                return self.texts(key, **rejected.params)
+            except KeyError:
+                continue
+        return self.texts("photo_errors.default")
 
     def _count_attempt(self, state: ConversationState, step: Step, turn: Turn) -> None:
         count = state.attempts.get(step.id, 0) + 1

@@ -643,3 +643,27 @@ async def test_an_office_typed_by_name_is_confirmed_and_not_offered_twice_when_k
     await chat.press("Sửa một mục")
     await chat.press("Cơ quan BHXH tiếp nhận")
     assert [label for label in chat.labels if "BHXH Quận 7" in label] == ["Giữ nguyên: [07919] BHXH Quận 7"]
+
+
+async def test_a_blurry_portrait_is_told_about_the_face_not_about_laying_a_document_flat(assistant):
+    from tests import imagegen
+
+    chat = Chat(assistant)
+    await start_registration(chat)
+    await type_the_form(chat)
+    await chat.photo(imagegen.encode(imagegen.blurred(imagegen.portrait_image(), 8)))
+    assert "mờ" in chat.said and "khuôn mặt" in chat.said
+    assert "mặt phẳng" not in chat.said
+
+
+async def test_the_real_photo_error_comes_before_the_step_seems_hard(assistant):
+    from tests import imagegen
+
+    chat = Chat(assistant)
+    await start_registration(chat)
+    await type_the_form(chat)
+    for _ in range(3):
+        await chat.photo(imagegen.not_an_image())
+    said = chat.said
+    assert "không phải là ảnh" in said and "đang khó" in said
+    assert said.index("không phải là ảnh") < said.index("đang khó")
