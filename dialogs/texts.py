@@ -43,6 +43,15 @@ def _agency_examples(values: Any) -> str:
     return agency_examples(values if isinstance(values, dict) else {})
 
 
+def vn_date(value: Any) -> str:
+    """'2015-09-03' -> '03/09/2015', as Vietnamese forms write dates; anything else as is."""
+    text = str(value or "")
+    parts = text.split("-")
+    if len(parts) == 3 and all(p.isdigit() for p in parts) and len(parts[0]) == 4:
+        return f"{parts[2]}/{parts[1]}/{parts[0]}"
+    return text
+
+
 @cache
 def environment() -> SandboxedEnvironment:
     env = SandboxedEnvironment(undefined=ChainableUndefined, autoescape=False, trim_blocks=True)
@@ -52,6 +61,7 @@ def environment() -> SandboxedEnvironment:
         relationship_label=relationship_label,
         agency_examples=_agency_examples,
     )
+    env.filters["vn_date"] = vn_date
     return env
 
 

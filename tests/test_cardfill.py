@@ -214,7 +214,7 @@ async def test_the_childs_own_bhyt_card_fills_the_childs_code_name_and_birth_dat
     await chat.photo(tram_cccd())
     assert "thẻ BHYT của CON" in chat.said  # a parent's CCCD is not the child's card
     await chat.photo(card_photo(cardgen.bhyt_payload(KHANG), kind="bhyt"))
-    for fact in ("7999000201", "Lê Minh Khang", "2015-09-03"):
+    for fact in ("7999000201", "Lê Minh Khang", "03/09/2015"):  # dates as forms write them
         assert fact in chat.said
     await chat.text("đúng rồi")  # typed, as a press of «Đúng, dùng thông tin này»
     assert "Con là gì của bạn?" in chat.said

@@ -360,11 +360,13 @@ async def test_a_parent_edits_the_childs_date_of_birth_from_the_summary_and_come
     for answer in ("hcm", "Phường Tân Hưng", "Số 8, đường số 9", "07919"):
         if "Kiểm tra lại thông tin của con" not in chat.said:
             await chat.text(answer)
+    assert "Ngày sinh của con: 03/09/2015" in chat.said  # as forms write dates, not 2015-09-03
     sms_before = len(await backend.sms_outbox(phone=PARENT_WITH_ACCOUNT["phone"]))
     await chat.press("Sửa một mục")
     await chat.press("Ngày sinh của con")
     await chat.text("04/09/2015")
     assert "Kiểm tra lại thông tin của con" in chat.said, chat.said
+    assert "Ngày sinh của con: 04/09/2015" in chat.said
     assert "OTP" not in chat.said
     assert len(await backend.sms_outbox(phone=PARENT_WITH_ACCOUNT["phone"])) == sms_before
     await chat.press("Sửa một mục")
