@@ -52,6 +52,15 @@ def _staff(settings: Settings, username: str) -> Any:
     return directory, staff
 
 
+def _telegram_user(settings: Settings) -> str | None:
+    """The bot's username: the setting, else getMe (only when Telegram is configured)."""
+    if settings.telegram_bot_username or not settings.telegram_bot_token:
+        return settings.telegram_bot_username.lstrip("@") or None
+    from bot.schools.links import telegram_username
+
+    return asyncio.run(telegram_username(settings))
+
+
 @handoff_app.command("create")
 def create(
     note: Annotated[str, typer.Option("--note", help="What the citizen reads first.")],
@@ -74,7 +83,13 @@ def create(
     directory, actor = _staff(settings, staff)
     try:
         result = create_handoff(
-            settings, HotlineStore(directory.engine), note=note, flow=flow, phone=phone, staff=actor
+            settings,
+            HotlineStore(directory.engine),
+            note=note,
+            flow=flow,
+            phone=phone,
+            staff=actor,
+            telegram_user=_telegram_user(settings),
         )
     except HandoffRefused as exc:
         typer.echo(f"Error: {exc}", err=True)

@@ -347,3 +347,26 @@ def test_the_stores_keep_their_promises_on_sqlite_and_postgresql(database):
         "median_minutes_to_first_reply": 4.0,
         "top_steps": [("registration / phone", 1)],
     }
+
+
+def test_handoff_links_exist_for_each_configured_channel(tmp_path: Path):
+    env = {
+        "TELEGRAM_BOT_TOKEN": "123:abc",
+        "TELEGRAM_BOT_USERNAME": "@vssid_tro_ly_bot",
+        "ZALO_APP_ID": "app",
+        "ZALO_OA_SECRET_KEY": "secret",
+        "ZALO_OA_ID": "1234567890",
+        "VSSID_PUBLIC_URL": "https://vssid.example.org",
+    }
+    made = CliRunner().invoke(
+        app,
+        ["handoff", "create", "--note", "Chào chị", "--json", "--data-dir", str(tmp_path / "data")],
+        env=env,
+    )
+    links = json.loads(made.output)["links"]
+    token = json.loads(made.output)["token"]
+    assert links == {
+        "web": f"https://vssid.example.org/?start=h-{token}",
+        "telegram": f"https://t.me/vssid_tro_ly_bot?start=h-{token}",
+        "zalo": "https://zalo.me/1234567890",
+    }

@@ -16,7 +16,9 @@ from bot.assistant import build_assistant
 from bot.channels.web import CLIENT_MAX_SIZE
 from bot.console.auth import Staff
 from bot.hotline.handoffs import create_handoff
+from bot.schools.links import telegram_username
 from tests.chat_harness import CITIZEN, isolated_settings
+from tests.fake_bot_api import BOT_USER, TOKEN
 from tests.fake_zalo_api import FakeZaloApi, event, text_event
 from tests.telegram_harness import running_bot
 from tests.test_zalo import Harness as ZaloHarness
@@ -74,20 +76,20 @@ async def test_a_telegram_parent_is_helped_by_staff_and_goes_on_at_the_same_step
 
 
 async def test_a_handoff_link_opened_on_telegram_starts_the_named_flow_once(assistant, tmp_path: Path):
-    settings = isolated_settings(
-        tmp_path, telegram_bot_token="123:abc", telegram_bot_username="vssid_tro_ly_bot"
-    )
-    made = create_handoff(
-        settings,
-        assistant.desk.store,
-        note="Anh cài ứng dụng theo hướng dẫn nhé",
-        flow="install_guide",
-        phone=None,
-        staff=LAN,
-    )
-    link = made["links"]["telegram"]
-    assert link == f"https://t.me/vssid_tro_ly_bot?start=h-{made['token']}"
     async with running_bot("aiogram", "polling", assistant) as h:
+        # The bot's username is not configured: it is asked of the Bot API (getMe).
+        settings = isolated_settings(tmp_path, telegram_bot_token=TOKEN, telegram_api_base=h.server.base_url)
+        made = create_handoff(
+            settings,
+            assistant.desk.store,
+            note="Anh cài ứng dụng theo hướng dẫn nhé",
+            flow="install_guide",
+            phone=None,
+            staff=LAN,
+            telegram_user=await telegram_username(settings),
+        )
+        link = made["links"]["telegram"]
+        assert link == f"https://t.me/{BOT_USER['username']}?start=h-{made['token']}"
         user = h.user("Tuấn")
         await user.say("/start " + link.split("start=", 1)[1])  # what Telegram sends for a t.me link
         await h.settle(60)

@@ -94,6 +94,8 @@ class HotlineDesk:
         self.wait = wait
         self.texts = texts or hotline_texts()
         self._refusals = {faq_message("refuse"), Texts.default()("question_unanswered")}
+        # Compared by length first: hashing every long reply text cost more than the rest.
+        self._refusal_lengths = {len(text) for text in self._refusals}
 
     @property
     def engine(self) -> Any:
@@ -147,7 +149,8 @@ class HotlineDesk:
         if state.meta.get("ticket"):
             return []
         unanswered = state.meta.get("unanswered", 0)
-        unanswered = unanswered + 1 if any(r.text in self._refusals for r in replies) else 0
+        refused = any(len(r.text) in self._refusal_lengths and r.text in self._refusals for r in replies)
+        unanswered = unanswered + 1 if refused else 0
         state.meta["unanswered"] = unanswered
         key = None
         if unanswered >= 2:

@@ -4,7 +4,7 @@
         {"token", "expires_at", "links": {"web", "telegram", "zalo"}, "sms_text"}
 
 The web link is `{VSSID_PUBLIC_URL or the local address}/?start=h-<token>`; Telegram's is a
-t.me deep link (`TELEGRAM_BOT_USERNAME`); Zalo's opens the OA (`ZALO_OA_ID`), where
+t.me deep link (`TELEGRAM_BOT_USERNAME`, else the Bot API's getMe); Zalo's opens the OA (`ZALO_OA_ID`), where
 sending `h-<token>` does the same (a Zalo link cannot carry a start payload). A link is
 null for a channel that is not configured.
 """
@@ -21,6 +21,7 @@ from bot.config import Settings
 from bot.console.auth import Staff
 from bot.hotline.desk import hotline_texts
 from bot.hotline.store import HotlineStore
+from bot.schools.links import web_base
 from dialogs.fields import parse_phone
 from dialogs.parsing import Accepted
 
@@ -32,26 +33,19 @@ class HandoffRefused(ValueError):
     """What is wrong with the request, in Vietnamese (shown to staff as is)."""
 
 
-def base_url(settings: Settings) -> str:
-    if settings.public_url:
-        return settings.public_url.rstrip("/")
-    host = settings.web_host if ":" not in settings.web_host else f"[{settings.web_host}]"
-    return f"http://{host}:{settings.web_port}"
-
-
-def links_for(settings: Settings, token: str, base: str | None = None) -> dict[str, str | None]:
+def links_for(
+    settings: Settings, token: str, *, base: str | None = None, telegram_user: str | None = None
+) -> dict[str, str | None]:
+    """`telegram_user`: the bot's username (`bot.schools.links.telegram_username`: the setting,
+    else getMe); `base`: where the web chat is reached when VSSID_PUBLIC_URL is not set."""
     payload = f"h-{token}"
-    telegram = (
-        f"https://t.me/{settings.telegram_bot_username.lstrip('@')}?start={payload}"
-        if settings.telegram_bot_token and settings.telegram_bot_username
-        else None
-    )
+    web = f"{(base if base and not settings.public_url else web_base(settings)).rstrip('/')}/?start={payload}"
+    telegram = f"https://t.me/{telegram_user}?start={payload}" if telegram_user else None
     zalo = (
         f"https://zalo.me/{settings.zalo_oa_id}"
         if settings.zalo_oa_secret_key and settings.zalo_oa_id
         else None
     )
-    web = f"{(base or base_url(settings)).rstrip('/')}/?start={payload}"
     return {"web": web, "telegram": telegram, "zalo": zalo}
 
 
@@ -74,8 +68,9 @@ def create_handoff(
     phone: str | None,
     staff: Staff | None,
     base: str | None = None,
+    telegram_user: str | None = None,
 ) -> dict[str, Any]:
-    """`base`: where the web chat is reached when VSSID_PUBLIC_URL is not set (the console
+    """The handoff's contract JSON; `base` and `telegram_user` as in `links_for` (the console
     passes the address it was opened at)."""
     texts = hotline_texts()
     note = " ".join(note.split())
@@ -94,7 +89,7 @@ def create_handoff(
         staff_name=staff.display_name if staff else "",
         ttl=timedelta(hours=hours),
     )
-    links = links_for(settings, token, None if settings.public_url else base)
+    links = links_for(settings, token, base=base, telegram_user=telegram_user)
     name = (staff.display_name if staff else "") or texts("staff_default_name")
     sms = texts("sms_text", name=name, link=links["web"], hours=f"{hours:g}")
     return {"token": token, "expires_at": expires.isoformat(), "links": links, "sms_text": sms}

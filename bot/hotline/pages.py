@@ -18,6 +18,7 @@ from bot.console.web import PREFIX, Console
 from bot.hotline.desk import HotlineDesk
 from bot.hotline.handoffs import FLOWS, HandoffRefused, create_handoff, qr_svg
 from bot.hotline.store import STATUSES, fields_of, ticket_json
+from bot.schools.links import telegram_username
 
 ROLES = ("hotline", "admin")
 FLOW_LABELS = {
@@ -34,6 +35,7 @@ class HotlinePages:
         self.desk = desk
         self.store = desk.store
         self.settings = settings
+        self._telegram_user: str | None = None  # the bot's username, asked once
 
     def mount(self) -> None:
         c = self.console
@@ -128,6 +130,8 @@ class HotlinePages:
     async def handoff_create(self, request: web.Request, staff: Staff) -> web.StreamResponse:
         form = await request.post()
         values = {k: str(form.get(k, "")) for k in ("note", "flow", "phone")}
+        if self._telegram_user is None:
+            self._telegram_user = await telegram_username(self.settings) or ""
         try:
             result = await asyncio.to_thread(
                 create_handoff,
@@ -138,6 +142,7 @@ class HotlinePages:
                 phone=values["phone"] or None,
                 staff=staff,
                 base=str(request.url.origin()),
+                telegram_user=self._telegram_user or None,
             )
         except HandoffRefused as exc:
             return self._handoff_page(request, staff, error=str(exc), form=values)
