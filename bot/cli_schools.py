@@ -150,6 +150,23 @@ def deadline(
     typer.echo(current.isoformat() if current else "No deadline set.")
 
 
+@schools_app.command("assign")
+def assign(
+    username: Annotated[str, typer.Argument(help="A console account with the role `school`.")],
+    code: Annotated[str, typer.Argument(help="The school's code, as imported.")],
+    data_dir: DataDirOption = None,
+) -> None:
+    """Let a `school` console account see this school's figures (and only these)."""
+    from bot.schools import accounts
+    from bot.schools.registry import SchoolRegistry
+
+    with _database(load_settings(data_dir=data_dir)) as engine:
+        if SchoolRegistry(engine).get(code) is None:
+            _fail(f"No school with the code «{code}»: see `vssid-bot schools list`, or import it first.")
+        accounts.assign(engine, username, code)
+    typer.echo(f"{username} now sees the figures of {code}.")
+
+
 async def _collect(settings: Settings, engine: Any) -> None:
     """Bring the approvals and rejections up to date from the backend (if it answers)."""
     from bot.backend import make_backend

@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 from bot.documents import VIETNAM_TIME
 from bot.schema import SchoolFunnelEvent
 from bot.schools.funnel import STAGES
-from bot.schools.registry import SchoolRecord, SchoolRegistry
+from bot.schools.registry import SchoolRegistry
 
 GROUPS = {"individual": "self", "child": "children"}
 
@@ -53,30 +53,3 @@ def school_report(
     schools = SchoolRegistry(engine).list(province=province, code=code)
     figures = counts(engine, [s.code for s in schools], since)
     return [{"code": s.code, "name": s.name, **figures[s.code]} for s in schools]
-
-
-def report_rows(schools: list[SchoolRecord], report: list[dict]) -> list[dict]:
-    """One flat row per school (exports, the console): registry columns, counts, coverage."""
-    by_code = {s.code: s for s in schools}
-    rows = []
-    for item in report:
-        school = by_code[item["code"]]
-        row = {
-            "code": school.code,
-            "name": school.name,
-            "province": school.province,
-            "ward": school.ward,
-            "pupils": school.pupils,
-        }
-        for group in ("self", "children"):
-            row.update({f"{group}_{stage}": item[group][stage] for stage in STAGES})
-        row["coverage"] = coverage(item, school.pupils)
-        rows.append(row)
-    return rows
-
-
-def coverage(item: dict, pupils: int | None) -> float | None:
-    """Children's registrations confirmed by OTP, as a share of the pupils (None: unknown)."""
-    if not pupils:
-        return None
-    return item["children"]["confirmed"] / pupils
