@@ -36,42 +36,48 @@ class Bar:
     y: int
     width: int
     value: int
-    label: str
     group: str
     group_label: str
     color: str
 
 
-class Chart:
-    """Two bars per funnel step (self, children), scaled to the page's largest count."""
+@dataclass(frozen=True)
+class ChartRow:
+    y: int  # the label's baseline
+    label: str
+    bars: tuple[Bar, ...]
 
-    width = 420
-    left = 130
-    row = 20
+
+class Chart:
+    """Per funnel step, two bars (self, children) scaled to the page's largest count."""
+
+    width = 440
+    left = 140
+    row = 22
 
     def __init__(self, rows: list[dict]) -> None:
         counts = [row[f"{g}_{s}"] for row in rows for g in COLORS for s in STAGES]
         self.largest = max(counts, default=0) or 1
         self.height = self.row * len(STAGES) + 4
 
-    def bars(self, row: dict) -> list[Bar]:
+    def rows(self, row: dict) -> list[ChartRow]:
         span = self.width - self.left - 30
-        bars = []
+        result = []
         for i, stage in enumerate(STAGES):
-            for j, group in enumerate(COLORS):
-                value = row[f"{group}_{stage}"]
-                bars.append(
-                    Bar(
-                        y=i * self.row + 2 + j * 8,
-                        width=round(span * value / self.largest),
-                        value=value,
-                        label=school_text(f"stage.{stage}"),
-                        group=group,
-                        group_label=GROUP_LABELS[group],
-                        color=COLORS[group],
-                    )
+            top = i * self.row + 2
+            bars = tuple(
+                Bar(
+                    y=top + j * 9,
+                    width=round(span * row[f"{group}_{stage}"] / self.largest),
+                    value=row[f"{group}_{stage}"],
+                    group=group,
+                    group_label=GROUP_LABELS[group],
+                    color=COLORS[group],
                 )
-        return bars
+                for j, group in enumerate(COLORS)
+            )
+            result.append(ChartRow(top + 12, school_text(f"stage.{stage}"), bars))
+        return result
 
 
 class SchoolPages:
@@ -131,6 +137,7 @@ class SchoolPages:
             rows=rows,
             not_linked=not_linked,
             chart=Chart(rows),
+            colors=COLORS,
             rollups=[
                 ("Theo phường/xã", "by-ward", ("province", "ward"), roll_up(rows, ("province", "ward"))),
                 ("Theo tỉnh/thành phố", "by-province", ("province",), roll_up(rows, ("province",))),
