@@ -157,12 +157,18 @@ def assign(
     data_dir: DataDirOption = None,
 ) -> None:
     """Let a `school` console account see this school's figures (and only these)."""
+    from bot.console.auth import StaffDirectory
     from bot.schools import accounts
-    from bot.schools.registry import SchoolRegistry
 
     with _database(load_settings(data_dir=data_dir)) as engine:
-        if SchoolRegistry(engine).get(code) is None:
-            _fail(f"No school with the code «{code}»: see `vssid-bot schools list`, or import it first.")
+        staff = StaffDirectory(engine).get(username)
+        problem = accounts.assign_problem(engine, staff.role if staff else None, code)
+        if staff is None:
+            problem = (
+                f"no staff account {username!r}: add it with `vssid-bot staff add {username} --role school`"
+            )
+        if problem:
+            _fail(f"Error: {problem}.")
         accounts.assign(engine, username, code)
     typer.echo(f"{username} now sees the figures of {code}.")
 

@@ -38,20 +38,32 @@ def add(
     display_name: Annotated[
         str, typer.Option("--display-name", help='How citizens see the name, e.g. "Chị Lan".')
     ] = "",
+    school: Annotated[
+        str | None,
+        typer.Option("--school", help="With --role school: the school's code (it sees only that school)."),
+    ] = None,
     data_dir: DataDirOption = None,
 ) -> None:
     """Create a staff account (the password never goes on the command line)."""
     from bot.console.auth import StaffError
+    from bot.schools import accounts
 
     if not password_stdin:
         typer.echo("Error: give the password on stdin with --password-stdin.", err=True)
         raise typer.Exit(2)
     password = sys.stdin.readline().rstrip("\r\n")
+    directory = open_directory(data_dir)
+    problem = accounts.assign_problem(directory.engine, role, school) if school is not None else None
+    if problem:
+        typer.echo(f"Error: {problem}.", err=True)
+        raise typer.Exit(1)
     try:
-        open_directory(data_dir).add(username, password, role, display_name)
+        directory.add(username, password, role, display_name)
     except StaffError as exc:
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(1) from None
+    if school is not None:
+        accounts.assign(directory.engine, username, school)
     typer.echo(f"staff account {username} added ({role})")
 
 

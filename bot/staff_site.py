@@ -1,5 +1,5 @@
 """The staff console as `vssid-bot run` mounts it: the shared login and audit pages plus
-each feature's pages (the hotline's tickets and handoffs)."""
+each feature's pages (the hotline's tickets and handoffs, the schools' figures)."""
 
 from __future__ import annotations
 
@@ -22,5 +22,9 @@ def mount_console(app: web.Application, settings: Settings, assistant: Any) -> C
         from bot.hotline.pages import HotlinePages
 
         HotlinePages(console, desk, settings).mount()
+    from bot.schools.pages import SchoolPages
+
+    services = getattr(getattr(assistant, "engine", None), "services", None)
+    SchoolPages(console, engine, getattr(services, "backend", None)).mount()
     console.add_routes(app)
     return console

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
+from typer.testing import CliRunner
 
 from bot.console.auth import StaffDirectory
 from bot.documents import today_in_vietnam
 from bot.runner import start_service
-from bot.schools import accounts
 from bot.schools.funnel import FunnelStep, SchoolFunnel
 from bot.schools.registry import SchoolRegistry, parse_csv
 from bot.storage import make_engine
@@ -47,15 +47,36 @@ def _seed(engine) -> None:
 
 
 @pytest.fixture
-async def server(tmp_path: Path):
+async def server(tmp_path: Path, monkeypatch):
     settings = isolated_settings(tmp_path, web_host="127.0.0.1", web_port=0)
+    monkeypatch.setenv("VSSID_DATA_DIR", str(settings.data_dir))
+    monkeypatch.delenv("VSSID_DATABASE_URL", raising=False)
+
+    def cli(*args: str, input: str | None = None):
+        from bot.cli import app
+
+        return CliRunner().invoke(app, list(args), input=input)
+
     service = await start_service(settings)
     engine = make_engine(settings.sqlalchemy_url)
     _seed(engine)
     staff = StaffDirectory(engine)
     staff.add("phong.gd", PASSWORD, "admin", "Phòng Giáo dục")
-    staff.add("co.hanh", PASSWORD, "school", "Cô Hạnh")
-    accounts.assign(engine, "co.hanh", "THCS-LeLoi")
+    # A school's account, tied to its school as an operator does it from the shell.
+    added = cli(
+        "staff",
+        "add",
+        "co.hanh",
+        "--role",
+        "school",
+        "--school",
+        "THCS-LeLoi",
+        "--password-stdin",
+        input=PASSWORD,
+    )
+    assert added.exit_code == 0, added.output
+    wrong = cli("schools", "assign", "phong.gd", "THCS-LeLoi")
+    assert wrong.exit_code == 1 and "only an account with the role school" in wrong.stderr
     staff.add("thay.minh", PASSWORD, "school", "Thầy Minh")  # not linked to a school yet
     yield service
     await service.stop()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy.engine import Engine as SqlEngine
 from sqlmodel import Session
 
-from bot.schema import KeyValue
+from bot.schema import KeyValue, School
 
 PREFIX = "schools:staff:"
 
@@ -24,3 +24,13 @@ def assign(engine: SqlEngine, username: str, code: str) -> None:
     with Session(engine) as session:
         session.merge(KeyValue(key=PREFIX + username, value=code))
         session.commit()
+
+
+def assign_problem(engine: SqlEngine, role: str | None, code: str) -> str | None:
+    """Why `code` cannot be given to an account of `role` (None: it can)."""
+    if role != "school":
+        return f"only an account with the role school is tied to a school (this one is {role or 'unknown'})"
+    with Session(engine) as session:
+        if session.get(School, code) is None:
+            return f"no school with the code «{code}»: see `vssid-bot schools list`, or import it first"
+    return None
