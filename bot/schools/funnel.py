@@ -88,7 +88,7 @@ class SchoolFunnel:
         if kind and state.run_id:
             if state.run_id != before.run_id:
                 found.append(FunnelStep(f"run:{state.run_id}:started", school, kind, "started"))
-            at_summary = state.step and flow.step(state.step).kind == "summary"
+            at_summary = state.step in flow.index and flow.step(state.step).kind == "summary"
             if at_summary and (state.step != before.step or state.run_id != before.run_id):
                 found.append(FunnelStep(f"run:{state.run_id}:summary", school, kind, "summary"))
             receipt = state.values.get("_receipt")
