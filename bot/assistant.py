@@ -304,8 +304,15 @@ async def _warm_up(engine: Engine) -> None:
     # The old-address data takes about a second to load, the FAQ index (naive Bayes
     # included) about half a second: off the event loop, before the first question.
     await asyncio.to_thread(admin_units.preload)
-    await asyncio.to_thread(lambda: engine.faq)
+    await asyncio.to_thread(_load_faq, engine)
     freeze_long_lived_objects()
+
+
+def _load_faq(engine: Engine) -> None:
+    from bot.faq_cache import faq_index
+
+    if engine.services.faq is None:
+        engine.services.faq = faq_index(save_in_background=True)
 
 
 def freeze_long_lived_objects() -> None:

@@ -74,7 +74,9 @@ def faq(
     if refit_ranker:
         _fit_ranker(ranker_file)
         return
-    index = FaqIndex.default()
+    from bot.faq_cache import faq_index
+
+    index = faq_index()  # built once, then read from the disk cache (bot/faq_cache.py)
     if run_eval:
         _print_eval(index, eval_file, as_json)
         return

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import pytest
 
 from bot.assistant import build_assistant
 from tests.chat_harness import isolated_settings
+
+# The FAQ index cache (bot/faq_cache.py) of this test run, never the user's own ~/.cache.
+os.environ.setdefault("VSSID_CACHE_DIR", tempfile.mkdtemp(prefix="vssid-test-cache-"))
 
 
 @pytest.fixture
