@@ -9,21 +9,21 @@ transaction as the state it produced, so a redelivered message is answered once.
 
 from __future__ import annotations
 
-import enum
 import json
-import sqlite3
-import threading
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, event, insert, update
+from sqlalchemy import delete, event, insert, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.engine import Engine as SqlEngine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, create_engine, select
+from sqlmodel import Session, col, create_engine, select
 
 from bot import migrate
+from bot import statements as sql
 from bot.private import private_sqlite
 from bot.schema import ConversationRow, DeclarationOwner, KeyValue, Notice, SeenMessage, utcnow
+from bot.sqlite_fast import SaveResult, SqliteFastPath, sqlite_pragmas
 from dialogs.state import ConversationState
 
 __all__ = [
@@ -39,174 +39,33 @@ __all__ = [
 ]
 
 
-_CONVERSATION = ConversationRow.__table__
-_SEEN = SeenMessage.__table__
-_OWNER = DeclarationOwner.__table__
-_NOTICE = Notice.__table__
-
-# The per-message statements, built once: constructing SQLAlchemy expressions on every
-# message cost more than running them on SQLite.
-# State, version and "was this message already answered?" in one round trip. A message id is
-# only ever recorded together with a conversation row, so no row means not seen.
-_SQL_BEGIN = select(
-    _CONVERSATION.c.state,
-    _CONVERSATION.c.version,
-    select(_SEEN.c.key).where(_SEEN.c.key == bindparam("key")).scalar_subquery().label("seen"),
-).where(_CONVERSATION.c.id == bindparam("id"))
-_SQL_ANY_OWED = (
-    select(_NOTICE.c.id)
-    .where(_NOTICE.c.conversation_id == bindparam("conversation_id"), _NOTICE.c.sent_at.is_(None))
-    .limit(1)
-)
-_SQL_MARK_SEEN = insert(_SEEN).values(key=bindparam("b_key"), at=bindparam("b_at"))
-_SQL_CREATE = insert(_CONVERSATION).values(
-    id=bindparam("b_id"),
-    channel=bindparam("b_channel"),
-    user_id=bindparam("b_user_id"),
-    state=bindparam("b_state"),
-    version=1,
-    updated_at=bindparam("b_at"),
-)
-_SQL_UPDATE = (
-    update(_CONVERSATION)
-    .where(_CONVERSATION.c.id == bindparam("b_id"), _CONVERSATION.c.version == bindparam("b_expected"))
-    .values(state=bindparam("b_state"), version=bindparam("b_next_version"), updated_at=bindparam("b_at"))
-)
-
-
-# The same two exchanges in plain SQL, for SQLite's own driver (see ConversationStore).
-_RAW_BEGIN = (
-    "SELECT state, version, (SELECT key FROM seen_message WHERE key = ?) FROM conversation WHERE id = ?"
-)
-_RAW_MARK_SEEN = "INSERT INTO seen_message (key, at) VALUES (?, ?)"
-_RAW_CREATE = (
-    "INSERT INTO conversation (id, channel, user_id, state, version, updated_at) VALUES (?, ?, ?, ?, 1, ?)"
-)
-_RAW_ANY_OWED = "SELECT 1 FROM notice WHERE conversation_id = ? AND sent_at IS NULL LIMIT 1"
-_RAW_UPDATE = "UPDATE conversation SET state = ?, version = ?, updated_at = ? WHERE id = ? AND version = ?"
-
-
-def _sqlite_time(moment: datetime) -> str:
-    """A datetime as SQLAlchemy's SQLite dialect stores it, so ORM reads of these rows agree."""
-    return moment.replace(tzinfo=None).isoformat(" ", "microseconds")
-
-
-class SaveResult(enum.Enum):
-    SAVED = "saved"
-    DUPLICATE = "duplicate"  # the message id was already answered
-    CONFLICT = "conflict"  # someone else wrote this conversation meanwhile
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.close()
-
-
 def make_engine(url: str) -> SqlEngine:
     if url.startswith("sqlite"):
         private_sqlite(url)  # 0600 before SQLite creates it: the WAL and SHM files follow its mode
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 5}, hide_parameters=True
         )
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", sqlite_pragmas)
     else:
         engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
     return engine
 
 
-class _SqliteFastPath:
-    """The per-message exchanges on SQLite's own driver, with group commit.
-
-    SQLAlchemy's statement execution cost more than the SQLite work itself (~0.15 ms of
-    a ~0.5 ms message), and a commit per message cost more than the writes (each commit
-    appends its pages to the WAL). Here each save is a savepoint inside one open
-    transaction, and `commit` ends it for every save made since: under load, one commit
-    per event-loop turn instead of one per message.
-    """
-
-    def __init__(self, path: str) -> None:
-        # Autocommit mode: transactions are begun and ended by the statements below only.
-        self.connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=5)
-        _sqlite_pragmas(self.connection, None)
-        self._thread = threading.get_ident()
-        self._saves = 0  # saves in the open transaction
-
-    def _undo(self) -> None:
-        """Undo the current save; end the transaction if it holds nothing else (it holds the write lock)."""
-        db = self.connection
-        db.execute("ROLLBACK TO message")
-        db.execute("RELEASE message")
-        if self._saves == 0:
-            db.execute("ROLLBACK")
-
-    def owned_here(self) -> bool:
-        return threading.get_ident() == self._thread
-
-    @property
-    def pending(self) -> bool:
-        return self.connection.in_transaction
-
-    def save(
-        self,
-        conversation_id: str,
-        channel: str,
-        user_id: str,
-        seen_key: str | None,
-        payload: str,
-        expected_version: int,
-        now: datetime,
-    ) -> SaveResult:
-        db = self.connection
-        at = _sqlite_time(now)
-        if not db.in_transaction:
-            db.execute("BEGIN IMMEDIATE")  # take the write lock now, not halfway through
-        db.execute("SAVEPOINT message")
-        try:
-            outcome = SaveResult.SAVED
-            if seen_key is not None and not _inserted(db, _RAW_MARK_SEEN, (seen_key, at)):
-                outcome = SaveResult.DUPLICATE
-            elif expected_version == 0:
-                if not _inserted(db, _RAW_CREATE, (conversation_id, channel, user_id, payload, at)):
-                    outcome = SaveResult.CONFLICT  # created meanwhile by another worker
-            else:
-                update = (payload, expected_version + 1, at, conversation_id, expected_version)
-                if db.execute(_RAW_UPDATE, update).rowcount != 1:
-                    outcome = SaveResult.CONFLICT
-        except BaseException:
-            self._undo()
-            raise
-        if outcome is SaveResult.SAVED:
-            db.execute("RELEASE message")
-            self._saves += 1
-        else:
-            self._undo()  # this save only; the others of the turn stay
-        return outcome
-
-    def commit(self) -> None:
-        if not self.connection.in_transaction:
-            return
-        self._saves = 0
-        try:
-            self.connection.execute("COMMIT")
-        except BaseException:
-            if self.connection.in_transaction:
-                self.connection.execute("ROLLBACK")
-            raise
-
-    def close(self) -> None:
-        self.commit()
-        self.connection.close()
-
-
-def _inserted(db: sqlite3.Connection, statement: str, values: tuple) -> bool:
+def _save_with(connection: Connection, values: dict[str, Any], expected_version: int) -> SaveResult:
+    """The same write as SqliteFastPath.save, through SQLAlchemy, in the caller's transaction."""
     try:
-        db.execute(statement, values)
-    except sqlite3.IntegrityError:
-        return False
-    return True
+        if values["b_key"] is not None:
+            connection.execute(sql.MARK_SEEN, values)
+    except IntegrityError:
+        return SaveResult.DUPLICATE
+    try:
+        if expected_version == 0:
+            connection.execute(sql.CREATE, values)
+        elif connection.execute(sql.UPDATE, values).rowcount != 1:
+            return SaveResult.CONFLICT
+    except IntegrityError:
+        return SaveResult.CONFLICT
+    return SaveResult.SAVED
 
 
 class ConversationStore:
@@ -216,9 +75,9 @@ class ConversationStore:
     def __init__(self, url: str) -> None:
         self.engine = make_engine(url)
         migrate.upgrade(self.engine)
-        self._fast: _SqliteFastPath | None = None
+        self._fast: SqliteFastPath | None = None
         if self.is_local and self.engine.url.database not in (None, "", ":memory:"):
-            self._fast = _SqliteFastPath(self.engine.url.database)
+            self._fast = SqliteFastPath(self.engine.url.database)
 
     @property
     def is_local(self) -> bool:
@@ -231,7 +90,7 @@ class ConversationStore:
             self._fast = None
         self.engine.dispose()
 
-    def _fast_path(self) -> _SqliteFastPath | None:
+    def _fast_path(self) -> SqliteFastPath | None:
         """The driver path, on the thread that opened it only (a sqlite3 connection and its
         open transaction must not be shared across threads); other threads use the pool."""
         fast = self._fast
@@ -259,10 +118,10 @@ class ConversationStore:
         key = f"{conversation_id}#{message_id}" if message_id is not None else ""
         fast = self._fast_path()
         if fast is not None:
-            row = fast.connection.execute(_RAW_BEGIN, (key, conversation_id)).fetchone()
+            row = fast.begin(conversation_id, key)
         else:
             with self.engine.connect() as connection:
-                row = connection.execute(_SQL_BEGIN, {"id": conversation_id, "key": key}).first()
+                row = connection.execute(sql.BEGIN, {"id": conversation_id, "key": key}).first()
         if row is None:
             return False, ConversationState(), 0
         state, version, seen = row
@@ -295,73 +154,50 @@ class ConversationStore:
         many conversations in one event-loop turn share one commit. The caller must not
         reply before `commit_pending` returned.
         """
-        payload = state.model_dump_json()
         now = utcnow()
         declarations = state.meta.get("declarations") or []
+        values: dict[str, Any] = {
+            "b_key": f"{conversation_id}#{message_id}" if message_id is not None else None,
+            "b_id": conversation_id,
+            "b_channel": channel,
+            "b_user_id": user_id,
+            "b_state": state.model_dump_json(),
+            "b_expected": expected_version,
+            "b_next_version": expected_version + 1,
+        }
         fast = self._fast_path()
         if fast is not None and not declarations:
-            seen_key = f"{conversation_id}#{message_id}" if message_id is not None else None
-            result = fast.save(conversation_id, channel, user_id, seen_key, payload, expected_version, now)
+            result = fast.save(values, expected_version, now)
             if not defer_commit:
                 fast.commit()
             return result
         # The pool's connection would wait behind the driver path's open transaction.
         self.commit_pending()
+        values["b_at"] = now
         with self.engine.connect() as connection:
             transaction = connection.begin()
-            try:
-                if message_id is not None:
-                    connection.execute(
-                        _SQL_MARK_SEEN, {"b_key": f"{conversation_id}#{message_id}", "b_at": now}
-                    )
-            except IntegrityError:
+            result = _save_with(connection, values, expected_version)
+            if result is not SaveResult.SAVED:
                 transaction.rollback()
-                return SaveResult.DUPLICATE
-            try:
-                if expected_version == 0:
-                    connection.execute(
-                        _SQL_CREATE,
-                        {
-                            "b_id": conversation_id,
-                            "b_channel": channel,
-                            "b_user_id": user_id,
-                            "b_state": payload,
-                            "b_at": now,
-                        },
-                    )
-                else:
-                    result = connection.execute(
-                        _SQL_UPDATE,
-                        {
-                            "b_id": conversation_id,
-                            "b_expected": expected_version,
-                            "b_state": payload,
-                            "b_next_version": expected_version + 1,
-                            "b_at": now,
-                        },
-                    )
-                    if result.rowcount != 1:
-                        transaction.rollback()
-                        return SaveResult.CONFLICT
-            except IntegrityError:
-                transaction.rollback()
-                return SaveResult.CONFLICT
+                return result
             if declarations:
                 self._record_owners(connection, conversation_id, declarations, now)
             transaction.commit()
-            return SaveResult.SAVED
+            return result
 
     def _record_owners(
         self, connection: Any, conversation_id: str, declarations: list[dict], now: datetime
     ) -> None:
         receipts = [d["receipt"] for d in declarations]
         known = set(
-            connection.execute(select(_OWNER.c.receipt).where(_OWNER.c.receipt.in_(receipts))).scalars().all()
+            connection.execute(select(sql.OWNER.c.receipt).where(sql.OWNER.c.receipt.in_(receipts)))
+            .scalars()
+            .all()
         )
         for record in declarations:
             if record["receipt"] not in known:
                 connection.execute(
-                    insert(_OWNER).values(
+                    insert(sql.OWNER).values(
                         receipt=record["receipt"],
                         conversation_id=conversation_id,
                         kind=record["kind"],
@@ -377,9 +213,9 @@ class ConversationStore:
         """Is any notice for this conversation still unsent? (asked after every web/Zalo reply)"""
         fast = self._fast_path()
         if fast is not None:
-            return fast.connection.execute(_RAW_ANY_OWED, (conversation_id,)).fetchone() is not None
+            return fast.owes_notices(conversation_id)
         with self.engine.connect() as connection:
-            found = connection.execute(_SQL_ANY_OWED, {"conversation_id": conversation_id}).first()
+            found = connection.execute(sql.ANY_OWED, {"conversation_id": conversation_id}).first()
             return found is not None
 
     def owner_of(self, receipt: str) -> DeclarationOwner | None:
@@ -399,16 +235,13 @@ class ConversationStore:
     def forget_conversation(self, conversation_id: str) -> None:
         """Everything kept about one user goes, except an anonymous count per declaration kind."""
         with Session(self.engine) as session:
-            for row in session.exec(
-                select(SeenMessage).where(SeenMessage.key.startswith(f"{conversation_id}#"))
-            ):
-                session.delete(row)
-            for row in session.exec(select(Notice).where(Notice.conversation_id == conversation_id)):
-                session.delete(row)
-            for row in session.exec(
-                select(DeclarationOwner).where(DeclarationOwner.conversation_id == conversation_id)
-            ):
-                row.conversation_id = ""  # the receipt and kind stay, for statistics only
+            session.execute(delete(sql.SEEN).where(sql.SEEN.c.key.startswith(f"{conversation_id}#")))
+            session.execute(delete(sql.NOTICE).where(sql.NOTICE.c.conversation_id == conversation_id))
+            session.execute(  # the receipt and kind stay, for statistics only
+                update(sql.OWNER)
+                .where(sql.OWNER.c.conversation_id == conversation_id)
+                .values(conversation_id="")
+            )
             counter = session.get(KeyValue, "stats:deleted_users")
             count = int(counter.value) + 1 if counter else 1
             session.merge(KeyValue(key="stats:deleted_users", value=str(count)))
@@ -451,7 +284,7 @@ class ConversationStore:
     def pending_notices(self, limit: int = 50) -> list[Notice]:
         with Session(self.engine) as session:
             rows = session.exec(
-                select(Notice).where(Notice.sent_at.is_(None)).order_by(Notice.id).limit(limit)
+                select(Notice).where(col(Notice.sent_at).is_(None)).order_by(col(Notice.id)).limit(limit)
             ).all()
             return list(rows)
 

@@ -1,0 +1,72 @@
+"""The per-message SQL of the conversation store, written once as SQLAlchemy Core statements.
+
+Built once at import: constructing SQLAlchemy expressions on every message cost more than
+running them on SQLite. On a server database they run through SQLAlchemy; on SQLite the
+same statements run on the sqlite3 driver, compiled here once for it (`SqliteStatement`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.sql import ClauseElement
+
+from bot.schema import ConversationRow, DeclarationOwner, Notice, SeenMessage
+
+CONVERSATION = ConversationRow.__table__  # type: ignore[attr-defined]
+SEEN = SeenMessage.__table__  # type: ignore[attr-defined]
+NOTICE = Notice.__table__  # type: ignore[attr-defined]
+OWNER = DeclarationOwner.__table__  # type: ignore[attr-defined]
+
+# State, version and "was this message already answered?" in one round trip. A message id is
+# only ever recorded together with a conversation row, so no row means not seen.
+BEGIN = select(
+    CONVERSATION.c.state,
+    CONVERSATION.c.version,
+    select(SEEN.c.key).where(SEEN.c.key == bindparam("key")).scalar_subquery().label("seen"),
+).where(CONVERSATION.c.id == bindparam("id"))
+ANY_OWED = (
+    select(NOTICE.c.id)
+    .where(NOTICE.c.conversation_id == bindparam("conversation_id"), NOTICE.c.sent_at.is_(None))
+    .limit(1)
+)
+MARK_SEEN = insert(SEEN).values(key=bindparam("b_key"), at=bindparam("b_at"))
+CREATE = insert(CONVERSATION).values(
+    id=bindparam("b_id"),
+    channel=bindparam("b_channel"),
+    user_id=bindparam("b_user_id"),
+    state=bindparam("b_state"),
+    version=1,
+    updated_at=bindparam("b_at"),
+)
+UPDATE = (
+    update(CONVERSATION)
+    .where(CONVERSATION.c.id == bindparam("b_id"), CONVERSATION.c.version == bindparam("b_expected"))
+    .values(state=bindparam("b_state"), version=bindparam("b_next_version"), updated_at=bindparam("b_at"))
+)
+
+_SQLITE = sqlite.dialect(paramstyle="qmark")
+
+
+class SqliteStatement:
+    """A Core statement compiled once for the sqlite3 driver: its SQL text and how to turn
+    named values into the driver's positional parameters (constants of the statement, such
+    as a new row's version 1 or a LIMIT, filled in)."""
+
+    def __init__(self, statement: ClauseElement) -> None:
+        compiled = statement.compile(dialect=_SQLITE)
+        self.sql = str(compiled)
+        constants = {name: value for name, value in compiled.params.items() if value is not None}
+        order = getattr(compiled, "positiontup", None) or []  # SQLCompiler: the qmark order
+        self._slots = tuple((name, name in constants, constants.get(name)) for name in order)
+
+    def args(self, values: dict[str, Any]) -> tuple:
+        return tuple(constant if fixed else values[name] for name, fixed, constant in self._slots)
+
+
+def sqlite_time(moment: datetime) -> str:
+    """A datetime as SQLAlchemy's SQLite dialect stores it, so ORM reads of these rows agree."""
+    return moment.replace(tzinfo=None).isoformat(" ", "microseconds")
