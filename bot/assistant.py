@@ -10,16 +10,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import json
 import logging
 import math
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.channels.texts import channel_text
 from bot.config import Settings
-from bot.notifications import NotificationPump, take_notices_for
+from bot.notifications import NotificationPump, outbounds_to_payload, payload_to_outbounds, take_notices_for
 from bot.private import private_dir, secure_tree
 from bot.ratelimit import ConversationRateLimit
 from bot.schools.funnel import Mark as FunnelMark
@@ -51,6 +53,8 @@ class AssistantService:
     funnel: SchoolFunnel | None = None
     # The hotline (bot/hotline/desk.py): sees every message before the engine when set.
     desk: Any = None
+    # How long answered message ids are remembered (a redelivery later than this is new).
+    seen_window: timedelta = timedelta(days=7)
 
     def add_channel(self, channel: Any) -> None:
         """Channels register so notices (approval, reminders) can reach users on them."""
@@ -63,7 +67,10 @@ class AssistantService:
             self._locks[conversation_id] = lock
         return lock
 
-    async def handle(self, inbound: Inbound) -> list[Outbound]:
+    async def handle(self, inbound: Inbound, *, keep_replies: bool = False) -> list[Outbound]:
+        """Answer one user action; a message id already answered gets [] or, when it was
+        handled with `keep_replies` (the web chat: a retried POST), the same replies again,
+        from the database: after a restart and on any worker."""
         conversation_id = inbound.conversation_id
         if self.limiter is not None:
             allowed, wait_s, first_refusal = self.limiter.take(conversation_id)
@@ -74,20 +81,22 @@ class AssistantService:
         async with self._lock(conversation_id):
             for _ in range(MAX_CONFLICT_RETRIES):
                 seen, state, version = await self._db(self.store.begin, conversation_id, inbound.message_id)
-                if seen:
-                    return []
+                if seen is not None:
+                    return payload_to_outbounds(seen) if keep_replies and seen else []
                 before = funnel_mark(state)
                 decide = self.desk.handle if self.desk is not None else self.engine.handle
                 state, replies = await decide(state, inbound)
                 pushable = inbound.channel in self.channels
-                result, owed = await self._db(self._save, inbound, state, version, not pushable)
+                kept = json.dumps(outbounds_to_payload(replies), ensure_ascii=False) if keep_replies else None
+                result, owed = await self._db(self._save, inbound, state, version, not pushable, kept)
                 if result is SaveResult.SAVED:
                     await self._durable()
                     await self._count_for_school(before, state)
                     # A channel that cannot push gets owed notices (decisions, reminders) with the reply.
                     return owed + replies
-                if result is SaveResult.DUPLICATE:
-                    return []
+                if result is SaveResult.DUPLICATE:  # answered meanwhile by another worker
+                    seen, _, _ = await self._db(self.store.begin, conversation_id, inbound.message_id)
+                    return payload_to_outbounds(seen) if keep_replies and seen else []
                 log.info("conversation write conflict; running the message again")
             raise RuntimeError("conversation kept changing under us; message not applied")
 
@@ -121,6 +130,11 @@ class AssistantService:
                 if result is SaveResult.SAVED:
                     return replies
             raise RuntimeError("conversation kept changing under us; change not applied")
+
+    async def purge_seen(self) -> int:
+        """Forget message ids older than the window (`VSSID_SEEN_MESSAGE_DAYS`)."""
+        before = datetime.now(UTC) - self.seen_window
+        return await asyncio.to_thread(self.store.purge_seen, before)
 
     async def _db(self, call: Any, *args: Any) -> Any:
         """Run a store call: inline for SQLite, in a thread for a server database.
@@ -159,7 +173,7 @@ class AssistantService:
             waiters.set_result(None)
 
     def _save(
-        self, inbound: Inbound, state: Any, version: int, take_notices: bool
+        self, inbound: Inbound, state: Any, version: int, take_notices: bool, kept: str | None
     ) -> tuple[SaveResult, list[Outbound]]:
         result = self.store.save(
             inbound.conversation_id,
@@ -169,6 +183,7 @@ class AssistantService:
             version,
             inbound.message_id,
             defer_commit=True,
+            replies=kept,
         )
         owed = (
             take_notices_for(self.store, inbound.conversation_id)
@@ -271,7 +286,13 @@ async def build_assistant(settings: Settings, *, warm_up: bool = False, **overri
     limiter = None
     if settings.rate_limit_burst > 0 and settings.rate_limit_per_minute > 0:
         limiter = ConversationRateLimit(settings.rate_limit_burst, settings.rate_limit_per_minute)
-    service = AssistantService(engine=Engine(services), store=store, limiter=limiter, cpu=cpu)
+    service = AssistantService(
+        engine=Engine(services),
+        store=store,
+        limiter=limiter,
+        cpu=cpu,
+        seen_window=timedelta(days=settings.seen_message_days),
+    )
     if cpu is not None:
         service._closers.append(cpu.close)
     service.funnel = SchoolFunnel(store.engine, service.engine.flows)

@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     )
     hotline_wait_minutes: float = Field(default=10.0, validation_alias="VSSID_HOTLINE_WAIT_MINUTES")
     handoff_ttl_hours: float = Field(default=24.0, validation_alias="VSSID_HANDOFF_TTL_HOURS")
+    # Answered message ids are remembered this long (redeliveries answered once), then purged.
+    seen_message_days: float = Field(default=7.0, gt=0, validation_alias="VSSID_SEEN_MESSAGE_DAYS")
 
     telegram_bot_token: str = Field(default="", validation_alias="TELEGRAM_BOT_TOKEN")
     telegram_framework: Literal["aiogram", "ptb"] = Field(

@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session, select
@@ -29,6 +31,7 @@ EVENT_MARKER = "notifications:last_event"
 # The office expects the signed Tờ khai within 10 days; remind on day 7 if it has not arrived.
 REMINDER_AFTER = timedelta(days=7)
 PAPER_FORM_DEADLINE = timedelta(days=10)
+PURGE_EVERY = timedelta(hours=1)
 
 
 def _aware(moment: datetime) -> datetime:
@@ -36,12 +39,29 @@ def _aware(moment: datetime) -> datetime:
 
 
 def outbounds_to_payload(replies: list[Outbound]) -> list[dict]:
-    return [{"text": r.text, "buttons": [[b.label, b.payload] for b in r.buttons]} for r in replies]
+    """Replies as JSON-ready dicts (notices, replies kept for a retried message); a file is
+    kept as its path, progress only when set."""
+    payload = []
+    for reply in replies:
+        item: dict[str, Any] = {"text": reply.text, "buttons": [[b.label, b.payload] for b in reply.buttons]}
+        for name in ("document", "image"):
+            if getattr(reply, name) is not None:
+                item[name] = str(getattr(reply, name))
+        if reply.progress is not None:
+            item["progress"] = list(reply.progress)
+        payload.append(item)
+    return payload
 
 
 def payload_to_outbounds(payload: str) -> list[Outbound]:
     return [
-        Outbound(text=item["text"], buttons=tuple(Button(label, value) for label, value in item["buttons"]))
+        Outbound(
+            text=item["text"],
+            buttons=tuple(Button(label, value) for label, value in item["buttons"]),
+            document=Path(item["document"]) if item.get("document") else None,
+            image=Path(item["image"]) if item.get("image") else None,
+            progress=tuple(item["progress"]) if item.get("progress") else None,
+        )
         for item in json.loads(payload)
     ]
 
@@ -54,6 +74,7 @@ class NotificationPump:
         self.interval_s = interval_s
         self.texts = texts or Texts.default()
         self._stopping = asyncio.Event()
+        self._next_purge = 0.0
 
     # ------------------------------------------------------------ collecting
 
@@ -191,10 +212,21 @@ class NotificationPump:
         await self.collect_reminders()
         return await self.deliver()
 
+    async def purge_now_and_then(self) -> None:
+        """Forget old message ids, at most once every PURGE_EVERY (and at start)."""
+        now = time.monotonic()
+        if now < self._next_purge:
+            return
+        self._next_purge = now + PURGE_EVERY.total_seconds()
+        purged = await self.assistant.purge_seen()
+        if purged:
+            log.info("forgot %d message ids older than the window", purged)
+
     async def run(self) -> None:
         while not self._stopping.is_set():
             try:
                 await self.poll_once()
+                await self.purge_now_and_then()
             except Exception:
                 log.exception("notification round failed")
             try:

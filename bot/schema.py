@@ -29,10 +29,14 @@ class ConversationRow(SQLModel, table=True):
 
 
 class SeenMessage(SQLModel, table=True):
+    """A message id already answered ("conversation#message"), kept for a window and then
+    purged; with the replies it got when the channel replays them (the web chat)."""
+
     __tablename__ = "seen_message"
 
     key: str = Field(primary_key=True, max_length=400)
-    at: datetime = Field(default_factory=utcnow)
+    at: datetime = Field(default_factory=utcnow, index=True)
+    replies: str | None = None  # JSON, as bot.notifications.outbounds_to_payload
 
 
 class DeclarationOwner(SQLModel, table=True):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.sql import ClauseElement
 
@@ -21,19 +21,25 @@ SEEN = SeenMessage.__table__  # type: ignore[attr-defined]
 NOTICE = Notice.__table__  # type: ignore[attr-defined]
 OWNER = DeclarationOwner.__table__  # type: ignore[attr-defined]
 
-# State, version and "was this message already answered?" in one round trip. A message id is
-# only ever recorded together with a conversation row, so no row means not seen.
+# State, version and "was this message already answered?" in one round trip: `seen` is NULL
+# for a new message, else the replies it got ('' when not kept). A message id is only ever
+# recorded together with a conversation row, so no row means not seen.
 BEGIN = select(
     CONVERSATION.c.state,
     CONVERSATION.c.version,
-    select(SEEN.c.key).where(SEEN.c.key == bindparam("key")).scalar_subquery().label("seen"),
+    select(func.coalesce(SEEN.c.replies, ""))
+    .where(SEEN.c.key == bindparam("key"))
+    .scalar_subquery()
+    .label("seen"),
 ).where(CONVERSATION.c.id == bindparam("id"))
 ANY_OWED = (
     select(NOTICE.c.id)
     .where(NOTICE.c.conversation_id == bindparam("conversation_id"), NOTICE.c.sent_at.is_(None))
     .limit(1)
 )
-MARK_SEEN = insert(SEEN).values(key=bindparam("b_key"), at=bindparam("b_at"))
+MARK_SEEN = insert(SEEN).values(key=bindparam("b_key"), at=bindparam("b_at"), replies=bindparam("b_replies"))
+# Message ids older than the window are forgotten (a redelivery that late is a new message).
+PURGE_SEEN = delete(SEEN).where(SEEN.c.at < bindparam("before"))
 CREATE = insert(CONVERSATION).values(
     id=bindparam("b_id"),
     channel=bindparam("b_channel"),

@@ -24,7 +24,8 @@ class ScriptedAssistant:
         self.channels: dict[str, object] = {}
         self.closed = False
         self.started = False
-        self._seen: set[tuple[str, str, str]] = set()
+        # Answered message ids and their replies (replayed to `keep_replies` callers).
+        self._seen: dict[tuple[str, str, str], list[Outbound]] = {}
 
     def add_channel(self, channel: object) -> None:
         self.channels[channel.name] = channel  # type: ignore[attr-defined]
@@ -35,12 +36,18 @@ class ScriptedAssistant:
     async def close(self) -> None:
         self.closed = True
 
-    async def handle(self, inbound: Inbound) -> list[Outbound]:
+    async def handle(self, inbound: Inbound, *, keep_replies: bool = False) -> list[Outbound]:
+        key = (inbound.channel, inbound.user_id, inbound.message_id or "")
         if inbound.message_id is not None:
-            key = (inbound.channel, inbound.user_id, inbound.message_id)
             if key in self._seen:
-                return []
-            self._seen.add(key)
+                return self._seen[key] if keep_replies else []
+            self._seen[key] = []
+        replies = await self._answer(inbound)
+        if inbound.message_id is not None:
+            self._seen[key] = replies
+        return replies
+
+    async def _answer(self, inbound: Inbound) -> list[Outbound]:
         self.received.append(inbound)
         if inbound.photo is not None:
             return [Outbound(f"Đã nhận ảnh ({len(inbound.photo)} byte).", progress=(3, 7))]

@@ -7,11 +7,12 @@ server on this machine).
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 
 from bot.assistant import AssistantService
-from bot.storage import ConversationStore, SaveResult
+from bot.storage import ConversationStore, SaveResult, utcnow
 from dialogs.messages import Inbound
 from dialogs.state import ConversationState
 from tests.chat_harness import isolated_settings
@@ -157,4 +158,84 @@ async def test_concurrent_conversations_share_one_commit_and_are_answered_after_
     reader = ConversationStore(settings.sqlalchemy_url)
     assert all(reader.load(f"t:u{i}")[1] == 1 for i in range(20))
     reader.close()
+    await assistant.close()
+
+
+# ---------------------------------------------------------------- retried messages, the window
+
+
+def test_answered_message_ids_are_kept_for_a_window_then_forgotten(store_url):
+    store = ConversationStore(store_url)
+    store.save("t:u", "t", "u", ConversationState(step="x"), 0, "m1")
+    store.save("t:u", "t", "u", ConversationState(step="y"), 1, "m2")
+    assert store.purge_seen(utcnow() - timedelta(days=1)) == 0  # both younger than the window
+    assert store.seen("t:u", "m1") and store.seen("t:u", "m2")
+    assert store.purge_seen(utcnow() + timedelta(seconds=1)) == 2
+    assert not store.seen("t:u", "m1") and not store.seen("t:u", "m2")
+    assert store.load("t:u") == (ConversationState(step="y"), 2)  # the conversation stays
+    store.close()
+
+
+async def _web_worker(settings) -> tuple:
+    """One `vssid-bot run` as far as the web chat goes: an assistant and its HTTP API."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.assistant import build_assistant
+    from bot.channels.web import CLIENT_MAX_SIZE, DocumentLinks, WebChannel
+
+    assistant = await build_assistant(settings)
+    app = web.Application(client_max_size=CLIENT_MAX_SIZE)
+    WebChannel(assistant, DocumentLinks.from_data_dir(settings.data_dir)).add_routes(app)
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    return assistant, client
+
+
+async def test_a_retried_web_message_gets_the_same_replies_on_another_worker_and_after_a_restart(
+    store_url, tmp_path
+):
+    settings = isolated_settings(tmp_path, database_url=store_url)
+    first, first_web = await _web_worker(settings)
+    second, second_web = await _web_worker(settings)
+
+    async def post(client, body: dict) -> list[dict]:
+        response = await client.post("/api/chat/retried-conversation/messages", json=body)
+        assert response.status == 200
+        return (await response.json())["replies"]
+
+    await post(first_web, {"text": "/start", "message_id": "m-1"})
+    answer = await post(first_web, {"button": "flow:registration", "message_id": "m-2"})
+    assert answer and answer[-1]["progress"] == [1, 7]
+    # The response was lost; the page retries, and the load balancer picks the other worker.
+    assert await post(second_web, {"button": "flow:registration", "message_id": "m-2"}) == answer
+    for assistant, client in ((first, first_web), (second, second_web)):
+        await client.close()
+        await assistant.close()
+
+    restarted, restarted_web = await _web_worker(settings)
+    assert await post(restarted_web, {"button": "flow:registration", "message_id": "m-2"}) == answer
+    # Answered once: the retries moved the conversation no further.
+    state, version = restarted.store.load("web:retried-conversation")
+    assert version == 2 and state.flow == "registration"
+    await restarted_web.close()
+    await restarted.close()
+
+
+async def test_the_running_bot_forgets_message_ids_older_than_its_window(tmp_path):
+    from bot.assistant import build_assistant
+    from bot.notifications import NotificationPump
+
+    settings = isolated_settings(tmp_path, seen_message_days=0.5 / 86400)  # half a second
+    assistant = await build_assistant(settings)
+    await assistant.handle(Inbound("t", "u", "m1", text="/start"))
+    pump = NotificationPump(assistant)
+    await pump.purge_now_and_then()
+    assert assistant.store.seen("t:u", "m1")  # younger than the window
+    await asyncio.sleep(0.6)
+    await pump.purge_now_and_then()
+    assert assistant.store.seen("t:u", "m1")  # purged at most once an hour
+    pump._next_purge = 0.0
+    await pump.purge_now_and_then()
+    assert not assistant.store.seen("t:u", "m1")
     await assistant.close()

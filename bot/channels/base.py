@@ -13,8 +13,9 @@ from dialogs.messages import Inbound, Outbound
 
 
 class Assistant(Protocol):
-    async def handle(self, inbound: Inbound) -> list[Outbound]:
-        """Answer one user action. De-duplicates by (channel, user, message_id): a redelivery gets []."""
+    async def handle(self, inbound: Inbound, *, keep_replies: bool = False) -> list[Outbound]:
+        """Answer one user action. De-duplicates by (channel, user, message_id): a redelivery
+        gets [], or the same replies again when the first was handled with `keep_replies`."""
         ...
 
 

@@ -64,7 +64,6 @@ CLIENT_MAX_SIZE = MAX_PHOTO_BYTES + 256 * 1024
 CONVERSATION_ID = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
 MESSAGE_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
 
-_REPLY_CACHE_SIZE = 2000
 _PENDING_PER_CONVERSATION = 50
 _PENDING_CONVERSATIONS = 10_000
 
@@ -173,9 +172,6 @@ class WebChannel:
         # page sends them again by itself (back-pressure instead of minutes of waiting).
         self.busy = busy
         self._locks = KeyedLocks()
-        # (conversation, message_id) -> replies already given: a retried POST (lost
-        # response, double tap) gets the same answer instead of an empty one.
-        self._answered: OrderedDict[tuple[str, str], list[Outbound]] = OrderedDict()
         self._pending: OrderedDict[str, deque[Outbound]] = OrderedDict()
         self._in_flight = 0
         self._idle = asyncio.Event()
@@ -324,15 +320,9 @@ class WebChannel:
         )
 
     async def _answer(self, inbound: Inbound) -> list[Outbound]:
-        key = (inbound.user_id, inbound.message_id) if inbound.message_id else None
-        if key and key in self._answered:
-            return self._answered[key]
-        replies = await self.assistant.handle(inbound)
-        if key:
-            self._answered[key] = replies
-            while len(self._answered) > _REPLY_CACHE_SIZE:
-                self._answered.popitem(last=False)
-        return replies
+        # A retried POST (lost response, double tap) gets the same replies, kept with the
+        # message id in the database: also after a restart and on another worker.
+        return await self.assistant.handle(inbound, keep_replies=True)
 
     def _too_large(self) -> web.Response:
         return _error(

@@ -1,0 +1,30 @@
+"""Seen-message ids: the replies they got (replayed to a retried web message on any worker)
+and an index on their time (purged after a window).
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-12-07 08:31:20.466556
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+import sqlmodel
+from alembic import op
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("seen_message", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("replies", sqlmodel.sql.sqltypes.AutoString(), nullable=True))
+        batch_op.create_index(batch_op.f("ix_seen_message_at"), ["at"], unique=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("seen_message", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_seen_message_at"))
+        batch_op.drop_column("replies")
