@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import socket
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,6 +34,8 @@ EVENT_MARKER = "notifications:last_event"
 REMINDER_AFTER = timedelta(days=7)
 PAPER_FORM_DEADLINE = timedelta(days=10)
 PURGE_EVERY = timedelta(hours=1)
+# How long a worker holds the notices it is sending: one killed mid-send frees them by then.
+NOTICE_LEASE = timedelta(minutes=2)
 
 
 def _aware(moment: datetime) -> datetime:
@@ -75,6 +79,7 @@ class NotificationPump:
         self.texts = texts or Texts.default()
         self._stopping = asyncio.Event()
         self._next_purge = 0.0
+        self.worker = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"  # names a lease's holder
 
     # ------------------------------------------------------------ collecting
 
@@ -188,24 +193,39 @@ class NotificationPump:
     # ------------------------------------------------------------ delivering
 
     async def deliver(self) -> int:
-        sent = 0
-        for notice in await asyncio.to_thread(self.store.pending_notices):
-            if not notice.conversation_id:
-                await asyncio.to_thread(self.store.mark_notice, notice.id, True)
-                continue
+        """Send what this worker can claim: each user's oldest notice, again while there are
+        more (a user's next one is claimable once the one before it is sent)."""
+        sent, failed = 0, False
+        # Only notices for the channels that push from here; the others (terminal, web chat)
+        # are handed over with the user's next reply. A deleted user's notices have no channel.
+        prefixes = tuple(f"{name}:" for name in self.assistant.channels)
+        while not failed:
+            claimed = await asyncio.to_thread(self.store.claim_notices, self.worker, prefixes, NOTICE_LEASE)
+            if not claimed:
+                break
+            for notice in claimed:
+                if await self._send(notice):
+                    sent += bool(notice.conversation_id)
+                else:
+                    failed = True
+        return sent
+
+    async def _send(self, notice: Notice) -> bool:
+        """Deliver one claimed notice (a deleted user's is dropped) and mark it; False when the
+        channel refused it (retried later)."""
+        assert notice.id is not None
+        if notice.conversation_id:
             channel_name, _, user_id = notice.conversation_id.partition(":")
-            channel = self.assistant.channels.get(channel_name)
-            if channel is None:
-                continue  # handed over with the user's next reply (terminal, web chat)
             try:
-                await channel.send(user_id, payload_to_outbounds(notice.payload))
+                await self.assistant.channels[channel_name].send(
+                    user_id, payload_to_outbounds(notice.payload)
+                )
             except Exception:
                 log.warning("notice %s not delivered yet; will retry", notice.id)
                 await asyncio.to_thread(self.store.mark_notice, notice.id, False)
-                continue
-            await asyncio.to_thread(self.store.mark_notice, notice.id, True)
-            sent += 1
-        return sent
+                return False
+        await asyncio.to_thread(self.store.mark_notice, notice.id, True)
+        return True
 
     async def poll_once(self) -> int:
         await self.collect_events()

@@ -56,7 +56,8 @@ class DeclarationOwner(SQLModel, table=True):
 class Notice(SQLModel, table=True):
     """A message the assistant owes a user outside any exchange (decision, reminder).
 
-    Written before it is sent and marked sent after: survives restarts, sent once.
+    Written before it is sent and marked sent after: survives restarts, sent once. Workers
+    take notices to send with a lease (`ConversationStore.claim_notices`).
     """
 
     __tablename__ = "notice"
@@ -68,6 +69,9 @@ class Notice(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = Field(default=None, index=True)
     attempts: int = 0
+    # A worker sending it holds it until then (exactly one sends; a dead worker's lease expires).
+    lease_until: datetime | None = None
+    lease_owner: str | None = Field(default=None, max_length=100)
 
 
 class KeyValue(SQLModel, table=True):

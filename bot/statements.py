@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import Update, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.sql import ClauseElement
 
@@ -53,6 +53,45 @@ UPDATE = (
     .where(CONVERSATION.c.id == bindparam("b_id"), CONVERSATION.c.version == bindparam("b_expected"))
     .values(state=bindparam("b_state"), version=bindparam("b_next_version"), updated_at=bindparam("b_at"))
 )
+
+
+def claim_notices(limit: int, skip_locked: bool, prefixes: tuple[str, ...]) -> Update:
+    """Lease the oldest unsent notice of up to `limit` conversations (of channels starting with
+    `prefixes`) whose lease is free or expired: a user's next notice waits until the one
+    before it is sent, so notices arrive in order whichever worker sends them. Atomic: one
+    UPDATE (SQLite has one writer at a time); on PostgreSQL rows another worker is claiming
+    are skipped (FOR UPDATE SKIP LOCKED)."""
+    earlier = NOTICE.alias("earlier")
+    behind_another = (
+        select(earlier.c.id)
+        .where(
+            earlier.c.conversation_id == NOTICE.c.conversation_id,
+            earlier.c.id < NOTICE.c.id,
+            earlier.c.sent_at.is_(None),
+        )
+        .exists()
+    )
+    candidates = (
+        select(NOTICE.c.id)
+        .where(
+            NOTICE.c.sent_at.is_(None),
+            or_(NOTICE.c.lease_until.is_(None), NOTICE.c.lease_until < bindparam("now")),
+            ~behind_another,
+            # '' is a deleted user's: marked sent by whoever takes it, never delivered
+            or_(NOTICE.c.conversation_id == "", *(NOTICE.c.conversation_id.startswith(p) for p in prefixes)),
+        )
+        .order_by(NOTICE.c.id)
+        .limit(limit)
+    )
+    if skip_locked:
+        candidates = candidates.with_for_update(skip_locked=True)
+    return (
+        update(NOTICE)
+        .where(NOTICE.c.id.in_(candidates.scalar_subquery()))
+        .values(lease_until=bindparam("until"), lease_owner=bindparam("owner"))
+        .returning(NOTICE.c.id)
+    )
+
 
 _SQLITE = sqlite.dialect(paramstyle="qmark")
 

@@ -10,7 +10,7 @@ transaction as the state it produced, so a redelivered message is answered once.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, event, insert, update
@@ -293,11 +293,21 @@ class ConversationStore:
             session.commit()
             return exists is None
 
-    def pending_notices(self, limit: int = 50) -> list[Notice]:
+    def claim_notices(
+        self, owner: str, prefixes: tuple[str, ...], lease: timedelta, *, limit: int = 50
+    ) -> list[Notice]:
+        """Notices for this worker to send now (to conversations starting with `prefixes`),
+        held for `lease`: no other worker takes them meanwhile; unmarked, they are free again
+        when the lease ends (the worker died mid-send)."""
+        if not prefixes:
+            return []
+        now = utcnow()
+        claim = sql.claim_notices(limit, self.engine.dialect.name == "postgresql", prefixes)
+        self.commit_pending()
         with Session(self.engine) as session:
-            rows = session.exec(
-                select(Notice).where(col(Notice.sent_at).is_(None)).order_by(col(Notice.id)).limit(limit)
-            ).all()
+            ids = session.execute(claim, {"now": now, "until": now + lease, "owner": owner}).scalars().all()
+            session.commit()
+            rows = session.exec(select(Notice).where(col(Notice.id).in_(ids)).order_by(col(Notice.id))).all()
             return list(rows)
 
     def mark_notice(self, notice_id: int, sent: bool) -> None:
@@ -308,4 +318,5 @@ class ConversationStore:
             if sent:
                 row.sent_at = utcnow()
             row.attempts += 1
+            row.lease_until = row.lease_owner = None  # not sent: free for the next round
             session.commit()
