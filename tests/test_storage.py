@@ -176,6 +176,9 @@ def test_answered_message_ids_are_kept_for_a_window_then_forgotten(store_url):
     store.close()
 
 
+CID = "retried-conversation-0123456789abcdef"  # 128 bits and more, as the page makes
+
+
 async def _web_worker(settings) -> tuple:
     """One `vssid-bot run` as far as the web chat goes: an assistant and its HTTP API."""
     from aiohttp import web
@@ -200,7 +203,7 @@ async def test_a_retried_web_message_gets_the_same_replies_on_another_worker_and
     second, second_web = await _web_worker(settings)
 
     async def post(client, body: dict) -> list[dict]:
-        response = await client.post("/api/chat/retried-conversation/messages", json=body)
+        response = await client.post(f"/api/chat/{CID}/messages", json=body)
         assert response.status == 200
         return (await response.json())["replies"]
 
@@ -216,7 +219,7 @@ async def test_a_retried_web_message_gets_the_same_replies_on_another_worker_and
     restarted, restarted_web = await _web_worker(settings)
     assert await post(restarted_web, {"button": "flow:registration", "message_id": "m-2"}) == answer
     # Answered once: the retries moved the conversation no further.
-    state, version = restarted.store.load("web:retried-conversation")
+    state, version = restarted.store.load(f"web:{CID}")
     assert version == 2 and state.flow == "registration"
     await restarted_web.close()
     await restarted.close()

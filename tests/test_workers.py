@@ -87,3 +87,66 @@ async def test_a_notice_held_by_a_worker_killed_mid_send_is_sent_by_another_once
     assert sent == [("u0", "thông báo 0"), ("u0", "thông báo 1")]
     for worker in (killed, survivor):
         await worker.close()
+
+
+# ---------------------------------------------------------------- Zalo behind two workers
+
+
+@pytest.fixture
+async def zalo_api():
+    from tests.fake_zalo_api import FakeZaloApi
+
+    fake = await FakeZaloApi().start()
+    yield fake
+    await fake.close()
+
+
+async def _zalo_worker(tmp_path, database, api, name: str):
+    """One worker: a real assistant on the shared database, its Zalo webhook on loopback."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.channels.web import CLIENT_MAX_SIZE
+    from tests.test_zalo import Harness, make_channel
+
+    settings = isolated_settings(tmp_path / name, database_url=database)
+    assistant = await build_assistant(settings)
+    channel = make_channel(assistant, api, settings.data_dir)
+    assistant.add_channel(channel)
+    app = web.Application(client_max_size=CLIENT_MAX_SIZE)
+    channel.add_routes(app)
+    await channel.start()
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    return Harness(client, channel, api, assistant)  # type: ignore[arg-type]
+
+
+@pytest.mark.postgres
+async def test_a_zalo_event_redelivered_to_two_workers_is_answered_once_and_the_user_goes_on_in_order(
+    tmp_path, zalo_api
+):
+    """PostgreSQL only: several workers share a server database (SQLite is for one process)."""
+    from tests.fake_zalo_api import text_event
+
+    database = empty_database_url("postgres", tmp_path)
+
+    first = await _zalo_worker(tmp_path, database, zalo_api, "one")
+    second = await _zalo_worker(tmp_path, database, zalo_api, "two")
+    user = "8492990001070999001"
+    start = text_event(user, "/start")
+    # Zalo redelivers the event (no answer in time): both workers get it at once.
+    assert await asyncio.gather(first.post(start), second.post(start)) == [200, 200]
+    assert len(zalo_api.texts(user)) == 1 and "trợ lý VssID" in zalo_api.texts(user)[0]
+
+    # The user's next messages land on alternate workers and are answered in order.
+    tapped = zalo_api.last_buttons(user)[0]["payload"]
+    assert await second.post(text_event(user, tapped)) == 200
+    assert zalo_api.texts(user)[-1].startswith("Nhập mã số BHXH")
+    assert await first.post(text_event(user, "9299000107")) == 200
+    assert "họ và tên" in zalo_api.texts(user)[-1]
+    state, version = first.assistant.store.load(f"zalo:{user}")
+    assert state.flow == "registration" and version == 3
+    for worker in (first, second):
+        await worker.channel.stop()
+        await worker.client.close()
+        await worker.assistant.close()
