@@ -71,7 +71,7 @@ class SqliteFastPath:
 
     def owes_notices(self, conversation_id: str) -> bool:
         found = self.connection.execute(_ANY_OWED.sql, _ANY_OWED.args({"conversation_id": conversation_id}))
-        return found.fetchone() is not None
+        return bool(found.fetchone()[0])
 
     def save(self, values: dict[str, Any], expected_version: int, now: datetime) -> SaveResult:
         """Write one conversation (`values`: the b_* parameters of statements.CREATE/UPDATE,

@@ -7,10 +7,12 @@ same statements run on the sqlite3 driver, compiled here once for it (`SqliteSta
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Update, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Update, bindparam, delete, exists, func, insert, literal_column, or_, select, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.sql import ClauseElement
 
@@ -27,19 +29,25 @@ OWNER = DeclarationOwner.__table__  # type: ignore[attr-defined]
 BEGIN = select(
     CONVERSATION.c.state,
     CONVERSATION.c.version,
-    select(func.coalesce(SEEN.c.replies, ""))
+    select(func.coalesce(SEEN.c.replies, literal_column("''")))
     .where(SEEN.c.key == bindparam("key"))
     .scalar_subquery()
     .label("seen"),
 ).where(CONVERSATION.c.id == bindparam("id"))
-ANY_OWED = (
-    select(NOTICE.c.id)
-    .where(NOTICE.c.conversation_id == bindparam("conversation_id"), NOTICE.c.sent_at.is_(None))
-    .limit(1)
+# 1 when a notice waits for the conversation, else 0 (no LIMIT: nothing bound but the id).
+ANY_OWED = select(
+    exists().where(NOTICE.c.conversation_id == bindparam("conversation_id"), NOTICE.c.sent_at.is_(None))
 )
 MARK_SEEN = insert(SEEN).values(key=bindparam("b_key"), at=bindparam("b_at"), replies=bindparam("b_replies"))
-# Message ids older than the window are forgotten (a redelivery that late is a new message).
-PURGE_SEEN = delete(SEEN).where(SEEN.c.at < bindparam("before"))
+# Message ids older than the window are forgotten (a redelivery that late is a new message),
+# a batch at a time: rows lie about in the order they were written, so the scan finds the
+# old ones first and stops at the batch's end (no index on `at`, which every message would pay).
+PURGE_BATCH = 5000
+PURGE_SEEN = delete(SEEN).where(
+    SEEN.c.key.in_(
+        select(SEEN.c.key).where(SEEN.c.at < bindparam("before")).limit(PURGE_BATCH).scalar_subquery()
+    )
+)
 CREATE = insert(CONVERSATION).values(
     id=bindparam("b_id"),
     channel=bindparam("b_channel"),
@@ -105,11 +113,17 @@ class SqliteStatement:
         compiled = statement.compile(dialect=_SQLITE)
         self.sql = str(compiled)
         constants = {name: value for name, value in compiled.params.items() if value is not None}
-        order = getattr(compiled, "positiontup", None) or []  # SQLCompiler: the qmark order
-        self._slots = tuple((name, name in constants, constants.get(name)) for name in order)
-
-    def args(self, values: dict[str, Any]) -> tuple:
-        return tuple(constant if fixed else values[name] for name, fixed, constant in self._slots)
+        order = tuple(getattr(compiled, "positiontup", None) or ())  # SQLCompiler: the qmark order
+        # `args(values) -> tuple`, as direct as can be (it runs on every message): an itemgetter.
+        self.args: Callable[[dict[str, Any]], tuple]
+        if constants:
+            pick = itemgetter(*order)
+            self.args = lambda values: pick({**values, **constants})
+        elif len(order) > 1:
+            self.args = itemgetter(*order)
+        else:
+            (name,) = order
+            self.args = lambda values: (values[name],)
 
 
 def sqlite_time(moment: datetime) -> str:

@@ -141,9 +141,14 @@ class ConversationStore:
 
     def purge_seen(self, before: datetime) -> int:
         """Forget message ids recorded before `before` (kept for a window, not forever)."""
-        self.commit_pending()
-        with self.engine.begin() as connection:
-            return connection.execute(sql.PURGE_SEEN, {"before": before}).rowcount
+        purged = 0
+        while True:  # a batch per transaction: messages go on meanwhile
+            self.commit_pending()
+            with self.engine.begin() as connection:
+                batch = connection.execute(sql.PURGE_SEEN, {"before": before}).rowcount
+            purged += batch
+            if batch < sql.PURGE_BATCH:
+                return purged
 
     def save(
         self,
@@ -227,8 +232,7 @@ class ConversationStore:
         if fast is not None:
             return fast.owes_notices(conversation_id)
         with self.engine.connect() as connection:
-            found = connection.execute(sql.ANY_OWED, {"conversation_id": conversation_id}).first()
-            return found is not None
+            return bool(connection.execute(sql.ANY_OWED, {"conversation_id": conversation_id}).scalar())
 
     def owner_of(self, receipt: str) -> DeclarationOwner | None:
         with Session(self.engine) as session:

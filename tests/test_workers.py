@@ -101,15 +101,15 @@ async def zalo_api():
     await fake.close()
 
 
-async def _zalo_worker(tmp_path, database, api, name: str):
-    """One worker: a real assistant on the shared database, its Zalo webhook on loopback."""
+async def _zalo_worker(tmp_path, database, api):
+    """One worker: a real assistant on the shared database and data dir, its Zalo webhook on loopback."""
     from aiohttp import web
     from aiohttp.test_utils import TestClient, TestServer
 
     from bot.channels.web import CLIENT_MAX_SIZE
     from tests.test_zalo import Harness, make_channel
 
-    settings = isolated_settings(tmp_path / name, database_url=database)
+    settings = isolated_settings(tmp_path, database_url=database)
     assistant = await build_assistant(settings)
     channel = make_channel(assistant, api, settings.data_dir)
     assistant.add_channel(channel)
@@ -130,8 +130,8 @@ async def test_a_zalo_event_redelivered_to_two_workers_is_answered_once_and_the_
 
     database = empty_database_url("postgres", tmp_path)
 
-    first = await _zalo_worker(tmp_path, database, zalo_api, "one")
-    second = await _zalo_worker(tmp_path, database, zalo_api, "two")
+    first = await _zalo_worker(tmp_path, database, zalo_api)
+    second = await _zalo_worker(tmp_path, database, zalo_api)
     user = "8492990001070999001"
     start = text_event(user, "/start")
     # Zalo redelivers the event (no answer in time): both workers get it at once.

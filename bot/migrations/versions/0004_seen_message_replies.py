@@ -1,5 +1,4 @@
-"""Seen-message ids: the replies they got (replayed to a retried web message on any worker)
-and an index on their time (purged after a window).
+"""Seen-message ids: the replies they got (replayed to a retried web message on any worker).
 
 Revision ID: 0004
 Revises: 0003
@@ -21,10 +20,8 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("seen_message", schema=None) as batch_op:
         batch_op.add_column(sa.Column("replies", sqlmodel.sql.sqltypes.AutoString(), nullable=True))
-        batch_op.create_index(batch_op.f("ix_seen_message_at"), ["at"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("seen_message", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_seen_message_at"))
         batch_op.drop_column("replies")
