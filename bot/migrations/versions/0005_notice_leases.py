@@ -1,8 +1,8 @@
 """Notice leases: the worker sending a notice holds it until `lease_until`; exactly one
 worker sends each notice, and one killed mid-send loses nothing (its lease expires).
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-07 08:36:04.808407
 """
 
@@ -12,8 +12,8 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
