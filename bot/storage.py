@@ -188,6 +188,12 @@ class ConversationStore:
             if not defer_commit:
                 fast.commit()
             return result
+        return self._save_pooled(values, expected_version, declarations, now)
+
+    def _save_pooled(
+        self, values: dict[str, Any], expected_version: int, declarations: list[dict], now: datetime
+    ) -> SaveResult:
+        """`save` through SQLAlchemy: a server database, or a save that records declarations."""
         # The pool's connection would wait behind the driver path's open transaction.
         self.commit_pending()
         values["b_at"] = now
@@ -198,7 +204,7 @@ class ConversationStore:
                 transaction.rollback()
                 return result
             if declarations:
-                self._record_owners(connection, conversation_id, declarations, now)
+                self._record_owners(connection, values["b_id"], declarations, now)
             transaction.commit()
             return result
 
