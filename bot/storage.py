@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, create_engine, select
 
 from bot import migrate
+from bot.crypto import Keyring
 from bot.private import private_sqlite
 from bot.schema import ConversationRow, DeclarationOwner, KeyValue, Notice, SeenMessage, utcnow
 from dialogs.state import ConversationState
@@ -102,6 +103,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA secure_delete=ON")  # deleted rows are zeroed in the file, not left in free pages
     cursor.close()
 
 
@@ -213,12 +215,21 @@ class ConversationStore:
     """Synchronous by design (short transactions). The assistant calls it inline for SQLite
     (driver path, group commit) and through a thread for a server database."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, keyring: Keyring | None = None) -> None:
+        # Conversation states and notices hold names, ID numbers, phones, addresses: sealed
+        # with the data keys (bot/crypto.py) when a keyring is given (always, from the assistant).
+        self.keyring = keyring
         self.engine = make_engine(url)
         migrate.upgrade(self.engine)
         self._fast: _SqliteFastPath | None = None
         if self.is_local and self.engine.url.database not in (None, "", ":memory:"):
             self._fast = _SqliteFastPath(self.engine.url.database)
+
+    def seal(self, value: str) -> str:
+        return self.keyring.seal_text(value) if self.keyring is not None else value
+
+    def open(self, value: str) -> str:
+        return self.keyring.open_text(value) if self.keyring is not None else value
 
     @property
     def is_local(self) -> bool:
@@ -268,7 +279,7 @@ class ConversationStore:
         state, version, seen = row
         if seen is not None:
             return True, ConversationState(), 0
-        return False, ConversationState.model_validate_json(state), version
+        return False, ConversationState.model_validate_json(self.open(state)), version
 
     def load(self, conversation_id: str) -> tuple[ConversationState, int]:
         _, state, version = self.begin(conversation_id, None)
@@ -295,7 +306,7 @@ class ConversationStore:
         many conversations in one event-loop turn share one commit. The caller must not
         reply before `commit_pending` returned.
         """
-        payload = state.model_dump_json()
+        payload = self.seal(state.model_dump_json())
         now = utcnow()
         declarations = state.meta.get("declarations") or []
         fast = self._fast_path()
@@ -414,6 +425,16 @@ class ConversationStore:
             session.merge(KeyValue(key="stats:deleted_users", value=str(count)))
             # The conversation row itself is overwritten with an empty state by the same exchange.
             session.commit()
+        self.checkpoint()
+
+    def checkpoint(self) -> None:
+        """SQLite: move the WAL into the database file and empty it, so what was just deleted
+        (zeroed there by secure_delete) is not still readable in the WAL's old frames."""
+        if not self.is_local:
+            return
+        self.commit_pending()
+        with self.engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def statistics(self) -> dict[str, int]:
         with Session(self.engine) as session:
@@ -436,7 +457,7 @@ class ConversationStore:
                     Notice(
                         key=key,
                         conversation_id=conversation_id,
-                        payload=json.dumps(payload, ensure_ascii=False),
+                        payload=self.seal(json.dumps(payload, ensure_ascii=False)),
                     )
                 )
             if marker is not None:
@@ -453,7 +474,10 @@ class ConversationStore:
             rows = session.exec(
                 select(Notice).where(Notice.sent_at.is_(None)).order_by(Notice.id).limit(limit)
             ).all()
-            return list(rows)
+            session.expunge_all()  # plain payloads for the caller, never written back
+        for row in rows:
+            row.payload = self.open(row.payload)
+        return list(rows)
 
     def mark_notice(self, notice_id: int, sent: bool) -> None:
         with Session(self.engine) as session:
