@@ -274,6 +274,7 @@ async def build_assistant(settings: Settings, *, warm_up: bool = False, **overri
     prepare_data_dir(settings)
     # Operators may import their own agency list into the data dir (vssid-bot agencies import).
     AgencyDirectory.configure(settings.data_dir)
+    keyring = settings.keyring()
     backend = overrides.pop("backend", None) or make_backend(settings)
     cpu = overrides.pop("cpu", None)
     services = Services(
@@ -282,7 +283,7 @@ async def build_assistant(settings: Settings, *, warm_up: bool = False, **overri
         documents=overrides.pop("documents", None) or PdfDocumentRenderer(settings.documents_dir, cpu=cpu),
         **overrides,
     )
-    store = ConversationStore(settings.sqlalchemy_url)
+    store = ConversationStore(settings.sqlalchemy_url, keyring=keyring)
     limiter = None
     if settings.rate_limit_burst > 0 and settings.rate_limit_per_minute > 0:
         limiter = ConversationRateLimit(settings.rate_limit_burst, settings.rate_limit_per_minute)

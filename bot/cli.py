@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "staff": ("bot.cli_staff:staff_app", "group"),
     "handoff": ("bot.cli_hotline:handoff_app", "group"),
     "tickets": ("bot.cli_hotline:tickets_app", "group"),
+    "keys": ("bot.cli_keys:keys_app", "group"),
 }
 
 

@@ -7,12 +7,15 @@ the project's own settings carry the VSSID_ prefix.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-BACKEND_TOKEN_FILE = "backend.token"
+if TYPE_CHECKING:
+    from bot.crypto import Keyring
+
+BACKEND_TOKEN_FILE = "backend.token"  # noqa: S105 - a file name; the token is made at run time
 
 
 class Settings(BaseSettings):
@@ -32,6 +35,9 @@ class Settings(BaseSettings):
     # Public base URL of this service, for links in messages (web chat documents, webhooks).
     public_url: str = Field(default="", validation_alias="VSSID_PUBLIC_URL")
     log_level: str = Field(default="INFO", validation_alias="VSSID_LOG_LEVEL")
+    # The data key (32 bytes, url-safe base64) sealing personal data at rest; empty: data.key
+    # in the data dir, made on first start. Several workers on one database need the same key.
+    data_key: str = Field(default="", validation_alias="VSSID_DATA_KEY")
     # Fair use per conversation: `burst` messages at once, then `per_minute` on average (0: off).
     rate_limit_burst: int = Field(default=60, validation_alias="VSSID_RATE_LIMIT_BURST")
     rate_limit_per_minute: float = Field(default=30.0, validation_alias="VSSID_RATE_LIMIT_PER_MINUTE")
@@ -90,6 +96,12 @@ class Settings(BaseSettings):
     @property
     def documents_dir(self) -> Path:
         return self.data_dir / "documents"
+
+    def keyring(self) -> Keyring:
+        """The data keys (VSSID_DATA_KEY, else data.key in the data dir, made on first use)."""
+        from bot.crypto import load_keyring
+
+        return load_keyring(self.data_dir, self.data_key)
 
     @property
     def backend_token_file(self) -> Path:

@@ -64,7 +64,8 @@ def faq_index(*, save_in_background: bool = False) -> Any:
         directory = cache_dir()
         target = directory / f"faq-index-{knowledge_hash()}.pickle"
         with target.open("rb") as fh:
-            index = pickle.load(fh)
+            # Our own file in a 0700 cache dir, named by the hash of the knowledge files: not input.
+            index = pickle.load(fh)  # noqa: S301 - see above
         if isinstance(index, FaqIndex):
             return index
     except FileNotFoundError:

@@ -269,7 +269,7 @@ def take_notices_for(store: Any, conversation_id: str) -> list[Outbound]:
             .where(Notice.conversation_id == conversation_id, Notice.sent_at.is_(None))
             .order_by(Notice.id)
         ).all()
-        replies = [r for row in rows for r in payload_to_outbounds(row.payload)]
+        replies = [r for row in rows for r in payload_to_outbounds(store.open(row.payload))]
         for row in rows:
             row.sent_at = datetime.now(UTC)
             row.attempts += 1

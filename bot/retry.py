@@ -54,7 +54,7 @@ class RetryPolicy:
     def pause(self, failures: int) -> float:
         """Seconds to wait after the `failures`-th transient failure of one call."""
         base = min(self.max_backoff_s, self.backoff_s * 2 ** (failures - 1))
-        return base * (0.5 + random.random() / 2) if self.jitter else base
+        return base * (0.5 + random.random() / 2) if self.jitter else base  # noqa: S311 - jitter, not a secret
 
 
 # The policies, side by side.

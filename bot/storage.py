@@ -21,6 +21,7 @@ from sqlmodel import Session, col, create_engine, select
 
 from bot import migrate
 from bot import statements as sql
+from bot.crypto import Keyring
 from bot.private import private_sqlite
 from bot.schema import ConversationRow, DeclarationOwner, KeyValue, Notice, SeenMessage, utcnow
 from bot.sqlite_fast import SaveResult, SqliteFastPath, sqlite_pragmas
@@ -72,12 +73,21 @@ class ConversationStore:
     """Synchronous by design (short transactions). The assistant calls it inline for SQLite
     (driver path, group commit) and through a thread for a server database."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, keyring: Keyring | None = None) -> None:
+        # Conversation states and notices hold names, ID numbers, phones, addresses: sealed
+        # with the data keys (bot/crypto.py) when a keyring is given (always, from the assistant).
+        self.keyring = keyring
         self.engine = make_engine(url)
         migrate.upgrade(self.engine)
         self._fast: SqliteFastPath | None = None
         if self.is_local and self.engine.url.database not in (None, "", ":memory:"):
             self._fast = SqliteFastPath(self.engine.url.database)
+
+    def seal(self, value: str) -> str:
+        return self.keyring.seal_text(value) if self.keyring is not None else value
+
+    def open(self, value: str) -> str:
+        return self.keyring.open_text(value) if self.keyring is not None else value
 
     @property
     def is_local(self) -> bool:
@@ -129,8 +139,8 @@ class ConversationStore:
             return None, ConversationState(), 0
         state, version, seen = row
         if seen is not None:
-            return seen, ConversationState(), 0
-        return None, ConversationState.model_validate_json(state), version
+            return self.open(seen) if seen else seen, ConversationState(), 0
+        return None, ConversationState.model_validate_json(self.open(state)), version
 
     def load(self, conversation_id: str) -> tuple[ConversationState, int]:
         _, state, version = self.begin(conversation_id, None)
@@ -177,10 +187,10 @@ class ConversationStore:
             "b_id": conversation_id,
             "b_channel": channel,
             "b_user_id": user_id,
-            "b_state": state.model_dump_json(),
+            "b_state": self.seal(state.model_dump_json()),
             "b_expected": expected_version,
             "b_next_version": expected_version + 1,
-            "b_replies": replies,
+            "b_replies": self.seal(replies) if replies else replies,  # what the user was told
         }
         fast = self._fast_path()
         if fast is not None and not declarations:
@@ -269,6 +279,16 @@ class ConversationStore:
             session.merge(KeyValue(key="stats:deleted_users", value=str(count)))
             # The conversation row itself is overwritten with an empty state by the same exchange.
             session.commit()
+        self.checkpoint()
+
+    def checkpoint(self) -> None:
+        """SQLite: move the WAL into the database file and empty it, so what was just deleted
+        (zeroed there by secure_delete) is not still readable in the WAL's old frames."""
+        if not self.is_local:
+            return
+        self.commit_pending()
+        with self.engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def statistics(self) -> dict[str, int]:
         with Session(self.engine) as session:
@@ -291,7 +311,7 @@ class ConversationStore:
                     Notice(
                         key=key,
                         conversation_id=conversation_id,
-                        payload=json.dumps(payload, ensure_ascii=False),
+                        payload=self.seal(json.dumps(payload, ensure_ascii=False)),
                     )
                 )
             if marker is not None:
@@ -318,7 +338,10 @@ class ConversationStore:
             ids = session.execute(claim, {"now": now, "until": now + lease, "owner": owner}).scalars().all()
             session.commit()
             rows = session.exec(select(Notice).where(col(Notice.id).in_(ids)).order_by(col(Notice.id))).all()
-            return list(rows)
+            session.expunge_all()  # plain payloads for the caller, never written back
+        for row in rows:
+            row.payload = self.open(row.payload)
+        return list(rows)
 
     def mark_notice(self, notice_id: int, sent: bool) -> None:
         with Session(self.engine) as session:

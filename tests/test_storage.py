@@ -71,7 +71,7 @@ async def test_two_workers_on_one_database_never_lose_a_users_answers(store_url,
 
     async def second_worker() -> list[list]:
         second = AssistantService(
-            engine=first.engine, store=ConversationStore(store_url)
+            engine=first.engine, store=ConversationStore(store_url, keyring=settings.keyring())
         )  # own lock, own pool
         try:
             return await asyncio.gather(*(second.handle(m) for m in help_requests(1)))
@@ -155,7 +155,7 @@ async def test_concurrent_conversations_share_one_commit_and_are_answered_after_
     )
     assert all(replies) and commits == 1
     # Answered means saved: another process reading the file sees every conversation.
-    reader = ConversationStore(settings.sqlalchemy_url)
+    reader = ConversationStore(settings.sqlalchemy_url, keyring=settings.keyring())
     assert all(reader.load(f"t:u{i}")[1] == 1 for i in range(20))
     reader.close()
     await assistant.close()

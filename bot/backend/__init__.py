@@ -56,4 +56,4 @@ def make_backend(settings: Settings) -> StubBackend | HttpBackend:
         )
     from bot.backend.stub import StubBackend
 
-    return StubBackend(settings.backend_store_url)
+    return StubBackend(settings.backend_store_url, keyring=settings.keyring())

@@ -342,7 +342,7 @@ def serve(host: str, port: int, data_dir: Path | None = None, *, testing: bool =
     setup_logging(settings.log_level)
     token = service_token(host, settings)
     secure_tree(settings.data_dir)
-    stub = StubBackend(settings.backend_store_url)
+    stub = StubBackend(settings.backend_store_url, keyring=settings.keyring())
     app = create_app(stub, token=token, testing=testing, close_stub=True)
     where = "VSSID_BACKEND_TOKEN" if settings.backend_token else str(settings.backend_token_file)
     testing_note = "; /_admin/* on for testing" if testing else ""

@@ -10,10 +10,12 @@ Datetimes are aware (sqlmodel stores them as UTC and gives them back aware, even
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Engine, UniqueConstraint, event
+from sqlalchemy import Engine, Text, UniqueConstraint, event, inspect, text
 from sqlalchemy.orm import registry
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel, create_engine
 
 from bot.private import private_sqlite
@@ -21,6 +23,30 @@ from bot.private import private_sqlite
 
 class StubModel(SQLModel, registry=registry()):
     """Base of the stub's tables; `StubModel.metadata` holds only them."""
+
+
+class Sealed(TypeDecorator):
+    """Text sealed with the engine's data keys (`use_keyring`); plain when the engine has none.
+
+    Names, phones, SMS texts and declarations are personal data: the store file holds them
+    encrypted (bot/crypto.py), and reads give the plain value back.
+    """
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> Any:
+        keyring = getattr(dialect, "vssid_keyring", None)
+        return keyring.seal_text(value) if keyring is not None and value is not None else value
+
+    def process_result_value(self, value: Any, dialect: Any) -> Any:
+        keyring = getattr(dialect, "vssid_keyring", None)
+        return keyring.open_text(value) if keyring is not None and value is not None else value
+
+
+def use_keyring(engine: Engine, keyring: Any) -> None:
+    """Seal the `Sealed` columns of this engine's tables with `keyring` (bot.crypto.Keyring)."""
+    engine.dialect.vssid_keyring = keyring  # type: ignore[attr-defined]
 
 
 class DeclarationRow(StubModel, table=True):
@@ -35,9 +61,9 @@ class DeclarationRow(StubModel, table=True):
     status: str = Field(max_length=16, index=True)
     reason: str | None = None
     social_insurance_code: str = Field(max_length=10, index=True)
-    full_name: str
+    full_name: str = Field(sa_type=Sealed)
     agency_code: str = Field(max_length=16)
-    payload: str  # the Declaration as JSON, exactly as submitted
+    payload: str = Field(sa_type=Sealed)  # the Declaration as JSON, exactly as submitted
     submitted_at: datetime
     received_at: datetime | None = None
     decided_at: datetime | None = None
@@ -52,7 +78,7 @@ class OtpRow(StubModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     purpose: str = Field(max_length=16)  # "declaration" (subject = receipt) | "account" (subject = code)
     subject: str = Field(max_length=32)
-    phone: str = Field(max_length=16)
+    phone: str = Field(sa_type=Sealed)
     salt: str = Field(max_length=32)
     code_hash: str = Field(max_length=64)
     sent_at: datetime
@@ -68,8 +94,8 @@ class AccountRow(StubModel, table=True):
     __tablename__ = "stub_account"
 
     social_insurance_code: str = Field(primary_key=True, max_length=10)
-    phone: str = Field(max_length=16)
-    full_name: str
+    phone: str = Field(sa_type=Sealed)
+    full_name: str = Field(sa_type=Sealed)
     password_hash: str | None = None
     source: str = Field(default="seed", max_length=16)  # "seed" | "approval"
     created_at: datetime
@@ -79,8 +105,10 @@ class SmsRow(StubModel, table=True):
     __tablename__ = "stub_sms"
 
     id: int | None = Field(default=None, primary_key=True)
-    phone: str = Field(index=True, max_length=16)
-    text: str
+    phone: str = Field(sa_type=Sealed)
+    # Keyed hash of the phone (bot.crypto.Keyring.digest): `sms --phone` looks it up.
+    phone_digest: str = Field(default="", index=True, max_length=64)
+    text: str = Field(sa_type=Sealed)
     sent_at: datetime
 
 
@@ -140,3 +168,8 @@ def make_engine(url: str) -> Engine:
 
 def create_tables(engine: Engine) -> None:
     StubModel.metadata.create_all(engine)
+    # A store made before phones were hashed gains the column (empty: such rows match no phone).
+    columns = {c["name"] for c in inspect(engine).get_columns("stub_sms")}
+    if "phone_digest" not in columns:
+        with engine.begin() as connection:
+            connection.execute(text("ALTER TABLE stub_sms ADD COLUMN phone_digest VARCHAR(64) DEFAULT ''"))

@@ -43,6 +43,7 @@ from bot.backend.store import (
     create_tables,
     is_memory_url,
     make_engine,
+    use_keyring,
 )
 from dialogs.ports import (
     BackendUnavailable,
@@ -205,6 +206,16 @@ def declaration_json(receipt: str, status: str, decl: Declaration) -> dict[str, 
     return item
 
 
+def _store_keyring(url: str) -> Any:
+    """The data keys of the data dir the store's file is in (a process-long key in memory)."""
+    from bot.crypto import ephemeral_keyring, keyring_beside
+
+    database = url.split(":///", 1)[1] if ":///" in url else ""
+    if url.startswith("sqlite") and database and not is_memory_url(url):
+        return keyring_beside(Path(database).expanduser())
+    return ephemeral_keyring()
+
+
 class StubBackend:
     """`RegistrationBackend` over its own SQL tables, plus operator actions and test hooks.
 
@@ -222,6 +233,7 @@ class StubBackend:
         people: list[SeedPerson] | None = None,
         password_generator: Callable[[], str] | None = None,
         lockout_s: int = OTP_LOCKOUT_S,
+        keyring: Any = None,
     ) -> None:
         if url is None:
             from bot.config import load_settings
@@ -229,6 +241,9 @@ class StubBackend:
             url = load_settings().backend_store_url
         self.url = url
         self._engine = make_engine(url)
+        # bot.crypto.Keyring: names, phones, SMS texts and declarations sealed in the store.
+        self._keyring = keyring or _store_keyring(url)
+        use_keyring(self._engine, self._keyring)
         # One shared in-memory connection must not be used by two threads at once.
         self._lock = threading.Lock() if is_memory_url(url) else None
         self._clock = clock or (lambda: datetime.now(UTC))
@@ -342,8 +357,11 @@ class StubBackend:
 
     def _sms(self, session: Session, phone: str, key: str, **params: Any) -> None:
         text = " ".join(self._texts["sms"][key].format(**params).split())
-        session.add(SmsRow(phone=phone, text=text, sent_at=self._now()))
+        session.add(SmsRow(phone=phone, phone_digest=self._digest(phone), text=text, sent_at=self._now()))
         log.info("sms %s queued to %s", key, mask_phone(phone))
+
+    def _digest(self, phone: str) -> str:
+        return self._keyring.digest(phone)
 
     def _reason(self, key: str, **params: Any) -> str:
         return self._texts["reasons"][key].format(**params)
@@ -681,7 +699,7 @@ class StubBackend:
     def _sms_outbox(self, phone: str | None) -> list[dict[str, str]]:
         query = select(SmsRow).order_by(SmsRow.id)
         if phone:
-            query = query.where(SmsRow.phone == normalize_phone(phone))
+            query = query.where(SmsRow.phone_digest == self._digest(normalize_phone(phone)))
         with self._session() as s:
             return [
                 {"phone": r.phone, "text": r.text, "sent_at": _aware(r.sent_at).isoformat()}

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
+from bot.crypto import Keyring, keyring_beside
 from bot.private import private_file
 
 T = TypeVar("T")
@@ -45,8 +46,10 @@ class Outbox:
     # The subclass's tables keyed by a `user_id` column: `forget` empties them for the user too.
     user_tables: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, keyring: Keyring | None = None) -> None:
         self.path = path
+        # What people are told is sealed at rest with the data keys of the file's data dir.
+        self.keyring = keyring or keyring_beside(path)
         private_file(path)  # SQLite gives its journal the same mode
         with self._db() as db:
             db.execute(_OUTBOX_TABLE)
@@ -71,6 +74,12 @@ class Outbox:
     async def _run(call: Callable[..., T], *args: Any) -> T:
         return await asyncio.to_thread(call, *args)
 
+    def seal_json(self, value: Any) -> str:
+        return self.keyring.seal_text(json.dumps(value, ensure_ascii=False))
+
+    def open_json(self, value: str) -> Any:
+        return json.loads(self.keyring.open_text(value))
+
     # ---- the queue (blocking forms, for start-up and worker threads)
 
     def add_now(self, user_id: str, specs: list[dict], error: str) -> None:
@@ -79,7 +88,7 @@ class Outbox:
         with self._db() as db:
             db.executemany(
                 "INSERT INTO outbox (user_id, spec, attempts, last_error, created_at) VALUES (?, ?, 1, ?, ?)",
-                [(user_id, json.dumps(spec, ensure_ascii=False), error, now) for spec in specs],
+                [(user_id, self.seal_json(spec), error, now) for spec in specs],
             )
 
     def items_now(self, user_id: str | None = None) -> list[tuple[int, str, dict]]:
@@ -91,7 +100,7 @@ class Outbox:
                 rows = db.execute(
                     "SELECT id, user_id, spec FROM outbox WHERE user_id = ? ORDER BY id", (user_id,)
                 ).fetchall()
-        return [(row[0], row[1], json.loads(row[2])) for row in rows]
+        return [(row[0], row[1], self.open_json(row[2])) for row in rows]
 
     def counts_now(self) -> dict[str, int]:
         """How many messages wait, per user."""
@@ -108,7 +117,7 @@ class Outbox:
         with self._db() as db:
             dropped = db.execute("DELETE FROM outbox WHERE user_id = ?", (user_id,)).rowcount
             for table in self.user_tables:
-                db.execute(f"DELETE FROM {table} WHERE user_id = ?", (user_id,))  # a class constant
+                db.execute(f"DELETE FROM {table} WHERE user_id = ?", (user_id,))  # noqa: S608 - a class constant
         return dropped
 
     def failed_now(self, item_id: int, error: str) -> None:

@@ -13,7 +13,12 @@ _TEXTS_FILE = Path(__file__).with_name("texts.yaml")
 
 @cache
 def _templates() -> dict[str, jinja2.Template]:
-    env = jinja2.Environment(autoescape=False, undefined=jinja2.StrictUndefined, keep_trailing_newline=False)
+    # Plain chat text, not HTML: each channel escapes for its own markup (Telegram HTML-escapes).
+    env = jinja2.Environment(
+        autoescape=False,  # noqa: S701 - see above
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=False,
+    )
     raw = yaml.safe_load(_TEXTS_FILE.read_text(encoding="utf-8"))
     return {key: env.from_string(str(value)) for key, value in raw.items()}
 

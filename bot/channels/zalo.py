@@ -117,13 +117,13 @@ class ZaloOutbox(Outbox):
         with self._db() as db:
             db.execute(
                 "INSERT OR REPLACE INTO offered (user_id, buttons) VALUES (?, ?)",
-                (user_id, json.dumps(offered, ensure_ascii=False)),
+                (user_id, self.seal_json(offered)),
             )
 
     def _get_offered(self, user_id: str) -> dict[str, str]:
         with contextlib.closing(self._connect()) as db:
             row = db.execute("SELECT buttons FROM offered WHERE user_id = ?", (user_id,)).fetchone()
-        return json.loads(row[0]) if row else {}
+        return self.open_json(row[0]) if row else {}
 
     async def set_offered(self, user_id: str, offered: dict[str, str]) -> None:
         await self._run(self._set_offered, user_id, offered)

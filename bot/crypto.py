@@ -1,0 +1,198 @@
+"""Encryption at rest: AES-256-GCM (the `cryptography` library) under one data key.
+
+The key is `VSSID_DATA_KEY` (32 bytes, url-safe base64) or, without it, the first line of
+`data.key` in the data dir (0600), made on first start. `data.key` may hold older keys on
+later lines: values they sealed still open, and `vssid-bot keys rotate` puts a new key
+first and re-seals everything under it, then drops the old lines.
+
+Sealed text is `enc1:<key id>:<base64url(nonce + ciphertext)>`; a sealed file starts with
+`VSSENC1\\0`, the key id (4 bytes), the nonce and the ciphertext. The key id (the first
+bytes of a hash of the key, not the key) says which key opens it. Plain values written
+before encryption was on still read (`open_text` passes them through), and rotation
+seals them.
+
+Equality look-ups on sealed values use keyed hashes (`Keyring.digest`): HMAC-SHA256
+under a key derived from the data key, so the database never holds the value itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from bot.private import write_private
+
+KEY_FILE = "data.key"
+TEXT_PREFIX = "enc1:"
+FILE_MAGIC = b"VSSENC1\0"
+_NONCE = 12
+_KEY_ID = 4
+
+
+class DataKeyError(Exception):
+    """A data key is malformed or missing for a sealed value; the message says which."""
+
+
+def new_key() -> str:
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+
+
+def _decode_key(text: str) -> bytes:
+    try:
+        raw = base64.urlsafe_b64decode(text.strip() + "=" * (-len(text.strip()) % 4))
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 32:
+        raise DataKeyError(
+            "a data key must be 32 bytes in url-safe base64 (44 characters), e.g. the output of "
+            "`python -c 'import base64,os;print(base64.urlsafe_b64encode(os.urandom(32)).decode())'`"
+        )
+    return raw
+
+
+@dataclass(frozen=True)
+class _Key:
+    raw: bytes
+
+    @property
+    def id(self) -> bytes:
+        return hashlib.sha256(b"vssid key id" + self.raw).digest()[:_KEY_ID]
+
+    @property
+    def aead(self) -> AESGCM:
+        return AESGCM(self.raw)
+
+
+class Keyring:
+    """The current key (seals) and older ones (still open)."""
+
+    def __init__(self, keys: list[bytes]) -> None:
+        if not keys:
+            raise DataKeyError("no data key")
+        self._keys = [_Key(k) for k in keys]
+        self._by_id = {k.id: k for k in self._keys}
+        self._current = self._keys[0]
+        self._current_aead = self._current.aead
+        self._hash_key = hmac.new(self._current.raw, b"vssid lookup hash", hashlib.sha256).digest()
+
+    @classmethod
+    def from_texts(cls, texts: list[str]) -> Keyring:
+        return cls([_decode_key(t) for t in texts if t.strip()])
+
+    @property
+    def key_count(self) -> int:
+        return len(self._keys)
+
+    # -- text values (database columns) ----------------------------------------------
+
+    def seal_text(self, value: str) -> str:
+        nonce = os.urandom(_NONCE)
+        sealed = self._current_aead.encrypt(nonce, value.encode("utf-8"), None)
+        body = base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
+        return f"{TEXT_PREFIX}{self._current.id.hex()}:{body}"
+
+    def open_text(self, value: str) -> str:
+        """The plain text of a sealed value; a value that was never sealed comes back as it is."""
+        if not value.startswith(TEXT_PREFIX):
+            return value
+        key_hex, _, body = value[len(TEXT_PREFIX) :].partition(":")
+        key = self._key(bytes.fromhex(key_hex))
+        blob = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+        return key.aead.decrypt(blob[:_NONCE], blob[_NONCE:], None).decode("utf-8")
+
+    def is_current(self, value: str) -> bool:
+        return value.startswith(f"{TEXT_PREFIX}{self._current.id.hex()}:")
+
+    # -- bytes (photos, PDFs) -------------------------------------------------------------
+
+    def seal_bytes(self, data: bytes) -> bytes:
+        nonce = os.urandom(_NONCE)
+        return FILE_MAGIC + self._current.id + nonce + self._current_aead.encrypt(nonce, data, None)
+
+    def open_bytes(self, data: bytes) -> bytes:
+        if not data.startswith(FILE_MAGIC):
+            return data
+        rest = data[len(FILE_MAGIC) :]
+        key = self._key(rest[:_KEY_ID])
+        nonce, sealed = rest[_KEY_ID : _KEY_ID + _NONCE], rest[_KEY_ID + _NONCE :]
+        return key.aead.decrypt(nonce, sealed, None)
+
+    def bytes_current(self, data: bytes) -> bool:
+        return data.startswith(FILE_MAGIC + self._current.id)
+
+    # -- files ---------------------------------------------------------------------------
+
+    def write_file(self, path: Path, data: bytes) -> None:
+        write_private(path, self.seal_bytes(data))
+
+    def read_file(self, path: Path) -> bytes:
+        return self.open_bytes(Path(path).read_bytes())
+
+    # -- look-ups --------------------------------------------------------------------------
+
+    def digest(self, value: str) -> str:
+        """A keyed hash of `value` for equality look-ups (hex; the same value, the same digest)."""
+        return hmac.new(self._hash_key, value.encode("utf-8"), hashlib.sha256).hexdigest()
+
+    def _key(self, key_id: bytes) -> _Key:
+        key = self._by_id.get(key_id)
+        if key is None:
+            raise DataKeyError(
+                f"no data key with id {key_id.hex()}: the value was sealed under a key that is "
+                "neither VSSID_DATA_KEY nor a line of data.key"
+            )
+        return key
+
+
+def key_file(data_dir: Path) -> Path:
+    return Path(data_dir) / KEY_FILE
+
+
+def load_keyring(data_dir: Path, env_key: str = "") -> Keyring:
+    """VSSID_DATA_KEY (plus older keys kept in data.key), else data.key, made on first use."""
+    path = key_file(data_dir)
+    saved = path.read_text(encoding="utf-8").split() if path.exists() else []
+    if env_key:
+        texts = [env_key, *(t for t in saved if t != env_key.strip())]
+        return Keyring.from_texts(texts)
+    if not saved:
+        saved = [_create_key_file(path)]
+    return Keyring.from_texts(saved)
+
+
+def _create_key_file(path: Path) -> str:
+    key = new_key()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it meanwhile: use theirs
+        return path.read_text(encoding="utf-8").split()[0]
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(key + "\n")
+    return key
+
+
+def write_key_file(data_dir: Path, texts: list[str]) -> None:
+    write_private(key_file(data_dir), ("\n".join(texts) + "\n").encode())
+
+
+def keyring_beside(path: Path) -> Keyring:
+    """The keyring of the data dir holding `path` (VSSID_DATA_KEY from the environment first).
+
+    For stores that are opened by path alone (outboxes, the stub's store): the same keys as
+    the assistant's when they live in its data dir.
+    """
+    return load_keyring(Path(path).parent, os.environ.get("VSSID_DATA_KEY", ""))
+
+
+def ephemeral_keyring() -> Keyring:
+    """A key that lives as long as the process (in-memory stores)."""
+    return Keyring([secrets.token_bytes(32)])

@@ -1,0 +1,77 @@
+"""Personal data sealed at rest (bot/crypto.py) and `vssid-bot keys rotate`."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.assistant import build_assistant
+from bot.crypto import DataKeyError, Keyring, load_keyring, new_key
+from tests.chat_harness import CITIZEN, Chat, isolated_settings, start_registration, type_answers
+
+
+def test_sealed_text_opens_only_with_its_key_and_never_shows_the_value():
+    keyring = Keyring.from_texts([new_key()])
+    sealed = keyring.seal_text(CITIZEN["full_name"])
+    assert CITIZEN["full_name"] not in sealed and sealed != keyring.seal_text(CITIZEN["full_name"])
+    assert keyring.open_text(sealed) == CITIZEN["full_name"]
+    assert keyring.open_text("plain, from before") == "plain, from before"
+    with pytest.raises(DataKeyError):
+        Keyring.from_texts([new_key()]).open_text(sealed)
+    assert keyring.digest("0987654321") == keyring.digest("0987654321") != "0987654321"
+    assert keyring.open_bytes(keyring.seal_bytes(b"%PDF-1.4")) == b"%PDF-1.4"
+
+
+def test_the_key_file_is_made_once_0600_and_vssid_data_key_wins(tmp_path: Path):
+    first = load_keyring(tmp_path)
+    mode = stat.S_IMODE((tmp_path / "data.key").stat().st_mode)
+    assert mode == 0o600
+    assert load_keyring(tmp_path).open_text(first.seal_text("x")) == "x"  # the same key next start
+    env_key = new_key()
+    from_env = load_keyring(tmp_path, env_key)
+    assert Keyring.from_texts([env_key]).open_text(from_env.seal_text("y")) == "y"
+    with pytest.raises(DataKeyError, match="32 bytes"):
+        load_keyring(tmp_path, "too-short")
+
+
+def raw_states(data: Path) -> list[str]:
+    with sqlite3.connect(data / "vssid.sqlite3") as db:
+        return [row[0] for row in db.execute("SELECT state FROM conversation")]
+
+
+async def test_keys_rotate_reseals_everything_and_the_bot_reads_it_after(tmp_path: Path, monkeypatch):
+    monkeypatch.delenv("VSSID_DATA_KEY", raising=False)
+    settings = isolated_settings(tmp_path)
+    assistant = await build_assistant(settings)
+    chat = Chat(assistant)
+    await start_registration(chat)
+    await type_answers(chat, CITIZEN["social_insurance_code"], CITIZEN["full_name"])
+    await assistant.close()
+    old_key = (settings.data_dir / "data.key").read_text().split()
+    before = raw_states(settings.data_dir)
+    assert before and all(s.startswith("enc1:") and CITIZEN["full_name"] not in s for s in before)
+
+    from bot.cli import app
+
+    result = CliRunner().invoke(app, ["keys", "rotate", "--data-dir", str(settings.data_dir)])
+    assert result.exit_code == 0, result.output
+    assert "re-sealed" in result.output
+    new_keys = (settings.data_dir / "data.key").read_text().split()
+    assert len(new_keys) == 1 and new_keys != old_key  # the old key is gone
+    after = raw_states(settings.data_dir)
+    assert all(s.startswith("enc1:") and s not in before for s in after)
+    with pytest.raises(DataKeyError):
+        Keyring.from_texts(old_key).open_text(after[0])
+
+    again = await build_assistant(settings)
+    try:
+        state, _ = again.store.load(f"{chat.channel}:{chat.user}")
+        assert state.values["full_name"] == CITIZEN["full_name"]
+        sms = await again.engine.services.backend.sms_outbox()
+        assert isinstance(sms, list)
+    finally:
+        await again.close()
