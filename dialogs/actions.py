@@ -8,42 +8,18 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from dialogs import payloads
+from dialogs.conversation import Conversation, Registry, Turn
 from dialogs.messages import Button
 from dialogs.ports import Address, BackendUnavailable, Declaration
-from dialogs.state import ConversationState, Pending
+from dialogs.state import ConversationState, Pending, PendingType
 from dialogs.texts import agency_label, render
 
-if TYPE_CHECKING:
-    from dialogs.engine import Engine, Turn
-
 log = logging.getLogger(__name__)
-
-Action = Callable[["Engine", ConversationState, "Turn"], Awaitable[None]]
-ACTIONS: dict[str, Action] = {}
-COMMANDS: dict[str, Callable[[Engine, ConversationState, Turn, str], Awaitable[None]]] = {}
-BUTTONS: dict[str, Callable[[Engine, ConversationState, Turn, str], Awaitable[None]]] = {}
-CONFIRMS: dict[str, Callable[[Engine, ConversationState, Turn, Pending, bool], Awaitable[None]]] = {}
-
-
-def action(name: str):
-    def register(fn: Action) -> Action:
-        ACTIONS[name] = fn
-        return fn
-
-    return register
-
-
-def command(name: str):
-    def register(fn):
-        COMMANDS[name] = fn
-        return fn
-
-    return register
 
 
 # ---------------------------------------------------------------- small helpers
@@ -91,7 +67,7 @@ def forget_file(path: str) -> None:
         log.warning("could not delete a replaced upload")
 
 
-async def discard_flow_uploads(engine: Engine, state: ConversationState) -> None:
+async def discard_flow_uploads(engine: Conversation, state: ConversationState) -> None:
     submitted = {p for d in state.meta.get("declarations", []) for p in d.get("photos", [])}
     # The form's photos, and the ID-front photo of a card read but not yet used (dialogs/cardfill.py).
     for file in _files_in({key: state.values.get(key) for key in ("photos", "_card")}):
@@ -99,7 +75,7 @@ async def discard_flow_uploads(engine: Engine, state: ConversationState) -> None
             forget_file(file)
 
 
-def build_declaration(engine: Engine, state: ConversationState) -> Declaration:
+def build_declaration(engine: Conversation, state: ConversationState) -> Declaration:
     v = state.values
     flow = engine.flow(state)
     identity = v.get("id") or {}
@@ -129,15 +105,14 @@ def build_declaration(engine: Engine, state: ConversationState) -> Declaration:
     )
 
 
-async def say_backend_unavailable(engine: Engine, turn: Turn) -> None:
+async def say_backend_unavailable(engine: Conversation, turn: Turn) -> None:
     turn.say(engine.texts("backend_unavailable"), [Button(engine.texts("retry"), "retry")])
 
 
 # ---------------------------------------------------------------- registration
 
 
-@action("show_agency")
-async def show_agency(engine: Engine, state: ConversationState, turn: Turn) -> None:
+async def show_agency(engine: Conversation, state: ConversationState, turn: Turn) -> None:
     """Like the app's Bước 5 screen: the chosen office with its phone and address when known."""
     from dialogs.address_fields import describe_agency
 
@@ -146,15 +121,14 @@ async def show_agency(engine: Engine, state: ConversationState, turn: Turn) -> N
         turn.say(describe_agency(agency))
 
 
-@action("check_id_verification")
-async def check_id_verification(engine: Engine, state: ConversationState, turn: Turn) -> None:
+async def check_id_verification(engine: Conversation, state: ConversationState, turn: Turn) -> None:
     """004 (Bước 3): no ID photos when the citizen is verified against the national population database."""
     identity = state.values.get("id") or {}
     try:
         verified = await engine.services.backend.id_verified(identity.get("number", ""))
     except BackendUnavailable:
         verified = False  # ask for the photos: always acceptable to the office
-    state.values["_id_verified"] = verified
+    state.flags.id_verified = verified
     if verified:
         for kind in ("id_front", "id_back", "passport"):
             drop_field(state, f"photos.{kind}")
@@ -164,8 +138,7 @@ async def check_id_verification(engine: Engine, state: ConversationState, turn: 
         )
 
 
-@action("look_up_social_insurance_code")
-async def look_up_social_insurance_code(engine: Engine, state: ConversationState, turn: Turn) -> None:
+async def look_up_social_insurance_code(engine: Conversation, state: ConversationState, turn: Turn) -> None:
     """The app's «tra cứu mã số BHXH» (002, Phụ lục 01 mục 4.1): name, date of birth and
     province give the code. The three steps before this one in the flow ask them (a flow
     says whose: the citizen's, a child's). Found: the code is filled in and the flow goes on
@@ -185,7 +158,7 @@ async def look_up_social_insurance_code(engine: Engine, state: ConversationState
         return
     if code is None:
         # A code an earlier look-up filled in belongs to someone else's name and date now.
-        if state.get_value("social_insurance_code") == state.values.get("_looked_up_code"):
+        if state.get_value("social_insurance_code") == state.flags.looked_up_code:
             drop_field(state, "social_insurance_code")
         turn.say(
             engine.texts(
@@ -198,33 +171,31 @@ async def look_up_social_insurance_code(engine: Engine, state: ConversationState
         await engine.enter(state, turn, flow.step(step.on_no))
         return
     state.set_value("social_insurance_code", code)
-    state.values["_looked_up_code"] = code
+    state.flags.looked_up_code = code
     turn.say(engine.texts("code_lookup.found", name=name, code=code))
     await engine.advance(state, turn)
 
 
-@action("submit_declaration")
-async def submit_declaration(engine: Engine, state: ConversationState, turn: Turn) -> None:
+async def submit_declaration(engine: Conversation, state: ConversationState, turn: Turn) -> None:
     declaration = build_declaration(engine, state)
     key = f"{state.run_id}:{state.flow}"
     # From the first attempt the key stands for this content: a reply lost in an outage may
     # mean the office has it, and a changed form sent again would get the first one back.
-    state.values["_submit_attempted"] = True
+    state.flags.submit_attempted = True
     try:
         submission = await engine.services.backend.submit(declaration, idempotency_key=key)
     except BackendUnavailable:
         await say_backend_unavailable(engine, turn)
         return
-    state.values["_receipt"] = submission.receipt
+    state.flags.receipt = submission.receipt
     # The declaration is with the office now: going "back" must not reopen the form.
     state.history = []
     await engine.advance(state, turn)
 
 
-@action("verify_declaration_otp")
-async def verify_declaration_otp(engine: Engine, state: ConversationState, turn: Turn) -> None:
+async def verify_declaration_otp(engine: Conversation, state: ConversationState, turn: Turn) -> None:
     code = state.values.pop("otp", None)
-    receipt = state.values.get("_receipt")
+    receipt = state.flags.receipt or ""
     try:
         check = await engine.services.backend.verify_declaration_otp(receipt, code or "")
     except BackendUnavailable:
@@ -237,7 +208,7 @@ async def verify_declaration_otp(engine: Engine, state: ConversationState, turn:
 
 
 async def _say_otp_failure(
-    engine: Engine, state: ConversationState, turn: Turn, reason: str, left: int
+    engine: Conversation, state: ConversationState, turn: Turn, reason: str, left: int
 ) -> None:
     messages = {
         "wrong": f"Mã OTP không đúng. Bạn còn {left} lần thử. Ví dụ mã đúng dạng: 6 chữ số như 482913.",
@@ -246,20 +217,19 @@ async def _say_otp_failure(
         "none": "Chưa có mã OTP nào đang chờ. Bấm «Gửi lại mã OTP» để nhận mã.",
     }
     turn.say(messages.get(reason, messages["none"]))
-    await engine._ask(state, turn)
+    await engine.ask(state, turn)
 
 
-@action("resend_declaration_otp")
-async def resend_declaration_otp(engine: Engine, state: ConversationState, turn: Turn) -> None:
+async def resend_declaration_otp(engine: Conversation, state: ConversationState, turn: Turn) -> None:
     try:
-        sent = await engine.services.backend.send_declaration_otp(state.values.get("_receipt", ""))
+        sent = await engine.services.backend.send_declaration_otp(state.flags.receipt or "")
     except BackendUnavailable:
         await say_backend_unavailable(engine, turn)
         return
     await _say_otp_sent(engine, state, turn, sent)
 
 
-async def _say_otp_sent(engine: Engine, state: ConversationState, turn: Turn, sent: Any) -> None:
+async def _say_otp_sent(engine: Conversation, state: ConversationState, turn: Turn, sent: Any) -> None:
     if sent.sent:
         turn.say(
             f"Đã gửi mã OTP mới đến số {sent.phone_masked or ''}. Mã có hiệu lực 5 phút.".replace("  ", " ")
@@ -270,15 +240,14 @@ async def _say_otp_sent(engine: Engine, state: ConversationState, turn: Turn, se
         )
     else:
         turn.say("Không gửi được mã OTP cho hồ sơ này. Vui lòng gọi tổng đài 1900 9068 để được hỗ trợ.")
-    await engine._ask(state, turn)
+    await engine.ask(state, turn)
 
 
-@action("finish_declaration")
-async def finish_declaration(engine: Engine, state: ConversationState, turn: Turn) -> None:
+async def finish_declaration(engine: Conversation, state: ConversationState, turn: Turn) -> None:
     """The result screen: receipt, the Tờ khai PDF, and what to do within 10 days."""
     step = engine.step(state)
     declaration = build_declaration(engine, state)
-    receipt = state.values["_receipt"]
+    receipt = state.flags.receipt or ""
     agency = dict(state.values.get("agency") or {})
     document = None
     try:
@@ -333,8 +302,7 @@ STATUS_LABELS = {
 }
 
 
-@command("status")
-async def show_status(engine: Engine, state: ConversationState, turn: Turn, arg: str) -> None:
+async def show_status(engine: Conversation, state: ConversationState, turn: Turn, arg: str) -> None:
     records = state.meta.get("declarations", [])
     if not records:
         turn.say("Bạn chưa gửi tờ khai nào qua trợ lý này.", engine.menu_buttons())
@@ -358,7 +326,7 @@ async def show_status(engine: Engine, state: ConversationState, turn: Turn, arg:
         lines.append(line)
     turn.say("\n".join(lines), engine.menu_buttons())
     if engine.step(state) is not None:
-        await engine._ask(state, turn, prefix=engine.texts("faq_then_continue"))
+        await engine.ask(state, turn, prefix=engine.texts("faq_then_continue"))
 
 
 # ---------------------------------------------------------------- child registration (through the guardian)
@@ -366,7 +334,7 @@ async def show_status(engine: Engine, state: ConversationState, turn: Turn, arg:
 GUARDIAN_CONFIRMATION_TTL_S = 2 * 3600  # "several children one after another" in one sitting
 
 
-def guardian_confirmed(engine: Engine, state: ConversationState) -> bool:
+def guardian_confirmed(engine: Conversation, state: ConversationState) -> bool:
     guardian = state.meta.get("guardian") or {}
     confirmed_at = guardian.get("confirmed_at")
     if not confirmed_at:
@@ -377,8 +345,7 @@ def guardian_confirmed(engine: Engine, state: ConversationState) -> bool:
     return 0 <= age <= GUARDIAN_CONFIRMATION_TTL_S
 
 
-@action("prepare_child_registration")
-async def prepare_child_registration(engine: Engine, state: ConversationState, turn: Turn) -> None:
+async def prepare_child_registration(engine: Conversation, state: ConversationState, turn: Turn) -> None:
     """A guardian confirmed in this sitting goes straight to the child's form, address and agency pre-filled."""
     if not guardian_confirmed(engine, state):
         return
@@ -394,7 +361,7 @@ async def prepare_child_registration(engine: Engine, state: ConversationState, t
     await engine.enter(state, turn, flow.step("social_insurance_code"))
 
 
-async def _send_guardian_code(engine: Engine, state: ConversationState, turn: Turn) -> Any:
+async def _send_guardian_code(engine: Conversation, state: ConversationState, turn: Turn) -> Any:
     """Ask the backend to text an OTP to the guardian's registered phone; None when it is down."""
     guardian = state.values.get("guardian") or {}
     try:
@@ -406,8 +373,7 @@ async def _send_guardian_code(engine: Engine, state: ConversationState, turn: Tu
         return None
 
 
-@action("send_guardian_otp")
-async def send_guardian_otp(engine: Engine, state: ConversationState, turn: Turn) -> bool:
+async def send_guardian_otp(engine: Conversation, state: ConversationState, turn: Turn) -> bool:
     sent = await _send_guardian_code(engine, state, turn)
     if sent is None:
         return False
@@ -430,15 +396,14 @@ async def send_guardian_otp(engine: Engine, state: ConversationState, turn: Turn
             "Số điện thoại này không khớp với số đã đăng ký cho tài khoản VssID của bạn. Nhập đúng số đã đăng ký, ví dụ 0912 345 678."
         )
         state.drop_value("guardian.phone")
-        await engine._ask(state, turn)
+        await engine.ask(state, turn)
     else:
         turn.say("Tài khoản đang tạm khóa nhận mã OTP. Vui lòng thử lại sau hoặc gọi tổng đài 1900 9068.")
-        await engine._ask(state, turn)
+        await engine.ask(state, turn)
     return False
 
 
-@action("verify_guardian_otp")
-async def verify_guardian_otp(engine: Engine, state: ConversationState, turn: Turn) -> None:
+async def verify_guardian_otp(engine: Conversation, state: ConversationState, turn: Turn) -> None:
     code = state.values.pop("otp", None)
     guardian = state.values.get("guardian") or {}
     try:
@@ -461,27 +426,24 @@ async def verify_guardian_otp(engine: Engine, state: ConversationState, turn: Tu
     await engine.advance(state, turn)
 
 
-@action("resend_guardian_otp")
-async def resend_guardian_otp(engine: Engine, state: ConversationState, turn: Turn) -> None:
+async def resend_guardian_otp(engine: Conversation, state: ConversationState, turn: Turn) -> None:
     sent = await _send_guardian_code(engine, state, turn)
     if sent is not None:
         await _say_otp_sent(engine, state, turn, sent)
 
 
-async def _register_guardian_first(engine: Engine, state: ConversationState, turn: Turn, arg: str) -> None:
+async def _register_guardian_first(
+    engine: Conversation, state: ConversationState, turn: Turn, payload: payloads.Payload
+) -> None:
     engine.end_flow(state)
     state.meta["after_finish"] = "child_registration"
     await engine.start_flow(state, turn, "registration")
 
 
-BUTTONS["childfirst"] = _register_guardian_first
-
-
 # ---------------------------------------------------------------- what the assistant holds about the user
 
 
-@command("mydata")
-async def show_my_data(engine: Engine, state: ConversationState, turn: Turn, arg: str) -> None:
+async def show_my_data(engine: Conversation, state: ConversationState, turn: Turn, arg: str) -> None:
     t = engine.texts
     lines = []
     flow = engine.flow(state)
@@ -508,8 +470,7 @@ async def show_my_data(engine: Engine, state: ConversationState, turn: Turn, arg
     )
 
 
-@command("delete")
-async def ask_delete(engine: Engine, state: ConversationState, turn: Turn, arg: str) -> None:
+async def ask_delete(engine: Conversation, state: ConversationState, turn: Turn, arg: str) -> None:
     state.pending = Pending(type="delete", step=state.step)
     t = engine.texts
     turn.say(
@@ -519,12 +480,12 @@ async def ask_delete(engine: Engine, state: ConversationState, turn: Turn, arg: 
 
 
 async def _answer_delete(
-    engine: Engine, state: ConversationState, turn: Turn, pending: Pending, yes: bool
+    engine: Conversation, state: ConversationState, turn: Turn, pending: Pending, yes: bool
 ) -> None:
     t = engine.texts
     if not yes:
         turn.say(t("delete.kept"))
-        await engine._reask(state, turn)
+        await engine.reask(state, turn)
         return
     documents = [d["document"] for d in state.meta.get("declarations", []) if d.get("document")]
     for path in documents:
@@ -538,11 +499,8 @@ async def _answer_delete(
     turn.say(t("delete.done", photos=photos, documents=len(documents)), engine.menu_buttons())
 
 
-CONFIRMS["delete"] = _answer_delete
-
-
 async def _answer_card_number(
-    engine: Engine, state: ConversationState, turn: Turn, pending: Pending, yes: bool
+    engine: Conversation, state: ConversationState, turn: Turn, pending: Pending, yes: bool
 ) -> None:
     """The CCCD's own QR disagreed with the typed number: take the card's number if the user says so."""
     if yes:
@@ -552,16 +510,46 @@ async def _answer_card_number(
     await engine.advance(state, turn)
 
 
-CONFIRMS["card_number"] = _answer_card_number
-
-
-async def _reminders(engine: Engine, state: ConversationState, turn: Turn, arg: str) -> None:
+async def _stop_reminders(engine: Conversation, state: ConversationState, turn: Turn, arg: str) -> None:
     """`reminders:stop`: the user does not want the paper-form reminder."""
     state.meta["reminders_stopped"] = True
     turn.say(engine.texts("notices.reminders_stopped"))
     if engine.step(state) is not None:
-        await engine._ask(state, turn, prefix=engine.texts("faq_then_continue"))
+        await engine.ask(state, turn, prefix=engine.texts("faq_then_continue"))
 
 
-BUTTONS["reminders"] = _reminders
-COMMANDS["stopreminders"] = _reminders
+async def _reminders_button(
+    engine: Conversation, state: ConversationState, turn: Turn, payload: payloads.Payload
+) -> None:
+    await _stop_reminders(engine, state, turn, "")
+
+
+def register(registry: Registry) -> None:
+    """Hand every action, command, button and yes/no answer of this module to the engine."""
+    registry.actions.update(
+        {
+            "show_agency": show_agency,
+            "check_id_verification": check_id_verification,
+            "look_up_social_insurance_code": look_up_social_insurance_code,
+            "submit_declaration": submit_declaration,
+            "verify_declaration_otp": verify_declaration_otp,
+            "resend_declaration_otp": resend_declaration_otp,
+            "finish_declaration": finish_declaration,
+            "prepare_child_registration": prepare_child_registration,
+            "send_guardian_otp": send_guardian_otp,
+            "verify_guardian_otp": verify_guardian_otp,
+            "resend_guardian_otp": resend_guardian_otp,
+        }
+    )
+    registry.commands.update(
+        {
+            "status": show_status,
+            "mydata": show_my_data,
+            "delete": ask_delete,
+            "stopreminders": _stop_reminders,
+        }
+    )
+    registry.buttons[payloads.RegisterGuardianFirst] = _register_guardian_first
+    registry.buttons[payloads.Reminders] = _reminders_button
+    registry.confirms[PendingType.DELETE] = _answer_delete
+    registry.confirms[PendingType.CARD_NUMBER] = _answer_card_number

@@ -21,11 +21,13 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from dialogs import actions, parsers
+from dialogs.conversation import Registry
 from dialogs.fields import cccd_birth_year
 from dialogs.flow import Flow, Step
 from dialogs.interpret import GLOBAL_WORDS
 from dialogs.messages import Button
 from dialogs.parsing import Accepted, NeedsConfirmation, Rejected
+from dialogs.payloads import CardAction, Payload
 from dialogs.ports import PhotoRejected
 from dialogs.state import ConversationState
 from dialogs.texts import Texts, render
@@ -100,7 +102,7 @@ async def on_photo(engine: Engine, state: ConversationState, turn: Turn, step: S
         if offered_only:
             return False
         turn.say(_photo_error(engine, rejected))
-        await engine._ask(state, turn)
+        await engine.ask(state, turn)
         return True
     if offered_only:
         if read.card is None and read.error is None:
@@ -111,7 +113,7 @@ async def on_photo(engine: Engine, state: ConversationState, turn: Turn, step: S
     problem = _reading_problem(read, target, flow)
     if problem:
         turn.say(problem)
-        await engine._ask(state, turn)
+        await engine.ask(state, turn)
         return True
     assert read.card is not None
     proposal = propose(state, flow, read.card)
@@ -122,7 +124,7 @@ async def on_photo(engine: Engine, state: ConversationState, turn: Turn, step: S
         except PhotoRejected:
             pass  # readable QR, photo too soft for the office: the photo step asks again
     state.values[PROPOSAL] = proposal
-    await engine._ask(state, turn)
+    await engine.ask(state, turn)
     return True
 
 
@@ -181,7 +183,13 @@ async def on_button(engine: Engine, state: ConversationState, turn: Turn, arg: s
         await engine._stale(state, turn)
 
 
-actions.BUTTONS["card"] = on_button
+async def _on_card_button(engine: Any, state: ConversationState, turn: Turn, payload: Payload) -> None:
+    await on_button(engine, state, turn, payload.arg())
+
+
+def register(registry: Registry) -> None:
+    """Hand the card buttons («Dùng thông tin này», «Sửa», …) to the engine."""
+    registry.buttons[CardAction] = _on_card_button
 
 
 # ---------------------------------------------------------------- the proposal
@@ -341,7 +349,7 @@ async def _fix_item(
     step = field_step(flow, item["field"]) if flow else None
     if step is None:
         proposal["fixing"] = None
-        await engine._ask(state, turn)
+        await engine.ask(state, turn)
         return
     values = {**state.values, **{i["field"]: i["value"] for i in proposal["items"] if i.get("field")}}
     result = parsers.parser(step.parser)(text, values)
@@ -349,7 +357,7 @@ async def _fix_item(
         proposal["items"][proposal["fixing"]] = _item(step, result.value)
         proposal["fixing"] = None
         turn.say(texts()("fixed", label=item["label"]))
-        await engine._ask(state, turn)
+        await engine.ask(state, turn)
         return
     message = getattr(result, "message", "") or texts()(
         "type_field", label=item["label"], shown=item["shown"]
@@ -382,7 +390,7 @@ async def _use(engine: Engine, state: ConversationState, turn: Turn, proposal: d
     for item in filled:  # the hooks a typed answer would run (the ID's verification check)
         step = field_step(flow, item["field"])
         if step is not None and step.after:
-            await actions.ACTIONS[step.after](engine, state, turn)
+            await engine.registry.actions[step.after](engine, state, turn)
     await _next_card_or_go_on(engine, state, turn, flow)
 
 

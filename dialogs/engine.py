@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from dialogs import actions, cardfill, fields, parsers
+from dialogs import actions, buttons, cardfill, fields, parsers, payloads
+from dialogs.conversation import Registry, Services, Turn
 from dialogs.fields import RejectedWithEscape
 from dialogs.flow import Flow, Step, load_flows
 from dialogs.interpret import (
@@ -34,8 +32,8 @@ from dialogs.interpret import (
 )
 from dialogs.messages import Button, Inbound, Outbound
 from dialogs.parsing import Accepted, Ambiguous, Choice, NeedsConfirmation, ParseResult, Rejected
-from dialogs.ports import DocumentRenderer, PhotoRejected, PhotoStore, RegistrationBackend
-from dialogs.state import ConversationState, Pending, PendingType
+from dialogs.ports import PhotoRejected
+from dialogs.state import ConversationState, Flags, Pending, PendingType
 from dialogs.texts import Texts, holds, render
 from knowledge.faq import FaqEntry, FaqIndex, FaqMatch, FaqResult
 from knowledge.faq import message as faq_message
@@ -47,44 +45,21 @@ COMMAND_ALIASES = {"huy": "cancel", "quaylai": "back", "trogiup": "help", "batda
 MAX_CHOICE_BUTTONS = 8
 
 
-@dataclass
-class Services:
-    """The outside world as the engine sees it; tests pass in-memory fakes."""
-
-    backend: RegistrationBackend
-    photos: PhotoStore
-    documents: DocumentRenderer
-    faq: FaqIndex | None = None
-    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
-    # Hooks the assistant layer provides for data about the user outside the state (e.g. /delete).
-    forget_user: Callable[[str], Awaitable[None]] | None = None
-
-
-@dataclass
-class Turn:
-    """One exchange being built: the replies so far and who the user is."""
-
-    conversation_id: str
-    replies: list[Outbound] = field(default_factory=list)
-
-    def say(self, text: str, buttons: list[Button] | tuple[Button, ...] = (), **extra: Any) -> None:
-        if text or buttons or extra:
-            self.replies.append(Outbound(text=text, buttons=tuple(buttons), **extra))
-
-
 class Engine:
     def __init__(
         self,
         services: Services,
         flows: dict[str, Flow] | None = None,
         texts: Texts | None = None,
+        registry: Registry | None = None,
     ) -> None:
         self.services = services
+        self.registry = registry if registry is not None else default_registry()
         self.flows = flows if flows is not None else load_flows()
         self.texts = texts or Texts.default()
         self.interpreter = Interpreter(
             faq=lambda: self.faq,
-            parse_values=lambda state: state.values,
+            parse_values=ConversationState.parse_values,
             offered=self._suggested,
             match_offered=self._match_offered,
             extra_buttons=self._typed_buttons,
@@ -112,7 +87,7 @@ class Engine:
         elif inbound.text is not None and inbound.text.strip():
             await self._text(state, turn, inbound.text.strip())
         else:
-            await self._reask(state, turn)
+            await self.reask(state, turn)
         return state, turn.replies
 
     # ---------------------------------------------------------------- helpers on flows
@@ -127,7 +102,7 @@ class Engine:
         return flow.step(state.step)
 
     def context(self, state: ConversationState, **extra: Any) -> dict[str, Any]:
-        return {"v": state.values, "meta": state.meta, **extra}
+        return {"v": state.values, "flags": state.flags, "meta": state.meta, **extra}
 
     def applicable(self, state: ConversationState, step: Step) -> bool:
         if not step.when:
@@ -153,13 +128,13 @@ class Engine:
             await self._global(state, turn, name)
         elif name in {"register", "dangky"}:
             await self.start_flow(state, turn, "registration")
-        elif name in actions.COMMANDS:
-            await actions.COMMANDS[name](self, state, turn, arg)
+        elif name in self.registry.commands:
+            await self.registry.commands[name](self, state, turn, arg)
         else:
             turn.say(
                 "Mình không biết lệnh này. Các lệnh dùng được: /start, /back, /cancel, /restart, /help, /status, /mydata, /delete.",
             )
-            await self._reask(state, turn)
+            await self.reask(state, turn)
 
     async def _start(self, state: ConversationState, turn: Turn, payload: str) -> None:
         referral = actions.parse_start_payload(payload)
@@ -168,7 +143,7 @@ class Engine:
         if state.flow:
             flow = self.flow(state)
             turn.say(self.texts("resume", flow_title=flow.title if flow else ""))
-            await self._reask(state, turn)
+            await self.reask(state, turn)
             return
         text = self.texts("greeting")
         if state.meta.get("referral"):
@@ -186,7 +161,7 @@ class Engine:
                 )
             # «Gặp nhân viên»: the bot layer's hotline desk opens a ticket (bot/hotline/desk.py).
             turn.say(text, [Button(self.texts("human_button"), "human")])
-            await self._reask(state, turn)
+            await self.reask(state, turn)
             return
         if move == "menu" or flow is None:
             if move in {"back", "cancel", "restart", "edit", "skip"} and flow is None:
@@ -212,7 +187,7 @@ class Engine:
                 await self._accept(state, turn, step, None)
             else:
                 turn.say("Bước này bắt buộc, không bỏ qua được.")
-                await self._reask(state, turn)
+                await self.reask(state, turn)
 
     def _ask_first(
         self, state: ConversationState, turn: Turn, kind: str, question: str, yes_key: str, value: Any = None
@@ -226,10 +201,10 @@ class Engine:
 
     async def go_back(self, state: ConversationState, turn: Turn) -> None:
         state.pending = None
-        if _declaration_sent(state):
-            # An answer changed now would not reach the office (see _declaration_sent).
+        if self.declaration_sent(state):
+            # An answer changed now would not reach the office (see declaration_sent).
             turn.say(self.texts("edit_after_sending"))
-            await self._reask(state, turn)
+            await self.reask(state, turn)
             return
         flow = self.flow(state)
         while state.history:
@@ -238,10 +213,10 @@ class Engine:
             if step and step.kind not in {"action", "end"} and self.applicable(state, step):
                 state.step = previous
                 state.editing = False
-                await self._ask(state, turn)
+                await self.ask(state, turn)
                 return
         turn.say(self.texts("back_at_start"))
-        await self._reask(state, turn)
+        await self.reask(state, turn)
 
     # ---------------------------------------------------------------- flows
 
@@ -253,7 +228,7 @@ class Engine:
         if flow.intro:
             turn.say(render(flow.intro, **self.context(state)) + "\n" + self.texts("nav_hint"))
         if flow.on_start:
-            await actions.ACTIONS[flow.on_start](self, state, turn)
+            await self.registry.actions[flow.on_start](self, state, turn)
         if state.flow == flow.id and state.step is None:
             await self.enter(state, turn, flow.first)
 
@@ -281,14 +256,14 @@ class Engine:
         state.pending = None
         state.last_rejected = None
         if step.kind in {"action", "end"} and step.action:
-            await actions.ACTIONS[step.action](self, state, turn)
+            await self.registry.actions[step.action](self, state, turn)
             return
         if step.kind == "end":
             text = render(step.prompt, **self.context(state)) if step.prompt else ""
             self.end_flow(state)
             turn.say(f"{text}\n{self.texts('menu_prompt')}".strip(), self.menu_buttons())
             return
-        await self._ask(state, turn)
+        await self.ask(state, turn)
 
     def _following(self, flow: Flow, step: Step) -> Step | None:
         if step.next:
@@ -333,14 +308,14 @@ class Engine:
 
     # ---------------------------------------------------------------- asking
 
-    async def _reask(self, state: ConversationState, turn: Turn) -> None:
+    async def reask(self, state: ConversationState, turn: Turn) -> None:
         if self.step(state) is None:
             if not turn.replies:
                 turn.say(self.texts("menu_prompt"), self.menu_buttons())
             return
-        await self._ask(state, turn)
+        await self.ask(state, turn)
 
-    async def _ask(self, state: ConversationState, turn: Turn, prefix: str | None = None) -> None:
+    async def ask(self, state: ConversationState, turn: Turn, prefix: str | None = None) -> None:
         step = self.step(state)
         if step is None:
             return
@@ -410,9 +385,9 @@ class Engine:
         if flow is None or step is None:
             return
         summary_position = next((i for i, s in enumerate(flow.steps) if s.kind == "summary"), None)
-        if summary_position is None or _declaration_sent(state):
+        if summary_position is None or self.declaration_sent(state):
             turn.say(self.texts("edit_after_sending"))
-            await self._reask(state, turn)
+            await self.reask(state, turn)
             return
         buttons = [
             Button(s.label, f"edit:{s.id}")
@@ -426,95 +401,39 @@ class Engine:
 
     # ---------------------------------------------------------------- buttons
 
+    @staticmethod
+    def declaration_sent(state: ConversationState) -> bool:
+        """Sent to the office, or sent without an answer (an outage): nothing on the form can be
+        changed any more («làm lại» starts a new one). Not "past the summary": the commitment
+        comes before sending, the mã số BHXH look-up after the end."""
+        return bool(state.flags.receipt or state.flags.submit_attempted)
+
     async def _button(self, state: ConversationState, turn: Turn, payload: str) -> None:
-        kind, _, arg = payload.partition(":")
-        step = self.step(state)
-        if kind == "flow" and arg in self.flows:
-            await self._switch_flow(state, turn, arg)
-        elif kind == "nav":
-            await self._global(state, turn, arg)
-        elif kind == "cmd" and arg in actions.COMMANDS:
-            await actions.COMMANDS[arg](self, state, turn, "")
-        elif kind == "faq":
-            await self._faq_entry(state, turn, arg)
-        elif kind == "pick" and state.pending and state.pending.type == "choices" and _is_index(arg):
-            index = int(arg)
-            if index < len(state.pending.choices) and step and state.pending.step == step.id:
-                await self._accept(state, turn, step, state.pending.choices[index]["value"])
-            else:
-                await self._stale(state, turn)
-        elif kind == "confirm" and state.pending is not None:
-            await self._answer_pending_confirm(state, turn, arg == "yes")
-        elif kind == "confirm" and step and step.kind == "confirm":
-            if arg == "yes":
-                await self.advance(state, turn)
-            else:
-                if step.no_message:
-                    turn.say(render(step.no_message, **self.context(state)))
-                if step.on_no:
-                    await self.enter(state, turn, self.flow(state).step(step.on_no))
-                else:
-                    await self._global(state, turn, "cancel")
-        elif (
-            kind == "opt"
-            and step
-            and step.kind == "choice"
-            and _is_index(arg)
-            and int(arg) < len(step.options)
-        ):
-            await self._choose_option(state, turn, step, step.options[int(arg)])
-        elif kind == "summary" and step and step.kind == "summary":
-            await self.advance(state, turn)
-        elif kind == "edit" and not arg:
-            await self._show_edit_list(state, turn)
-        elif kind == "edit" and step and arg in (self.flow(state).index if self.flow(state) else {}):
-            flow = self.flow(state)
-            summary = next((s for s in flow.steps if s.kind == "summary"), None)
-            if summary is None or _declaration_sent(state):
-                await self._stale(state, turn)
-                return
-            state.editing = True
-            state.history.append(step.id)
-            state.step = arg
-            await self._ask(state, turn)
-        elif kind == "goto" and step and any(b["payload"] == payload for b in step.buttons):
-            # A side road the current step offers (the mã số BHXH look-up); a button left
-            # on screen from another step is stale.
-            await self.enter(state, turn, self.flow(state).step(arg))
-        elif kind == "keep" and step and step.field and state.get_value(step.field) is not None:
-            await self.advance(state, turn)
-        elif kind == "skip" and step and step.optional:
-            await self._accept(state, turn, step, None)
-        elif kind == "flag" and step and arg and arg == state.values.get("_offered_flag"):
-            # The parser offered a way out (e.g. "my name really has no accents"): set it, parse again.
-            state.values.pop("_offered_flag", None)
-            state.set_value(arg, True)
-            state.values["_flag_set"] = arg
-            if state.last_rejected:
-                await self._text(state, turn, state.last_rejected)
-            else:
-                await self._ask(state, turn)
-        elif kind in {"resend", "retry"} and step and (step.resend or step.kind in {"action", "end"}):
-            name = step.resend if kind == "resend" else step.action
-            await actions.ACTIONS[name](self, state, turn)
-        elif kind in actions.BUTTONS:
-            await actions.BUTTONS[kind](self, state, turn, arg)
-        else:
+        pressed = payloads.parse(payload)
+        handled = False
+        if pressed is not None:
+            handler = buttons.HANDLERS.get(type(pressed))
+            if handler is not None:
+                handled = await handler(self, state, turn, pressed)
+            elif type(pressed) in self.registry.buttons:
+                await self.registry.buttons[type(pressed)](self, state, turn, pressed)
+                handled = True
+        if not handled:
             await self._stale(state, turn)
 
     async def _stale(self, state: ConversationState, turn: Turn) -> None:
         if self.step(state) is None:
             turn.say(self.texts("menu_prompt"), self.menu_buttons())
             return
-        await self._ask(state, turn, prefix=self.texts("stale_button"))
+        await self.ask(state, turn, prefix=self.texts("stale_button"))
 
     async def _switch_flow(self, state: ConversationState, turn: Turn, flow_id: str) -> None:
         current = self.flow(state)
         if current is not None and current.id == flow_id:
             turn.say(self.texts("resume", flow_title=current.title))
-            await self._reask(state, turn)
+            await self.reask(state, turn)
             return
-        if current is not None and any(not k.startswith("_") for k in state.values):
+        if current is not None and state.values:
             question = self.texts(
                 "switch_confirm", flow_title=current.title, new_title=self.flows[flow_id].title
             )
@@ -532,7 +451,7 @@ class Engine:
                 self.end_flow(state)
                 turn.say(self.texts("cancelled"), self.menu_buttons())
             else:
-                await self._ask(state, turn, prefix=self.texts("continue_where"))
+                await self.ask(state, turn, prefix=self.texts("continue_where"))
         elif pending.type == "restart":
             if yes and state.flow:
                 flow_id = state.flow
@@ -541,24 +460,24 @@ class Engine:
                 state.step = None
                 await self.start_flow(state, turn, flow_id)
             else:
-                await self._ask(state, turn, prefix=self.texts("continue_where"))
+                await self.ask(state, turn, prefix=self.texts("continue_where"))
         elif pending.type == "switch":
             if yes:
                 await actions.discard_flow_uploads(self, state)
                 self.end_flow(state)
                 await self.start_flow(state, turn, pending.value)
             else:
-                await self._ask(state, turn, prefix=self.texts("continue_where"))
+                await self.ask(state, turn, prefix=self.texts("continue_where"))
         elif pending.type in {"confirm", "question_or_value"}:
             step = self.step(state)
             if yes and step is not None:
                 await self._accept(state, turn, step, pending.value)
             else:
-                await self._ask(state, turn, prefix=self.texts("confirm_retype"))
-        elif pending.type in actions.CONFIRMS:
-            await actions.CONFIRMS[pending.type](self, state, turn, pending, yes)
+                await self.ask(state, turn, prefix=self.texts("confirm_retype"))
+        elif pending.type in self.registry.confirms:
+            await self.registry.confirms[pending.type](self, state, turn, pending, yes)
         else:
-            await self._reask(state, turn)
+            await self.reask(state, turn)
 
     # ---------------------------------------------------------------- photos
 
@@ -573,7 +492,7 @@ class Engine:
             return
         if step.kind != "photo":
             turn.say(self.texts("expect_text"))
-            await self._ask(state, turn)
+            await self.ask(state, turn)
             return
         try:
             stored = await self.services.photos.store(turn.conversation_id, step.photo_kind or "photo", data)
@@ -581,7 +500,7 @@ class Engine:
             # What is wrong comes first; "this step seems hard" only after it.
             turn.say(self._photo_error(rejected, step.photo_kind))
             self._count_attempt(state, step, turn)
-            await self._ask(state, turn)
+            await self.ask(state, turn)
             return
         kind_label = self.texts.raw("photo_kinds").get(step.photo_kind, "")
         turn.say(self.texts("photo_saved", kind_label=kind_label, width=stored.width, height=stored.height))
@@ -639,9 +558,9 @@ class Engine:
             )
         elif isinstance(verdict, NotAPhoto):
             turn.say(self.texts("expect_photo"))
-            await self._ask(state, turn)
+            await self.ask(state, turn)
         elif isinstance(verdict, Unclear):
-            await self._ask(state, turn, prefix=self.texts("choose_one") if verdict.choose else None)
+            await self.ask(state, turn, prefix=self.texts("choose_one") if verdict.choose else None)
         else:
             assert step is not None
             await self._take(state, turn, step, verdict.result, text)
@@ -673,7 +592,7 @@ class Engine:
         self._count_attempt(state, step, turn)
         buttons = []
         if isinstance(result, RejectedWithEscape):
-            state.values["_offered_flag"] = result.flag
+            state.flags.offered_escape = result.flag
             buttons.append(Button(result.button_label, f"flag:{result.flag}"))
         offered = self._suggested(state, step)
         if offered:  # the list stays at hand after a search that found nothing
@@ -762,9 +681,8 @@ class Engine:
         state.last_rejected = None
         state.attempts.pop(step.id, None)
         # An escape flag answers one question only: a child's name typed later is checked again.
-        for key in (state.values.pop("_flag_set", None), state.values.pop("_offered_flag", None)):
-            if key:
-                state.values.pop(key, None)
+        state.flags.escapes = []
+        state.flags.offered_escape = None
         if step.field:
             previous = state.get_value(step.field)
             state.set_value(step.field, value)
@@ -773,11 +691,11 @@ class Engine:
                     actions.drop_field(state, dependent)
         if step.after:
             # An after-hook may keep the user at this step (returns False), e.g. an unknown account.
-            if await actions.ACTIONS[step.after](self, state, turn) is False:
+            if await self.registry.actions[step.after](self, state, turn) is False:
                 return
         if step.action and step.kind == "text":
             # Steps like the OTP: the action decides whether to go on.
-            await actions.ACTIONS[step.action](self, state, turn)
+            await self.registry.actions[step.action](self, state, turn)
             return
         await self.advance(state, turn, target=target)
 
@@ -803,7 +721,7 @@ class Engine:
             turn.say(self.texts("question_unanswered", example=example))
         else:
             self._say_faq(state, turn, result, in_flow=True)
-        await self._ask(state, turn, prefix=self.texts("faq_then_continue"))
+        await self.ask(state, turn, prefix=self.texts("faq_then_continue"))
 
     def _say_faq(self, state: ConversationState, turn: Turn, result: FaqResult, in_flow: bool) -> None:
         if result.match is not None:
@@ -820,7 +738,7 @@ class Engine:
         in_flow = self.step(state) is not None
         self._say_answer(turn, entry, in_flow)
         if in_flow:
-            await self._ask(state, turn, prefix=self.texts("faq_then_continue"))
+            await self.ask(state, turn, prefix=self.texts("faq_then_continue"))
 
     def _say_answer(self, turn: Turn, entry: FaqEntry, in_flow: bool) -> None:
         """An FAQ answer; outside a flow with the entry's natural next action as a button."""
@@ -840,6 +758,7 @@ def _faq_buttons(matches: tuple[FaqMatch, ...]) -> list[Button]:
 def _clear_form(state: ConversationState) -> None:
     """Forget what the user entered in the current flow (starting or ending one)."""
     state.values = {}
+    state.flags = Flags()
     state.history = []
     state.pending = None
     state.editing = False
@@ -852,11 +771,12 @@ def _own_buttons(step: Step) -> list[Button]:
     return [Button(b["label"], b["payload"]) for b in step.buttons]
 
 
-def _declaration_sent(state: ConversationState) -> bool:
-    """Sent to the office, or sent without an answer (an outage): nothing on the form can be
-    changed any more («làm lại» starts a new one). Not "past the summary": the commitment
-    comes before sending, the mã số BHXH look-up after the end."""
-    return bool(state.values.get("_receipt") or state.values.get("_submit_attempted"))
+def default_registry() -> Registry:
+    """The actions, commands and buttons of dialogs/actions.py and dialogs/cardfill.py."""
+    registry = Registry()
+    actions.register(registry)
+    cardfill.register(registry)
+    return registry
 
 
 def _is_index(text: str) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 
 class PendingType(StrEnum):
@@ -30,11 +30,38 @@ class Pending(BaseModel):
     value: Any = None
 
 
+class Flags(BaseModel):
+    """The engine's own notes about the current flow, kept apart from the user's answers."""
+
+    # A way out a field's rule offered ("my name really has no accents"), not yet pressed.
+    offered_escape: str | None = None
+    # Ways out pressed: the parser reads them (by their names) for one answer only.
+    escapes: list[str] = Field(default_factory=list)
+    # The citizen's ID number is verified against the population database: no ID photos.
+    id_verified: bool | None = None
+    # The mã số BHXH a look-up filled in (dropped again when a later look-up finds nothing).
+    looked_up_code: str | None = None
+    # Sent, or sent without an answer: nothing on the form may change any more.
+    submit_attempted: bool = False
+    receipt: str | None = None
+
+
+# Where flags lived before they had a place of their own: underscore keys among the values.
+LEGACY_FLAG_KEYS = {
+    "_offered_flag": "offered_escape",
+    "_id_verified": "id_verified",
+    "_looked_up_code": "looked_up_code",
+    "_submit_attempted": "submit_attempted",
+    "_receipt": "receipt",
+}
+
+
 class ConversationState(BaseModel):
     flow: str | None = None
     step: str | None = None
-    # Answers of the current flow, by field name. Names starting with "_" are the engine's notes.
+    # Answers of the current flow, by field name; the engine's own notes are in `flags`.
     values: dict[str, Any] = Field(default_factory=dict)
+    flags: Flags = Field(default_factory=Flags)
     history: list[str] = Field(default_factory=list)
     pending: Pending | None = None
     editing: bool = False
@@ -43,6 +70,32 @@ class ConversationState(BaseModel):
     run_id: str | None = None
     # What outlives a flow: referral, handoff token, submitted declarations, confirmed guardian.
     meta: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flags_out_of_values(cls, data: Any) -> Any:
+        """State stored before `flags` existed kept them among the values as "_name" keys."""
+        # Only these keys move: flows may name fields "_lookup_…" (kept off the summary).
+        if not isinstance(data, dict) or not isinstance(data.get("values"), dict):
+            return data
+        values = data["values"]
+        if not any(key in values for key in (*LEGACY_FLAG_KEYS, "_flag_set")):
+            return data
+        values = dict(values)
+        flags = dict(data.get("flags") or {})
+        for old, new in LEGACY_FLAG_KEYS.items():
+            if old in values:
+                flags[new] = values.pop(old)
+        pressed = values.pop("_flag_set", None)  # a way out pressed, stored under its own name
+        if pressed and values.pop(pressed, None):
+            flags["escapes"] = [*(flags.get("escapes") or []), pressed]
+        return {**data, "values": values, "flags": flags}
+
+    def parse_values(self) -> dict[str, Any]:
+        """What a field parser reads: the answers, plus the ways out the user pressed."""
+        if not self.flags.escapes:
+            return self.values
+        return {**self.values, **dict.fromkeys(self.flags.escapes, True)}
 
     def get_value(self, path: str) -> Any:
         node: Any = self.values

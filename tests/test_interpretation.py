@@ -3,8 +3,11 @@ every kind of step and the step is asked again with its own buttons (issue 17, i
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from dialogs.state import ConversationState, Flags
 from tests.chat_harness import (
     CITIZEN,
     FORM_ORDER,
@@ -177,3 +180,48 @@ async def _at_the_childs_step(chat: Chat, backend, marker: str) -> None:
         else:
             await chat.text(answer)
     assert marker in chat.said, chat.said
+
+
+def test_state_stored_with_flags_among_the_values_loads_with_them_apart():
+    """Conversations saved before `flags` existed kept the engine's notes as "_name" values."""
+    stored = {
+        "flow": "registration",
+        "step": "full_name",
+        "values": {
+            "full_name": "Le Van An",
+            "_offered_flag": "_name_without_accents_ok",
+            "_flag_set": "_name_without_accents_ok",
+            "_name_without_accents_ok": True,
+            "_id_verified": True,
+            "_looked_up_code": "7999000106",
+            "_submit_attempted": True,
+            "_receipt": "HS-1",
+        },
+    }
+    state = ConversationState.model_validate_json(json.dumps(stored))
+    assert state.values == {"full_name": "Le Van An"}
+    assert state.flags == Flags(
+        offered_escape="_name_without_accents_ok",
+        escapes=["_name_without_accents_ok"],
+        id_verified=True,
+        looked_up_code="7999000106",
+        submit_attempted=True,
+        receipt="HS-1",
+    )
+    assert state.parse_values()["_name_without_accents_ok"] is True
+    again = ConversationState.model_validate_json(state.model_dump_json())
+    assert again == state
+
+
+async def test_a_name_without_accents_kept_by_its_button_is_stored_without_the_flag(assistant):
+    chat = Chat(assistant)
+    await start_registration(chat)
+    await chat.text(CITIZEN["social_insurance_code"])
+    await chat.text("John Smith")
+    await chat.press("Tên tôi không có dấu")
+    assert "Nhập số giấy tờ tùy thân" in chat.said
+    loaded, _ = assistant.store.load("test:parent-1")
+    assert loaded.values["full_name"] == "John Smith" and not loaded.flags.escapes
+    await chat.press("quay lại") if "quay lại" in chat.labels else await chat.text("quay lại")
+    await chat.text("John Smith")  # the way out answered one question only: asked again
+    assert "chưa có dấu" in chat.said

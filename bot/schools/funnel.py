@@ -57,7 +57,7 @@ def mark(state: ConversationState) -> Mark:
         state.flow,
         state.run_id,
         state.step,
-        state.values.get("_receipt"),
+        state.flags.receipt,
         len(state.meta.get("declarations") or ()),
     )
 
@@ -91,7 +91,7 @@ class SchoolFunnel:
             at_summary = state.step in flow.index and flow.step(state.step).kind == "summary"
             if at_summary and (state.step != before.step or state.run_id != before.run_id):
                 found.append(FunnelStep(f"run:{state.run_id}:summary", school, kind, "summary"))
-            receipt = state.values.get("_receipt")
+            receipt = state.flags.receipt
             if receipt and receipt != before.receipt:
                 found.append(FunnelStep(f"receipt:{receipt}:submitted", school, kind, "submitted", receipt))
         for record in (state.meta.get("declarations") or [])[before.confirmed :]:
