@@ -164,7 +164,7 @@ def _training_examples(
     entries: Sequence[FaqEntry], training: Sequence[EvalCase]
 ) -> list[tuple[str, int | None]]:
     """Training questions, normalised, with their entry's position (None: out of scope)."""
-    position = {e.id: n for n, e in enumerate(entries)}
+    position = {i: n for n, e in enumerate(entries) for i in (e.id, *e.formerly)}
     examples: list[tuple[str, int | None]] = []
     for case in training:
         if case.expected != OUT_OF_SCOPE and case.expected not in position:
