@@ -52,6 +52,9 @@ class FaqResult:
     # suggested) may be what was meant too: the chat offers them as buttons after the
     # answer. Not in the JSON (its shape is fixed).
     see_also: tuple[FaqMatch, ...] = ()
+    # Answered, and the scores alone would answer with the same entry by a clear lead: what
+    # a mid-form statement that is not worded as a question needs to be taken for one.
+    sure: bool = False
 
     @property
     def outcome(self) -> Literal["answer", "suggest", "refuse"]:

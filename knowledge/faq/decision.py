@@ -36,6 +36,10 @@ fewer rightly on the tuning sets, none fewer wrongly)."""
 ANSWER_MARGIN = 12.0
 """How far the first entry's score may trail the best score and still be answered
 outright (the re-ranker prefers it; the scores must not clearly prefer another)."""
+SURE_THRESHOLD = 70.0
+SURE_MARGIN = 5.0
+"""An answer is `sure` when the first entry also has the best score, at least SURE_THRESHOLD,
+SURE_MARGIN ahead of the runner-up (the scores alone would answer with it)."""
 SUGGEST_THRESHOLD = 57.0
 """Below this the question is out of scope: polite refusal with the hotline."""
 SUGGEST_WINDOW = 12.0
@@ -118,7 +122,9 @@ class Decider:
             and top - score[first] <= ANSWER_MARGIN
         ):
             match = FaqMatch(self.entries[first], score[first])
-            return FaqResult(question=text, match=match, suggestions=(), see_also=suggestions[1:])
+            runner_up = max((score[n] for n in real if n != first), default=0.0)
+            sure = score[first] == top and top >= SURE_THRESHOLD and top - runner_up >= SURE_MARGIN
+            return FaqResult(question=text, match=match, see_also=suggestions[1:], sure=sure)
         return FaqResult(question=text, match=None, suggestions=suggestions)
 
     def _refused_by_rules(self, analysis: Analysis, score: dict[int, float], real: list[int]) -> bool:

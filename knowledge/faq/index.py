@@ -116,7 +116,8 @@ class FaqIndex:
         # Only the parts worded as questions: parents often set the scene first ("cô giáo
         # nhắn cài vssid cho con, ...") and that part alone would be answered beside the point.
         parts = [p for p in question_parts(text) if self.looks_like_question(p)]
-        answered = [r.match for r in map(self._ask_part, parts) if r.match is not None]
+        results = [r for r in map(self._ask_part, parts) if r.match is not None]
+        answered = [r.match for r in results if r.match is not None]
         if not answered:
             return result
         first = answered[0]
