@@ -13,12 +13,15 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from knowledge.faq import FaqIndex, FaqMatch, FaqResult, load_eval, message
 from knowledge.faq.models import RANKER_PATH
+
+if TYPE_CHECKING:
+    from knowledge.faq.training import EvalReport
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 DEFAULT_EVAL = DATA / "faq_eval.tsv"
@@ -60,8 +63,12 @@ def faq(
         bool, typer.Option("--eval", help="Measure the matcher on the evaluation set.")
     ] = False,
     eval_file: Annotated[
-        Path, typer.Option(help="Evaluation TSV (expected id <TAB> question).")
-    ] = DEFAULT_EVAL,
+        list[Path] | None,
+        typer.Option(
+            help="Evaluation TSV (expected id <TAB> question; 'a|b' when either answers it). "
+            "Repeat it for figures per file and pooled."
+        ),
+    ] = None,
     refit_ranker: Annotated[
         bool,
         typer.Option(
@@ -78,7 +85,11 @@ def faq(
 
     index = faq_index()  # built once, then read from the disk cache (bot/faq_cache.py)
     if run_eval:
-        _print_eval(index, eval_file, as_json)
+        paths = eval_file or [DEFAULT_EVAL]
+        if len(paths) == 1:
+            _print_eval(index, paths[0], as_json)
+        else:
+            _print_evals(index, paths, as_json)
         return
     if question is not None:
         result = index.ask(question)
@@ -97,16 +108,47 @@ def faq(
         _dump(index.ask(line).to_json())
 
 
-def _print_eval(index: FaqIndex, path: Path, as_json: bool) -> None:
+def _evaluate(index: FaqIndex, path: Path) -> EvalReport:
     from knowledge.faq.training import evaluate  # offline work: the bot never loads it
 
     if not path.is_file():
         typer.echo(f"Evaluation file not found: {path} (pass --eval-file).", err=True)
         raise typer.Exit(2)
-    report = evaluate(index, load_eval(path))
+    return evaluate(index, load_eval(path))
+
+
+def _print_evals(index: FaqIndex, paths: list[Path], as_json: bool) -> None:
+    """Each file's report (a JSON object per line with its "file"), then in text a table of
+    the figures per file and pooled."""
+    from knowledge.faq.training import pooled
+
+    reports = [_evaluate(index, path) for path in paths]
+    named = [(path.name, report) for path, report in zip(paths, reports, strict=True)]
+    for name, report in named:
+        if as_json:
+            _dump({"file": name, **report.to_json()})
+        else:
+            typer.echo(f"== {name}")
+            _print_report(index, report)
+    if as_json:
+        return
+    typer.echo("file: in scope, answered outright right / wrong, top-1; out of scope, refused")
+    for name, report in [*named, ("pooled", pooled(reports))]:
+        typer.echo(
+            f"  {name}: {report.in_scope}, {report.answered_rate:.1%} / {report.wrong_rate:.1%}, "
+            f"{report.top1_accuracy:.1%}; {report.out_of_scope}, {report.refusal_rate:.1%}"
+        )
+
+
+def _print_eval(index: FaqIndex, path: Path, as_json: bool) -> None:
+    report = _evaluate(index, path)
     if as_json:
         _dump(report.to_json())
         return
+    _print_report(index, report)
+
+
+def _print_report(index: FaqIndex, report: EvalReport) -> None:
     typer.echo(
         f"entries: {len(index)}   questions: {report.in_scope} in scope, {report.out_of_scope} out of scope"
     )

@@ -725,7 +725,8 @@ class Engine:
 
     def _say_faq(self, state: ConversationState, turn: Turn, result: FaqResult, in_flow: bool) -> None:
         if result.match is not None:
-            self._say_answer(turn, result.match.entry, in_flow)
+            # the close entries it might also have meant (or a second question's answer)
+            self._say_answer(turn, result.match.entry, in_flow, also=result.see_also)
             return
         turn.say(self.texts("faq_suggest"), _faq_buttons(result.suggestions))
 
@@ -740,14 +741,17 @@ class Engine:
         if in_flow:
             await self.ask(state, turn, prefix=self.texts("faq_then_continue"))
 
-    def _say_answer(self, turn: Turn, entry: FaqEntry, in_flow: bool) -> None:
-        """An FAQ answer; outside a flow with the entry's natural next action as a button."""
+    def _say_answer(
+        self, turn: Turn, entry: FaqEntry, in_flow: bool, also: tuple[FaqMatch, ...] = ()
+    ) -> None:
+        """An FAQ answer; outside a flow with the entry's natural next action as a button;
+        then a button per close entry it may also have meant."""
         buttons = []
         if not in_flow and entry.next_action:
             action = self.texts.raw("faq_next_actions").get(entry.next_action)
             if action:
                 buttons.append(Button(action["label"], action["payload"]))
-        turn.say(entry.answer, buttons)
+        turn.say(entry.answer, buttons + _faq_buttons(also)[:2])
 
 
 def _faq_buttons(matches: tuple[FaqMatch, ...]) -> list[Button]:

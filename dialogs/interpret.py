@@ -252,7 +252,11 @@ class Interpreter:
         if not question_like and (offered or not isinstance(result, Rejected)):
             return Answer(result)
         faq = faq_index.ask(text)
-        if faq.outcome == "answer" or (question_like and faq.outcome == "suggest"):
+        # Not worded as a question, a text the step's rule refused is taken for one only when
+        # the FAQ is sure ("otp ko về"), not merely confident ("tôi ko có thẻ bhyt").
+        if (faq.outcome == "answer" and (question_like or faq.sure)) or (
+            question_like and faq.outcome == "suggest"
+        ):
             return Question(faq)
         # Refused: the hotline, then the step again with its buttons. A value the rule refuses
         # with a way out ("Nguyen Van Ha": a name without accents) keeps that way out unless

@@ -1,11 +1,11 @@
-"""The matcher keeps its measured quality on the six evaluation sets.
+"""The matcher keeps its measured quality on every evaluation set.
 
-faq_eval.tsv, faq_heldout.tsv and faq_tune2.tsv are the sets thresholds, weights,
-teencode and out-of-scope topics are tuned on (the held-out set only since the third
-session; faq_tune2.tsv, written blind to the base like the untouched sets, since the fifth);
-faq_fresh.tsv, faq_blind.tsv and faq_sealed.tsv (sixth session) were written blind to
-faq.yaml and to the other sets and are never looked at: their figures are the honest
-estimate of how the matcher does on new questions (see knowledge/faq/).
+tests/data/faq_tune3_*.tsv (one file per kind of writer: voice, terse, worker, genz, double,
+parent) are the current tuning sets: written blind to faq.yaml and to every earlier set, from
+the circulars and a topic list; labels "a|b" mark a message asking two things. The earlier
+sets (faq_eval, faq_heldout, faq_tune2, faq_fresh, faq_blind, faq_sealed) are kept as
+regression: their floors say the matcher has not collapsed on them, not how well it does on
+new writers (that figure comes from a set nobody tuned on; see README.md).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from knowledge.faq import (
     load_eval,
     load_out_of_scope,
 )
-from knowledge.faq.training import evaluate
+from knowledge.faq.training import EvalReport, evaluate, pooled
 from knowledge.text import normalize_question
 
 DATA = Path(__file__).parent / "data"
@@ -36,25 +36,28 @@ BLIND = DATA / "faq_blind.tsv"
 SEALED = DATA / "faq_sealed.tsv"
 ALL_SETS = (EVAL, HELDOUT, TUNE2, FRESH, BLIND, SEALED)
 
-# Floors just under what the matcher reaches (issue 3's target is 95 % / 95 %); see
-# knowledge/faq/decision.py for the thresholds and `vssid-bot faq --eval [--eval-file ...]` for the
-# confusions. When set (seventh session, with knowledge/faq_training.tsv; eighth: tuning
-# 96.5 %, the rest unchanged): tuning 95.9 %
-# top-1 / 98.2 % refused / 1 of 315 answered wrongly; held-out 96.4 % / 100 % / 3 of 194;
-# tune2 99.1 % / 97.7 % / 1 of 232; fresh 97.0 % / 97.5 % / 0 of 363; blind 96.5 % / 96.8 %
-# / 2 of 371; sealed 94.7 % / 97.8 % / 3 of 360. About a point of slack on the untouched
-# sets, so that a change judged on the tuning sets does not fail over one or two of their
-# questions (which would invite tuning on them); the tuning sets' floors sit half a point
-# under.
+PERSONAS = ("voice", "terse", "worker", "genz", "double", "parent")
+TUNE3 = tuple(DATA / f"faq_tune3_{persona}.tsv" for persona in PERSONAS)
+
+# Floors a little under what the matcher reaches (`vssid-bot faq --eval --eval-file F ...`
+# prints the figures and the confusions). Top-1 and refusal floors are issue 3's; an outright
+# answer now comes when the re-ranker is sure, so about 95 % of questions of ours are answered
+# outright and the ceiling on wrong outright answers is issue 18's 2 % (3 % on heldout, a
+# tuning set whose 194 questions make one answer half a point).
 FLOORS = {
     # file: (top-1 floor, refusal floor, wrong-answer ceiling as a share of in-scope)
-    EVAL: (0.96, 0.96, 0.007),
-    HELDOUT: (0.958, 0.975, 0.02),
+    EVAL: (0.96, 0.96, 0.02),
+    HELDOUT: (0.958, 0.975, 0.03),
     TUNE2: (0.985, 0.97, 0.01),
-    FRESH: (0.96, 0.96, 0.008),
-    BLIND: (0.955, 0.955, 0.01),
-    SEALED: (0.935, 0.965, 0.012),
+    FRESH: (0.96, 0.96, 0.02),
+    BLIND: (0.955, 0.955, 0.02),
+    SEALED: (0.935, 0.965, 0.02),
 }
+ANSWERED_FLOOR = 0.93
+"""Share of each set's questions of ours answered outright with the right entry."""
+TUNE3_FLOORS = (0.94, 0.02, 0.85)
+"""Per kind of writer: answered outright and right, answered outright and wrongly, refused."""
+TUNE3_POOLED_FLOORS = (0.95, 0.01, 0.96)
 
 
 @pytest.fixture(scope="module")
@@ -124,3 +127,39 @@ def test_accuracy_and_refusal_hold_their_floor(path: Path) -> None:
     assert report.top1_accuracy >= top1_floor
     assert report.refusal_rate >= refusal_floor
     assert report.answered_wrong <= wrong_ceiling * report.in_scope
+    assert report.answered_rate >= ANSWERED_FLOOR
+
+
+@pytest.fixture(scope="module")
+def tune3_reports() -> dict[Path, EvalReport]:
+    index = FaqIndex.default()
+    return {path: evaluate(index, load_eval(path)) for path in TUNE3}
+
+
+@pytest.mark.parametrize("path", TUNE3, ids=PERSONAS)
+def test_each_kind_of_writer_is_answered_outright(path: Path, tune3_reports: dict[Path, EvalReport]) -> None:
+    answered, wrong, refused = TUNE3_FLOORS
+    report = tune3_reports[path]
+    assert report.answered_rate >= answered
+    assert report.wrong_rate <= wrong
+    assert report.refusal_rate >= refused
+
+
+def test_the_writers_together_meet_the_goal(tune3_reports: dict[Path, EvalReport]) -> None:
+    answered, wrong, refused = TUNE3_POOLED_FLOORS
+    report = pooled(list(tune3_reports.values()))
+    assert report.answered_rate >= answered
+    assert report.wrong_rate <= wrong
+    assert report.refusal_rate >= refused
+
+
+@pytest.mark.parametrize("path", TUNE3, ids=PERSONAS)
+def test_new_sets_are_big_enough_and_labelled_with_real_entries(path: Path) -> None:
+    cases = load_eval(path)
+    index = FaqIndex.default()
+    assert sum(c.expected != OUT_OF_SCOPE for c in cases) >= 55
+    assert sum(c.expected == OUT_OF_SCOPE for c in cases) >= 15
+    for case in cases:
+        if case.expected != OUT_OF_SCOPE:
+            for label in case.accepted:
+                index.get(label)  # a typo in a label fails here

@@ -30,6 +30,7 @@ class FaqEntry:
     next_action: str | None
     general_advice: bool
     keywords: tuple[str, ...] = ()
+    formerly: tuple[str, ...] = ()  # ids this entry had before entries were merged or renamed
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,13 @@ class FaqResult:
     # refusal still (outcome, evaluation and JSON unchanged), after which a person may be
     # offered them, in case the question was ours after all.
     related: tuple[FaqMatch, ...] = ()
+    # Answered outright, and these close entries (the runners-up the bot would have
+    # suggested) may be what was meant too: the chat offers them as buttons after the
+    # answer. Not in the JSON (its shape is fixed).
+    see_also: tuple[FaqMatch, ...] = ()
+    # Answered, and the scores alone would answer with the same entry by a clear lead: what
+    # a mid-form statement that is not worded as a question needs to be taken for one.
+    sure: bool = False
 
     @property
     def outcome(self) -> Literal["answer", "suggest", "refuse"]:
@@ -81,8 +89,13 @@ class FaqResult:
 
 @dataclass(frozen=True)
 class EvalCase:
-    expected: str  # an entry id, or OUT_OF_SCOPE
+    expected: str  # an entry id, OUT_OF_SCOPE, or "a|b" for a message asking two things
     question: str
+
+    @property
+    def accepted(self) -> tuple[str, ...]:
+        """The entry ids an answer may name to be right (either of a message's two questions)."""
+        return tuple(label.strip() for label in self.expected.split("|"))
 
 
 class FaqDataError(ValueError):
@@ -145,6 +158,7 @@ def _entries(name: str, items: list[dict[str, Any]]) -> list[FaqEntry]:
                 next_action=action,
                 general_advice=bool(item.get("general_advice", False)),
                 keywords=tuple(str(k) for k in item.get("keywords") or ()),
+                formerly=tuple(str(k) for k in item.get("formerly") or ()),
             )
         )
     return entries

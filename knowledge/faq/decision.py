@@ -10,8 +10,8 @@ question names an anchor ("vssid", "bhxh", "tờ khai"); a known out-of-scope to
 (or not far behind) the best entry refuses; a top score under SUGGEST_THRESHOLD refuses;
 the scope model (knowledge/faq/models.py) may still refuse what shares our words but not
 our subject ("rút bhxh 1 lần"). Which entry comes first is the re-ranker's call, and an
-outright answer needs the scores to agree with it, reach ANSWER_THRESHOLD and lead the
-runner-up by ANSWER_MARGIN.
+outright answer needs the re-ranker to be sure (ANSWER_CONFIDENCE) and the first entry's
+own score to be high enough (ANSWER_THRESHOLD) and near the best (ANSWER_MARGIN).
 """
 
 from __future__ import annotations
@@ -25,12 +25,21 @@ from knowledge.faq.data import FaqEntry, FaqMatch, FaqResult
 from knowledge.faq.models import Ranker, Scope
 from knowledge.faq.scoring import NO_CANDIDATE, Analysis, combined
 
-ANSWER_THRESHOLD = 70.0
-"""A top score at or above this, with a clear lead, is answered; below, suggestions
-(68-74 rank the same tuning questions first; 72 answers fewer rightly, 68 more wrongly)."""
-ANSWER_MARGIN = 5.0
-"""The lead over the runner-up an answer needs; closer races become suggestions
-(3 answered several more tuning questions wrongly)."""
+ANSWER_CONFIDENCE = 0.6
+"""The re-ranker's probability for its first entry (a softmax over the candidates' logits)
+from which that entry is answered outright; below, the question gets suggestions. Chosen
+on the tuning sets: 0.5 answers ~3 points more of them rightly and several more wrongly,
+0.65 ~1.5 points fewer rightly and about as many wrongly."""
+ANSWER_THRESHOLD = 50.0
+"""The score the first entry itself needs to be answered outright (57 answers a point
+fewer rightly on the tuning sets, none fewer wrongly)."""
+ANSWER_MARGIN = 12.0
+"""How far the first entry's score may trail the best score and still be answered
+outright (the re-ranker prefers it; the scores must not clearly prefer another)."""
+SURE_THRESHOLD = 70.0
+SURE_MARGIN = 5.0
+"""An answer is `sure` when the first entry also has the best score, at least SURE_THRESHOLD,
+SURE_MARGIN ahead of the runner-up (the scores alone would answer with it)."""
 SUGGEST_THRESHOLD = 57.0
 """Below this the question is out of scope: polite refusal with the hotline."""
 SUGGEST_WINDOW = 12.0
@@ -87,14 +96,14 @@ class Decider:
     def decide(self, text: str, analysis: Analysis) -> FaqResult:
         score = {c.entry: 100.0 * combined(c) for c in analysis.components}
         real, rows = self.ranker_inputs(analysis)
-        refuse = FaqResult(question=text, match=None, suggestions=())
         if not real or self._refused_by_rules(analysis, score, real):
-            return refuse
-        by_score = sorted((score[n] for n in real), reverse=True)
-        top = by_score[0]
+            return FaqResult(question=text, match=None, suggestions=())
+        top = max(score[n] for n in real)
         # Which entry it means is the re-ranker's call, which weighs the same scores with
         # the naive-Bayes posterior and tells near-synonym entries apart better.
-        order = [real[i] for i in np.argsort(-self.ranker.logits(rows), kind="stable")]
+        logits = self.ranker.logits(rows)
+        ranked = np.argsort(-logits, kind="stable")
+        order = [real[i] for i in ranked]
         first = order[0]
         suggestions = tuple(
             FaqMatch(self.entries[n], score[n])
@@ -106,10 +115,16 @@ class Decider:
         # evidence together.
         if self.scope.probability(self.scope_row(analysis)) < SCOPE_THRESHOLD:
             return FaqResult(question=text, match=None, suggestions=(), related=suggestions)
-        runner_up = by_score[1] if len(by_score) > 1 else 0.0
-        # Answered outright only when the scores would answer with the same entry.
-        if score[first] == top and top >= ANSWER_THRESHOLD and top - runner_up >= ANSWER_MARGIN:
-            return FaqResult(question=text, match=FaqMatch(self.entries[first], top), suggestions=())
+        confidence = float(np.exp(logits[ranked[0]] - np.logaddexp.reduce(logits)))
+        if (
+            confidence >= ANSWER_CONFIDENCE
+            and score[first] >= ANSWER_THRESHOLD
+            and top - score[first] <= ANSWER_MARGIN
+        ):
+            match = FaqMatch(self.entries[first], score[first])
+            runner_up = max((score[n] for n in real if n != first), default=0.0)
+            sure = score[first] == top and top >= SURE_THRESHOLD and top - runner_up >= SURE_MARGIN
+            return FaqResult(question=text, match=match, see_also=suggestions[1:], sure=sure)
         return FaqResult(question=text, match=None, suggestions=suggestions)
 
     def _refused_by_rules(self, analysis: Analysis, score: dict[int, float], real: list[int]) -> bool:

@@ -88,6 +88,29 @@ def typo_ok(word: str, candidate: str) -> bool:
     return OSA.distance(word, candidate) <= (1 if len(word) <= 7 else 2)
 
 
+# --- two questions in one message ----------------------------------------------------
+
+# Where a message's questions part: sentence ends first, then commas, then the words
+# that join two questions ("và", "với lại", "còn", "hay là", "rồi thì"), on the text as typed.
+_SENTENCES = re.compile(r"[?!.;\n]+")
+_COMMAS = re.compile(r",")
+_JOINERS = re.compile(
+    r"\s(?:và|va|với lại|voi lai|vs lại|còn|con nữa|thêm nữa|them nua|hay là|hay la|rồi thì|roi thi)\s",
+    re.IGNORECASE,
+)
+MAX_PARTS = 3
+
+
+def question_parts(text: str) -> list[str]:
+    """A message cut into the questions it may hold, in order (at most MAX_PARTS; none
+    when it holds one): "Quên mật khẩu thì sao? Đổi số điện thoại được không" -> both."""
+    for splitter in (_SENTENCES, _COMMAS, _JOINERS):
+        parts = [p.strip() for p in splitter.split(text) if len(p.split()) >= 2]
+        if len(parts) >= 2:
+            return parts[:MAX_PARTS]
+    return []
+
+
 # --- is it a question? -------------------------------------------------------------------
 
 # Question words after normalisation. Anywhere in the text: these only occur in questions.

@@ -19,7 +19,7 @@ from knowledge.faq.data import (
     load_eval,
     read_faq,
 )
-from knowledge.faq.features import PLAIN_QUESTION, QUESTION_ANYWHERE, QUESTION_ENDINGS
+from knowledge.faq.features import PLAIN_QUESTION, QUESTION_ANYWHERE, QUESTION_ENDINGS, question_parts
 from knowledge.faq.models import LearnedWeights, Ranker, Scope
 from knowledge.faq.tables import build_tables
 from knowledge.text import fold, normalize_question
@@ -47,6 +47,12 @@ class FaqIndex:
         self._by_id = {e.id: e for e in self.entries}
         if len(self._by_id) != len(self.entries):
             raise FaqDataError("two FAQ entries share an id")
+        # Old ids of merged or renamed entries keep working (evaluation labels, buttons).
+        for entry in self.entries:
+            for old in entry.formerly:
+                if old in self._by_id:
+                    raise FaqDataError(f"{entry.id}: former id {old!r} is taken")
+                self._by_id[old] = entry
         self.tables = build_tables(self.entries, out_of_scope, anchors, training)
         if ranker is None or scope is None:
             learned = LearnedWeights.load()
@@ -74,6 +80,7 @@ class FaqIndex:
         return _default_index()
 
     def get(self, entry_id: str) -> FaqEntry:
+        """The entry with this id, or with this id among its former ones."""
         try:
             return self._by_id[entry_id]
         except KeyError:
@@ -100,7 +107,28 @@ class FaqIndex:
         return self.decider.decide(text, analysis)
 
     def ask(self, text: str) -> FaqResult:
-        return self.decide(text, self.analyse(text))
+        """The outcome for a message; one that hesitates as a whole and holds several
+        questions is answered with the first of them that is answered outright, the
+        others' answers offered after it (`see_also`)."""
+        result = self.decide(text, self.analyse(text))
+        if result.outcome != "suggest":
+            return result
+        # Only the parts worded as questions: parents often set the scene first ("cô giáo
+        # nhắn cài vssid cho con, ...") and that part alone would be answered beside the point.
+        parts = [p for p in question_parts(text) if self.looks_like_question(p)]
+        results = [r for r in map(self._ask_part, parts) if r.match is not None]
+        answered = [r.match for r in results if r.match is not None]
+        if not answered:
+            return result
+        first = answered[0]
+        others = [m for m in (*answered[1:], *result.suggestions) if m.entry is not first.entry]
+        unique = tuple({m.entry.id: m for m in others}.values())
+        return FaqResult(
+            question=text, match=first, suggestions=(), see_also=unique[: decision.MAX_SUGGESTIONS]
+        )
+
+    def _ask_part(self, part: str) -> FaqResult:
+        return self.decide(part, self.analyse(part))
 
     def ranker_inputs(self, analysis: scoring.Analysis) -> tuple[list[int], np.ndarray]:
         return self.decider.ranker_inputs(analysis)

@@ -114,7 +114,7 @@ def analyse(tables: Tables, query: str) -> Analysis:
     """Everything the decision reads, for a question already `normalize`d."""
     content = content_tokens(query)
     feats = features(content)
-    weights = [(tables.idf.get(f), weight(f, tables.unknown_idf)) for f in feats]
+    weights = [(tables.idf.get(f), weight(f, tables.unknown_idf)) for f in sorted(feats)]
     unknown = sum(fallback for known, fallback in weights if known is None)
     total = sum(fallback if known is None else known for known, fallback in weights)
     # Both naive Bayes models share the space: the question is vectorised once.
@@ -145,7 +145,7 @@ def _query_weights(tables: Tables, query: str) -> _Query | None:
     content = [t for t in content_tokens(query) if not t.isdigit() or t in tables.idf]
     total = 0.0
     weights: dict[str, float] = {}
-    for f in features(content):
+    for f in sorted(features(content)):  # sorted: the same sums whatever the hash seed
         w = tables.idf.get(f)
         if w is None:
             w = weight(f, tables.unknown_idf)

@@ -97,9 +97,11 @@ def build_tables(
         postings=postings,
         idf=idf,
         unknown_idf=unknown_idf,
-        text_weight=np.array([sum(idf[f] for f in pf) or 1.0 for pf in phr.features]),
+        text_weight=np.array([sum(idf[f] for f in sorted(pf)) or 1.0 for pf in phr.features]),
         feature_id=feature_id,
-        text_feature_ids=np.fromiter((feature_id[f] for pf in phr.features for f in pf), dtype=np.int64),
+        text_feature_ids=np.fromiter(
+            (feature_id[f] for pf in phr.features for f in sorted(pf)), dtype=np.int64
+        ),
         text_feature_start=np.cumsum([0, *map(len, phr.features)]),
         foreign=_foreign_words(entries, phr.entry_features[:real], out_of_scope),
         anchors=tuple(f" {normalize_question(a)} " for a in anchors if normalize_question(a)),
@@ -164,7 +166,7 @@ def _training_examples(
     entries: Sequence[FaqEntry], training: Sequence[EvalCase]
 ) -> list[tuple[str, int | None]]:
     """Training questions, normalised, with their entry's position (None: out of scope)."""
-    position = {e.id: n for n, e in enumerate(entries)}
+    position = {i: n for n, e in enumerate(entries) for i in (e.id, *e.formerly)}
     examples: list[tuple[str, int | None]] = []
     for case in training:
         if case.expected != OUT_OF_SCOPE and case.expected not in position:
@@ -192,7 +194,7 @@ def _inverted_index(
     "visa") must pull coverage down harder than a known one pulls it up."""
     postings: dict[str, list[int]] = {}
     for n, feats in enumerate(entry_features):
-        for f in feats:
+        for f in sorted(feats):  # sorted: the same tables whatever the hash seed
             postings.setdefault(f, []).append(n)
     total = len(entry_features)
     arrays = {f: np.asarray(ns, dtype=np.int32) for f, ns in postings.items()}
