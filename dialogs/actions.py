@@ -17,7 +17,7 @@ from dialogs.conversation import Conversation, Registry, Turn
 from dialogs.messages import Button
 from dialogs.ports import Address, BackendUnavailable, Declaration
 from dialogs.state import ConversationState, Pending, PendingType
-from dialogs.texts import agency_label, render
+from dialogs.texts import Texts, agency_label, render
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +40,9 @@ def parse_start_payload(payload: str) -> dict[str, str]:
         return {"handoff": payload.split("-", 1)[1]}
     if payload.startswith(("school_", "s-", "ref-", "ref_")):
         code = re.split(r"[-_]", payload, maxsplit=1)[1]
-        return {"referral": code, "referral_label": f"trường/đơn vị mã «{code}»", "school": code}
-    return {"referral": payload, "referral_label": f"đơn vị mã «{payload}»"}
+        label = Texts.default()("referral_label_school", code=code)
+        return {"referral": code, "referral_label": label, "school": code}
+    return {"referral": payload, "referral_label": Texts.default()("referral_label", code=payload)}
 
 
 def drop_field(state: ConversationState, path: str) -> None:
@@ -132,10 +133,7 @@ async def check_id_verification(engine: Conversation, state: ConversationState, 
     if verified:
         for kind in ("id_front", "id_back", "passport"):
             drop_field(state, f"photos.{kind}")
-        turn.say(
-            "Số giấy tờ này đã được xác thực với Cơ sở dữ liệu quốc gia về dân cư, "
-            "nên bạn KHÔNG cần chụp ảnh mặt trước, mặt sau giấy tờ."
-        )
+        turn.say(engine.texts("id_verified"))
 
 
 async def look_up_social_insurance_code(engine: Conversation, state: ConversationState, turn: Turn) -> None:
@@ -210,13 +208,8 @@ async def verify_declaration_otp(engine: Conversation, state: ConversationState,
 async def _say_otp_failure(
     engine: Conversation, state: ConversationState, turn: Turn, reason: str, left: int
 ) -> None:
-    messages = {
-        "wrong": f"Mã OTP không đúng. Bạn còn {left} lần thử. Ví dụ mã đúng dạng: 6 chữ số như 482913.",
-        "expired": "Mã OTP đã hết hạn (hiệu lực 5 phút). Bấm «Gửi lại mã OTP» để nhận mã mới.",
-        "locked": "Bạn đã nhập sai quá 5 lần nên mã này bị khóa. Bấm «Gửi lại mã OTP» để nhận mã mới.",
-        "none": "Chưa có mã OTP nào đang chờ. Bấm «Gửi lại mã OTP» để nhận mã.",
-    }
-    turn.say(messages.get(reason, messages["none"]))
+    key = reason if reason in ("wrong", "expired", "locked") else "none"
+    turn.say(engine.texts(f"otp.{key}", left=left))
     await engine.ask(state, turn)
 
 
@@ -231,15 +224,11 @@ async def resend_declaration_otp(engine: Conversation, state: ConversationState,
 
 async def _say_otp_sent(engine: Conversation, state: ConversationState, turn: Turn, sent: Any) -> None:
     if sent.sent:
-        turn.say(
-            f"Đã gửi mã OTP mới đến số {sent.phone_masked or ''}. Mã có hiệu lực 5 phút.".replace("  ", " ")
-        )
+        turn.say(engine.texts("otp.sent", phone=sent.phone_masked or "").replace("  ", " "))
     elif sent.reason == "too_soon":
-        turn.say(
-            f"Vui lòng chờ {sent.retry_after_s} giây nữa rồi bấm «Gửi lại mã OTP» (mỗi lần gửi cách nhau 60 giây)."
-        )
+        turn.say(engine.texts("otp.too_soon", seconds=sent.retry_after_s))
     else:
-        turn.say("Không gửi được mã OTP cho hồ sơ này. Vui lòng gọi tổng đài 1900 9068 để được hỗ trợ.")
+        turn.say(engine.texts("otp.not_sent"))
     await engine.ask(state, turn)
 
 
@@ -277,7 +266,11 @@ async def finish_declaration(engine: Conversation, state: ConversationState, tur
             "agency": agency,
             "confirmed_at": engine.services.clock().isoformat(timespec="seconds"),
         }
-    text = render(step.prompt, **engine.context(state)) if step and step.prompt else f"Số hồ sơ: {receipt}"
+    text = (
+        render(step.prompt, **engine.context(state))
+        if step and step.prompt
+        else engine.texts("receipt_only", receipt=receipt)
+    )
     after = state.meta.pop("after_finish", None)
     engine.end_flow(state)
     turn.say(text, document=document)
@@ -288,41 +281,40 @@ async def finish_declaration(engine: Conversation, state: ConversationState, tur
     if not state.meta.get("reminders_stopped"):
         buttons.append(Button(engine.texts("notices.no_reminder_button"), "reminders:stop"))
     if declaration.kind == "child":
-        buttons.insert(0, Button("Đăng ký thêm cho con khác", "flow:child_registration"))
+        buttons.insert(0, Button(engine.texts("another_child_button"), "flow:child_registration"))
     turn.say(engine.texts("menu_prompt"), buttons)
 
 
 # ---------------------------------------------------------------- commands outside flows
 
-STATUS_LABELS = {
-    "awaiting_otp": "Đã gửi, CHƯA xác thực OTP",
-    "received": "Đã tiếp nhận — đang chờ bạn nộp Tờ khai giấy (trong 10 ngày)",
-    "approved": "Đã duyệt — mật khẩu đăng nhập đã được gửi bằng SMS",
-    "rejected": "Bị từ chối",
-}
+STATUSES = ("awaiting_otp", "received", "approved", "rejected")
 
 
 async def show_status(engine: Conversation, state: ConversationState, turn: Turn, arg: str) -> None:
     records = state.meta.get("declarations", [])
     if not records:
-        turn.say("Bạn chưa gửi tờ khai nào qua trợ lý này.", engine.menu_buttons())
+        turn.say(engine.texts("status.nothing"), engine.menu_buttons())
         return
-    lines = ["Hồ sơ của bạn:"]
+    lines = [engine.texts("status.header")]
     for record in records:
         try:
             status = await engine.services.backend.status(record["receipt"])
         except BackendUnavailable:
             status = None
         name = status.status if status else None
-        line = f"• {record['receipt']} — {record.get('full_name', '')}: {STATUS_LABELS.get(name, 'chưa tra cứu được, thử lại sau')}"
+        label = engine.texts(f"status.{name if name in STATUSES else 'unknown'}")
+        line = engine.texts(
+            "status.line", receipt=record["receipt"], name=record.get("full_name", ""), label=label
+        )
         if status and status.reason:
-            line += f"\n  Lý do: {status.reason}"
+            line += "\n  " + engine.texts("status.reason", reason=status.reason)
         agency = record.get("agency") or {}
-        line += f"\n  Nơi nộp: {agency_label(agency)}"
-        if agency.get("address"):
-            line += f", {agency['address']}"
-        if agency.get("phone"):
-            line += f" — ĐT {agency['phone']}"
+        line += "\n  " + engine.texts(
+            "status.agency",
+            agency=agency_label(agency),
+            address=agency.get("address"),
+            phone=agency.get("phone"),
+        )
         lines.append(line)
     turn.say("\n".join(lines), engine.menu_buttons())
     if engine.step(state) is not None:
@@ -354,9 +346,7 @@ async def prepare_child_registration(engine: Conversation, state: ConversationSt
     for key in ("province", "ward", "street", "agency"):
         if guardian.get(key):
             state.values[key] = guardian[key]
-    turn.say(
-        f"Bạn đã được xác nhận là người giám hộ (mã số BHXH {guardian['social_insurance_code']}). Mình vào thông tin của con luôn nhé."
-    )
+    turn.say(engine.texts("guardian.already_confirmed", code=guardian["social_insurance_code"]))
     flow = engine.flow(state)
     await engine.enter(state, turn, flow.step("social_insurance_code"))
 
@@ -379,26 +369,21 @@ async def send_guardian_otp(engine: Conversation, state: ConversationState, turn
         return False
     if sent.sent or sent.reason == "too_soon":
         if sent.reason == "too_soon":
-            turn.say(
-                f"Mã OTP đã được gửi gần đây; dùng mã đó, hoặc chờ {sent.retry_after_s} giây để gửi lại."
-            )
+            turn.say(engine.texts("guardian.otp_recent", seconds=sent.retry_after_s))
         return True
     flow = engine.flow(state)
     if sent.reason == "unknown":
         turn.say(
-            "Không tìm thấy tài khoản VssID nào có mã số BHXH này. Kiểm tra lại mã số BHXH của bạn (10 số cuối trên thẻ BHYT của bạn), "
-            "hoặc nếu bạn chưa có tài khoản, hãy đăng ký cho bạn trước.",
-            [Button("Đăng ký cho tôi trước", "childfirst:register")],
+            engine.texts("guardian.unknown"),
+            [Button(engine.texts("guardian.register_first_button"), "childfirst:register")],
         )
         await engine.enter(state, turn, flow.step("guardian_code"))
     elif sent.reason == "phone_mismatch":
-        turn.say(
-            "Số điện thoại này không khớp với số đã đăng ký cho tài khoản VssID của bạn. Nhập đúng số đã đăng ký, ví dụ 0912 345 678."
-        )
+        turn.say(engine.texts("guardian.phone_mismatch"))
         state.drop_value("guardian.phone")
         await engine.ask(state, turn)
     else:
-        turn.say("Tài khoản đang tạm khóa nhận mã OTP. Vui lòng thử lại sau hoặc gọi tổng đài 1900 9068.")
+        turn.say(engine.texts("guardian.locked"))
         await engine.ask(state, turn)
     return False
 
@@ -422,7 +407,7 @@ async def verify_guardian_otp(engine: Conversation, state: ConversationState, tu
         "phone": guardian["phone"],
         "confirmed_at": engine.services.clock().isoformat(timespec="seconds"),
     }
-    turn.say("Đã xác nhận tài khoản của bạn.")
+    turn.say(engine.texts("guardian.confirmed"))
     await engine.advance(state, turn)
 
 
@@ -505,7 +490,7 @@ async def _answer_card_number(
     """The CCCD's own QR disagreed with the typed number: take the card's number if the user says so."""
     if yes:
         state.values["id"] = {"kind": "cccd", "number": pending.value}
-        turn.say(f"Đã sửa số CCCD thành {pending.value}.")
+        turn.say(engine.texts("card_number_fixed", number=pending.value))
         await check_id_verification(engine, state, turn)
     await engine.advance(state, turn)
 

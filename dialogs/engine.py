@@ -131,9 +131,7 @@ class Engine:
         elif name in self.registry.commands:
             await self.registry.commands[name](self, state, turn, arg)
         else:
-            turn.say(
-                "Mình không biết lệnh này. Các lệnh dùng được: /start, /back, /cancel, /restart, /help, /status, /mydata, /delete.",
-            )
+            turn.say(self.texts("unknown_command"))
             await self.reask(state, turn)
 
     async def _start(self, state: ConversationState, turn: Turn, payload: str) -> None:
@@ -186,7 +184,7 @@ class Engine:
             if step and step.optional:
                 await self._accept(state, turn, step, None)
             else:
-                turn.say("Bước này bắt buộc, không bỏ qua được.")
+                turn.say(self.texts("step_required"))
                 await self.reask(state, turn)
 
     def _ask_first(
@@ -343,7 +341,7 @@ class Engine:
                     ]
             if current is not None and step.show:
                 shown = render(step.show, **ctx)
-                buttons.append(Button(f"Giữ nguyên: {shown}"[:60], "keep"))
+                buttons.append(Button(self.texts("keep_value", shown=shown)[:60], "keep"))
             if step.resend:
                 buttons.append(Button(self.texts("resend_otp"), "resend"))
             if step.optional:
@@ -352,7 +350,7 @@ class Engine:
             buttons += [Button(o.label, f"opt:{i}") for i, o in enumerate(step.options)]
         elif step.kind == "photo":
             if state.get_value(step.field) is not None:
-                buttons.append(Button("Giữ ảnh đã gửi", "keep"))
+                buttons.append(Button(self.texts("keep_photo"), "keep"))
         elif step.kind == "card":
             text, buttons = cardfill.prompt(state, step, text)
         elif step.kind == "summary":
@@ -394,7 +392,7 @@ class Engine:
             for s in flow.steps[:summary_position]
             if s.label and s.field and self.applicable(state, s)
         ]
-        turn.say("Bạn muốn sửa mục nào?", buttons)
+        turn.say(self.texts("edit_which"), buttons)
 
     def _offer_choices(self, state: ConversationState, step: Step, choices: list[dict]) -> None:
         state.pending = Pending(type="choices", step=step.id, choices=choices[:MAX_CHOICE_BUTTONS])
@@ -672,7 +670,7 @@ class Engine:
         count = state.attempts.get(step.id, 0) + 1
         state.attempts[step.id] = count
         if count == 3:
-            turn.say(self.texts("too_many_attempts"), [Button("Trợ giúp", "nav:help")])
+            turn.say(self.texts("too_many_attempts"), [Button(self.texts("help_button"), "nav:help")])
 
     async def _accept(
         self, state: ConversationState, turn: Turn, step: Step, value: Any, target: str | None = None

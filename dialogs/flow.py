@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from dialogs.texts import Texts
+
 FLOWS_DIR = Path(__file__).parent / "flows"
 
 
@@ -63,13 +65,13 @@ class Step:
     options: tuple[Option, ...] = ()
     action: str | None = None
     resend: str | None = None
-    yes_label: str = "Đồng ý"
-    no_label: str = "Hủy"
+    yes_label: str = ""  # empty: the catalog's step_defaults (dialogs/texts.yaml)
+    no_label: str = ""
     no_message: str = ""
     on_no: str | None = None
     next: str | None = None
-    confirm_label: str = "Tiếp tục"
-    edit_label: str = "Sửa"
+    confirm_label: str = ""
+    edit_label: str = ""
     buttons: tuple[dict, ...] = ()
     cards: tuple[str, ...] = ()  # kind `card`: which cards' QR codes fill the form (cccd, bhyt)
 
@@ -108,7 +110,7 @@ def _build_step(raw: dict, flow_id: str) -> Step:
     unknown = set(raw) - known
     if unknown:
         raise FlowError(f"flow {flow_id!r}, step {raw.get('id')!r}: unknown keys {sorted(unknown)}")
-    data = dict(raw)
+    data = {**Texts.default().raw("step_defaults"), **raw}
     if "options" in data:
         data["options"] = tuple(Option(**o) for o in data["options"])
     for key in ("invalidates", "buttons", "cards"):

@@ -16,24 +16,29 @@ from jinja2.sandbox import SandboxedEnvironment
 
 HERE = Path(__file__).parent
 
-ID_KIND_LABELS = {"cccd": "CCCD", "cmnd": "CMND", "passport": "hộ chiếu"}
-RELATIONSHIP_LABELS = {"con_de": "Con đẻ", "con_nuoi": "Con nuôi", "giam_ho": "Người được giám hộ"}
+
+def _label(key: str) -> Any:
+    return Texts.default().raw(f"labels.{key}")
 
 
 def id_kind_label(kind: Any) -> str:
-    return ID_KIND_LABELS.get(str(kind), "giấy tờ tùy thân") if kind else "giấy tờ tùy thân"
+    return (
+        str(_label("id_kinds").get(str(kind)) or _label("id_kind_unknown"))
+        if kind
+        else _label("id_kind_unknown")
+    )
 
 
 def agency_label(agency: Any) -> str:
     if not isinstance(agency, dict) or not agency.get("code"):
-        return "cơ quan BHXH đã chọn"
+        return str(_label("agency_unknown"))
     if agency.get("label"):  # the directory's own label (offices without an official code show no code)
         return agency["label"]
     return f"[{agency['code']}] {agency.get('name', '')}".strip()
 
 
 def relationship_label(value: Any) -> str:
-    return RELATIONSHIP_LABELS.get(str(value), str(value or ""))
+    return str(_label("relationships").get(str(value), str(value or "")))
 
 
 def _agency_examples(values: Any) -> str:
