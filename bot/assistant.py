@@ -49,6 +49,7 @@ class AssistantService:
     _warmup: asyncio.Task | None = None
     _group_commit: asyncio.Future | None = None
     limiter: ConversationRateLimit | None = None
+    retention_days: int = 0  # photos and PDFs purged this many days after a decision (0: kept)
     cpu: Any = None  # the CpuPool photo checks and PDFs run in (None: the shared thread pool)
     funnel: SchoolFunnel | None = None
     # The hotline (bot/hotline/desk.py): sees every message before the engine when set.
@@ -293,6 +294,7 @@ async def build_assistant(settings: Settings, *, warm_up: bool = False, **overri
         limiter=limiter,
         cpu=cpu,
         seen_window=timedelta(days=settings.seen_message_days),
+        retention_days=settings.retention_days,
     )
     if cpu is not None:
         service._closers.append(cpu.close)

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     # The data key (32 bytes, url-safe base64) sealing personal data at rest; empty: data.key
     # in the data dir, made on first start. Several workers on one database need the same key.
     data_key: str = Field(default="", validation_alias="VSSID_DATA_KEY")
+    # Photos and PDFs of a declaration are purged this many days after its decision (0: kept).
+    retention_days: int = Field(default=30, validation_alias="VSSID_RETENTION_DAYS")
     # Fair use per conversation: `burst` messages at once, then `per_minute` on average (0: off).
     rate_limit_burst: int = Field(default=60, validation_alias="VSSID_RATE_LIMIT_BURST")
     rate_limit_per_minute: float = Field(default=30.0, validation_alias="VSSID_RATE_LIMIT_PER_MINUTE")

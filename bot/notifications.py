@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from bot.retention import purge_expired, record_decision
 from bot.storage import DeclarationOwner, Notice
 from dialogs.messages import Button, Outbound
 from dialogs.ports import BackendUnavailable
@@ -97,6 +98,8 @@ class NotificationPump:
                 if owner and event.status in {"approved", "rejected"}
                 else []
             )
+            if owner and event.status in {"approved", "rejected"}:
+                await asyncio.to_thread(record_decision, self.store, event.receipt, event.at)
             marker = (EVENT_MARKER, str(event.id))
             if replies:
                 queued += await asyncio.to_thread(
@@ -230,6 +233,8 @@ class NotificationPump:
     async def poll_once(self) -> int:
         await self.collect_events()
         await self.collect_reminders()
+        now = self.assistant.engine.services.clock()
+        await purge_expired(self.assistant, now, getattr(self.assistant, "retention_days", 0))
         return await self.deliver()
 
     async def purge_now_and_then(self) -> None:

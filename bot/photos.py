@@ -142,6 +142,20 @@ class FilePhotoStore:
         """Remove every photo of one owner (cancelled registration, retention). Returns files removed."""
         return await asyncio.to_thread(self._delete_owner, owner)
 
+    async def delete_owner_before(self, owner: str, before: float) -> int:
+        """Remove one owner's photos written at or before `before` (epoch seconds): retention."""
+        return await asyncio.to_thread(self._delete_owner_before, owner, before)
+
+    def _delete_owner_before(self, owner: str, before: float) -> int:
+        directory = self.root / self._owner_dir_name(owner)
+        if not directory.is_dir():
+            return 0
+        old = [p for p in directory.iterdir() if p.suffix == ".jpg" and p.stat().st_mtime <= before]
+        for path in old:
+            path.unlink()
+        log.info("photos purged: owner=%s files=%d", self._owner_tag(owner), len(old))
+        return len(old)
+
     # -- worker-thread side ---------------------------------------------------------------
 
     def _check_and_store(self, owner: str, kind: str, data: bytes) -> StoredPhoto:

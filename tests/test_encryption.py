@@ -75,3 +75,35 @@ async def test_keys_rotate_reseals_everything_and_the_bot_reads_it_after(tmp_pat
         assert isinstance(sms, list)
     finally:
         await again.close()
+
+
+# -- retention --------------------------------------------------------------------------------
+
+
+async def test_photos_and_the_pdf_are_purged_n_days_after_the_decision(tmp_path: Path):
+    from datetime import timedelta
+
+    from bot.notifications import NotificationPump
+    from tests.test_no_personal_data_at_rest import submitted
+
+    assistant = await build_assistant(isolated_settings(tmp_path, retention_days=30))
+    data = tmp_path / "data"
+    try:
+        chat = Chat(assistant)
+        backend, declaration = await submitted(chat, assistant)
+        assert len(list((data / "uploads").rglob("*.jpg"))) == 3
+        assert len(list((data / "documents").rglob("*.pdf"))) == 1
+        await backend.approve(declaration["receipt"])
+        pump = NotificationPump(assistant)
+        await pump.poll_once()
+        assert len(list((data / "uploads").rglob("*.jpg"))) == 3  # kept within the 30 days
+        real_clock = assistant.engine.services.clock
+        assistant.engine.services.clock = lambda: real_clock() + timedelta(days=29)
+        await pump.poll_once()
+        assert len(list((data / "documents").rglob("*.pdf"))) == 1
+        assistant.engine.services.clock = lambda: real_clock() + timedelta(days=31)
+        await pump.poll_once()
+        assert list((data / "uploads").rglob("*.jpg")) == []
+        assert list((data / "documents").rglob("*.pdf")) == []
+    finally:
+        await assistant.close()

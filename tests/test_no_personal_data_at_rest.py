@@ -123,13 +123,8 @@ async def test_no_personal_data_in_clear_anywhere_and_none_after_delete(tmp_path
     try:
         # The terminal/test channel: a whole registration, the PDF, the approval notice.
         chat = Chat(assistant)
-        await fill_registration_until_summary(chat)
-        await chat.press("Thông tin đúng, tiếp tục")
-        await chat.press("Đồng ý")
-        backend = assistant.engine.services.backend
-        await chat.text(otp_from_sms(await backend.sms_outbox(), "0987654321"))
+        backend, declaration = await submitted(chat, assistant)
         assert chat.document is not None
-        [declaration] = await backend.list_declarations()
         await backend.approve(declaration["receipt"])
         web_conversation = await web_journey(assistant, data)
         zalo_conversation, _ = await zalo_journey(assistant, data)
@@ -180,6 +175,17 @@ async def test_no_personal_data_in_clear_anywhere_and_none_after_delete(tmp_path
         assert found_nowhere(data, people)
     finally:
         await assistant.close()
+
+
+async def submitted(chat: Chat, assistant) -> tuple[object, dict]:
+    """CITIZEN's registration sent and confirmed by OTP: (the backend, the declaration)."""
+    await fill_registration_until_summary(chat)
+    await chat.press("Thông tin đúng, tiếp tục")
+    await chat.press("Đồng ý")
+    backend = assistant.engine.services.backend
+    await chat.text(otp_from_sms(await backend.sms_outbox(), "0987654321"))
+    [declaration] = await backend.list_declarations()
+    return backend, declaration
 
 
 def sealed_values(path: Path, *columns: tuple[str, str]) -> list[str]:
