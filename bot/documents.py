@@ -23,7 +23,7 @@ import jinja2
 
 from bot.cpu import CpuPool, default_pool
 from bot.private import write_private
-from dialogs.ports import Declaration
+from dialogs.ports import Declaration, paper_deadline
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,7 @@ class PdfDocumentRenderer:
                 "address": agency.get("address"),
             },
             today=self._today(),
+            deadline=paper_deadline(self._today()),
         )
         # Keyboards emit decomposed accents too; precomposed (NFC) glyphs render reliably.
         return unicodedata.normalize("NFC", html)

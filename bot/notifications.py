@@ -25,7 +25,7 @@ from sqlmodel import Session, select
 from bot.retention import purge_expired, record_decision
 from bot.storage import DeclarationOwner, Notice
 from dialogs.messages import Button, Outbound
-from dialogs.ports import BackendUnavailable
+from dialogs.ports import BackendUnavailable, paper_deadline
 from dialogs.texts import Texts, agency_label
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 EVENT_MARKER = "notifications:last_event"
 # The office expects the signed Tờ khai within 10 days; remind on day 7 if it has not arrived.
 REMINDER_AFTER = timedelta(days=7)
-PAPER_FORM_DEADLINE = timedelta(days=10)
 PURGE_EVERY = timedelta(hours=1)
 # How long a worker holds the notices it is sending: one killed mid-send frees them by then.
 NOTICE_LEASE = timedelta(minutes=2)
@@ -164,7 +163,7 @@ class NotificationPump:
                     full_name=record.get("full_name", ""),
                     agency=agency_label(agency),
                     agency_address=agency.get("address"),
-                    deadline=(submitted + PAPER_FORM_DEADLINE).strftime("%d/%m/%Y"),
+                    deadline=paper_deadline(submitted),
                 )
                 buttons = (
                     Button(self.texts("notices.stop_reminders"), "reminders:stop"),

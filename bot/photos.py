@@ -73,6 +73,12 @@ ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP")
 # portraits; an officer looks at every photo anyway, so a borderline case should pass.
 DEFAULT_MIN_SHARPNESS = 15.0
 _SHARPNESS_SIDE = 800
+# Below the comfortable short side (600 px) a photo is judged on readability: a tight crop of
+# a card (85.6 x 54 mm) at 804 x 551 has ~9 px per mm, which keeps its 2 mm letters legible
+# when the picture is crisp. Such a photo must be well above the blur bar (a sharp synthetic
+# card scores several hundred); under READABLE_MIN_SIDE nothing is legible enough.
+READABLE_MIN_SIDE = 480
+READABLE_SMALL_SHARPNESS = 100.0
 _LAPLACIAN = ImageFilter.Kernel((3, 3), [0, 1, 0, 1, -4, 1, 0, 1, 0], scale=1, offset=128)
 
 # Photos whose QR code is read as they are stored (the chip CCCD's front).
@@ -207,11 +213,14 @@ class FilePhotoStore:
             small = Image.open(io.BytesIO(stripped), formats=("JPEG",))
             small.draft("L", (width // scale, height // scale))
             small.load()
-        self._check_sharpness(small)
+        self._check_sharpness(small, (width, height))
         return stripped, (width, height)
 
-    def _check_sharpness(self, image: Image.Image) -> None:
+    def _check_sharpness(self, image: Image.Image, size: tuple[int, int]) -> None:
+        """Blurry is refused; a photo under the comfortable size must also be crisp to be read."""
         score = sharpness(image)
+        if min(size) < self.min_short_side and score < max(READABLE_SMALL_SHARPNESS, self.min_sharpness):
+            raise self._too_small(*size)
         if score < self.min_sharpness:
             raise PhotoRejected("blurry", score=round(score, 1), min=self.min_sharpness)
 
@@ -251,9 +260,12 @@ class FilePhotoStore:
             raise PhotoRejected(
                 "too_large", width=width, height=height, max_megapixels=self.max_pixels // 1_000_000
             )
-        if min(width, height) < self.min_short_side:
-            raise PhotoRejected("too_small", width=width, height=height, min=self.min_short_side)
+        if min(width, height) < min(READABLE_MIN_SIDE, self.min_short_side):
+            raise self._too_small(width, height)
         return probe
+
+    def _too_small(self, width: int, height: int) -> PhotoRejected:
+        return PhotoRejected("too_small", width=width, height=height, min=self.min_short_side)
 
     def decode(self, data: bytes) -> Image.Image:
         """Decode fully and check; the returned image is loaded (pixels in memory)."""
@@ -264,7 +276,7 @@ class FilePhotoStore:
             probe.verify()
             image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
             image.load()
-        self._check_sharpness(image)
+        self._check_sharpness(image, image.size)
         return image
 
     def _write(self, owner: str, kind: str, image: Image.Image) -> Path:

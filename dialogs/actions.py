@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from dialogs import payloads
 from dialogs.conversation import Conversation, Registry, Turn
 from dialogs.messages import Button
-from dialogs.ports import Address, BackendUnavailable, Declaration
+from dialogs.ports import Address, BackendUnavailable, Declaration, paper_deadline
 from dialogs.state import ConversationState, Pending, PendingType
 from dialogs.texts import Texts, agency_label, render
 
@@ -266,6 +266,7 @@ async def finish_declaration(engine: Conversation, state: ConversationState, tur
             "agency": agency,
             "confirmed_at": engine.services.clock().isoformat(timespec="seconds"),
         }
+    state.values["_paper_deadline"] = paper_deadline(engine.services.clock().date())
     text = (
         render(step.prompt, **engine.context(state))
         if step and step.prompt
@@ -308,6 +309,9 @@ async def show_status(engine: Conversation, state: ConversationState, turn: Turn
         )
         if status and status.reason:
             line += "\n  " + engine.texts("status.reason", reason=status.reason)
+        if name == "received" and record.get("submitted_at"):
+            submitted = datetime.fromisoformat(record["submitted_at"]).date()
+            line += "\n  " + engine.texts("status.paper_deadline", deadline=paper_deadline(submitted))
         agency = record.get("agency") or {}
         line += "\n  " + engine.texts(
             "status.agency",
@@ -331,7 +335,6 @@ def guardian_confirmed(engine: Conversation, state: ConversationState) -> bool:
     confirmed_at = guardian.get("confirmed_at")
     if not confirmed_at:
         return False
-    from datetime import datetime
 
     age = (engine.services.clock() - datetime.fromisoformat(confirmed_at)).total_seconds()
     return 0 <= age <= GUARDIAN_CONFIRMATION_TTL_S

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from dialogs import actions, buttons, cardfill, fields, parsers, payloads
@@ -88,7 +89,7 @@ class Engine:
             await self._text(state, turn, inbound.text.strip())
         else:
             await self.reask(state, turn)
-        return state, turn.replies
+        return state, self._with_progress(state, turn.replies)
 
     # ---------------------------------------------------------------- helpers on flows
 
@@ -114,6 +115,15 @@ class Engine:
         if flow is None or not flow.sections or not step.section:
             return None
         return (step.section, len(flow.sections))
+
+    def _with_progress(self, state: ConversationState, replies: list[Outbound]) -> list[Outbound]:
+        """A turn that leaves the user at a step says where they are, also when it only said an
+        error or asked yes/no (the web page's progress bar stays put)."""
+        step = self.step(state)
+        progress = self.progress(state, step) if step is not None else None
+        if progress is None or not replies or any(r.progress for r in replies):
+            return replies
+        return [*replies[:-1], replace(replies[-1], progress=progress)]
 
     def menu_buttons(self) -> list[Button]:
         return [Button(item["label"], item["payload"]) for item in self.texts.raw("menu")]
@@ -704,6 +714,10 @@ class Engine:
     ) -> None:
         """Answer a question (or suggest, or give the hotline); at a step, ask it again."""
         result = verdict.faq
+        own = self._own_data_command(state, result)
+        if own is not None:  # "hồ sơ của tôi đến đâu rồi": this user's own status, not the FAQ's
+            await self.registry.commands[own](self, state, turn, "")
+            return
         if not verdict.in_flow or step is None:
             if result.outcome == "refuse":
                 turn.say(faq_message("refuse"), self.menu_buttons())
@@ -720,6 +734,12 @@ class Engine:
         else:
             self._say_faq(state, turn, result, in_flow=True)
         await self.ask(state, turn, prefix=self.texts("faq_then_continue"))
+
+    def _own_data_command(self, state: ConversationState, result: FaqResult) -> str | None:
+        """The command that answers this FAQ entry from the user's own declarations, if they have any."""
+        if result.match is None or not state.meta.get("declarations"):
+            return None
+        return self.texts.raw("faq_own_data").get(result.match.entry.id)
 
     def _say_faq(self, state: ConversationState, turn: Turn, result: FaqResult, in_flow: bool) -> None:
         if result.match is not None:

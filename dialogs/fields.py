@@ -154,7 +154,9 @@ def _is_name_letter(ch: str) -> bool:
     return ch.isalpha() and len(bare) == 1 and bare.isascii() and bare.isalpha()
 
 
-def parse_full_name(text: str, values: Mapping[str, Any]) -> ParseResult:
+def parse_full_name(
+    text: str, values: Mapping[str, Any], button_key: str = "name_no_accents_button"
+) -> ParseResult:
     """Vietnamese full name with diacritics, stored NFC, single-spaced, each word capitalised."""
     section = "full_name"
     cfg = texts()[section]
@@ -176,13 +178,18 @@ def parse_full_name(text: str, values: Mapping[str, Any]) -> ParseResult:
         return _reject(section, "too_long", count=len(name))
     proper = " ".join(word[:1].upper() + word[1:].lower() for word in words)
     if not has_diacritics(proper) and not values.get(NAME_WITHOUT_ACCENTS_FLAG):
-        button = texts()["name_no_accents_button"]
+        button = texts()[button_key]
         return RejectedWithEscape(
             _say(section, "no_accents", name=proper, button=button),
             button_label=button,
             flag=NAME_WITHOUT_ACCENTS_FLAG,
         )
     return Accepted(proper)
+
+
+def parse_child_full_name(text: str, values: Mapping[str, Any]) -> ParseResult:
+    """A child's full name (typed by the parent): the escape button speaks of the child's name."""
+    return parse_full_name(text, values, "child_name_no_accents_button")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -422,6 +429,13 @@ def _show(day: date) -> str:
     return day.strftime("%d/%m/%Y")
 
 
+def _child_century(year_s: str, values: Mapping[str, Any]) -> str | None:
+    """A child is under 18: of "15" only 2015 (never 1915) can be meant; None if both could be."""
+    today = _today(values)
+    years = [y for y in (1900 + int(year_s), 2000 + int(year_s)) if today.year - 18 <= y <= today.year]
+    return str(years[0]) if len(years) == 1 else None
+
+
 def _birth_date(text: str, values: Mapping[str, Any], section: str) -> date | Rejected:
     """A real date of birth, not in the future (day/month/year, 4-digit year)."""
     if not text.strip():
@@ -440,7 +454,10 @@ def _birth_date(text: str, values: Mapping[str, Any], section: str) -> date | Re
     if len(day_s) > 2 or len(month_s) > 2:
         return _reject(section, "bad_format", text=collapse_spaces(text)[:40])
     if len(year_s) <= 2:
-        return _reject(section, "two_digit_year", year=year_s.zfill(2))
+        full_year = _child_century(year_s, values) if section == "date_of_birth" else None
+        if full_year is None:
+            return _reject(section, "two_digit_year", year=year_s.zfill(2))
+        year_s = full_year
     year, month, day = int(year_s), int(month_s), int(day_s)
     if len(year_s) != 4 or year < 1900:
         return _reject(section, "bad_year", year=year_s)
@@ -535,6 +552,7 @@ def example(parser: str) -> str | None:
 PARSERS: dict[str, Parser] = {
     "social_insurance_code": parse_social_insurance_code,
     "full_name": parse_full_name,
+    "child_full_name": parse_child_full_name,
     "id_number": parse_id_number,
     "phone": parse_phone,
     "email": parse_email,

@@ -7,11 +7,20 @@ run the whole registration in memory.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Literal, Protocol
 
 from pydantic import BaseModel, Field
+
+# The office expects the signed paper Tờ khai within 10 days of the online submission.
+PAPER_FORM_DEADLINE = timedelta(days=10)
+
+
+def paper_deadline(submitted: date) -> str:
+    """The last day to hand in the paper Tờ khai, as a parent reads dates: dd/mm/yyyy."""
+    return (submitted + PAPER_FORM_DEADLINE).strftime("%d/%m/%Y")
+
 
 DeclarationKind = Literal["individual", "child"]
 IdKind = Literal["cccd", "cmnd", "passport"]

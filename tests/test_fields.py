@@ -111,6 +111,9 @@ GOOD = [
     ("date_of_birth", "2015-09-05", "2015-09-05"),
     ("date_of_birth", "ngày 5 tháng 9 năm 2015", "2015-09-05"),
     ("date_of_birth", "05092015", "2015-09-05"),
+    ("date_of_birth", "3/9/15", "2015-09-03"),  # a child is under 18: never 1915
+    ("date_of_birth", "050915", "2015-09-05"),
+    ("date_of_birth", "1/1/08", "2008-01-01"),
     ("date_of_birth", "29/02/2016", "2016-02-29"),
     ("date_of_birth", "01/06/2025", "2025-06-01"),  # born today
     ("date_of_birth", "02/06/2007", "2007-06-02"),  # turns 18 tomorrow: still a child
@@ -209,8 +212,7 @@ BAD = [
     ("email", "ten@abc.c", "bad_domain", ["“abc.c”"]),
     ("email", "ten@-abc.vn", "bad_domain", []),
     ("date_of_birth", "", "empty", []),
-    ("date_of_birth", "5/9/15", "two_digit_year", ["1915", "2015"]),
-    ("date_of_birth", "050915", "two_digit_year", ["1915", "2015"]),
+    ("date_of_birth", "5/9/30", "two_digit_year", ["1930", "2030"]),  # neither is a child's year
     ("date_of_birth", "31/02/2015", "bad_day", ["28 ngày", "ngày 31"]),
     ("date_of_birth", "29/02/2015", "bad_day", ["28 ngày", "ngày 29"]),
     ("date_of_birth", "31/04/2016", "bad_day", ["30 ngày", "ngày 31"]),
@@ -243,6 +245,8 @@ BAD = [
     ("yes_no", "để mình xem", "unknown", []),
     ("yes_no", "", "unknown", []),
 ]
+# A child's name (typed by the parent) follows the same rules with the same words.
+BAD += [("child_full_name", typed, key, details) for name, typed, key, details in BAD if name == "full_name"]
 
 
 # The user picked the kind of ID first: (picked, typed, template key, detail shown).
@@ -313,6 +317,13 @@ def test_name_without_accents_offers_the_escape_button():
     assert result.button_label == TEXTS["name_no_accents_button"] == "Tên tôi không có dấu"
     assert result.flag == NAME_WITHOUT_ACCENTS_FLAG
     assert result.button_label in result.message
+
+
+def test_a_childs_name_without_accents_offers_the_childs_escape_button():
+    result = parse("child_full_name", "le minh khang")
+    assert isinstance(result, RejectedWithEscape)
+    assert result.button_label == "Tên của con không có dấu" and result.button_label in result.message
+    assert "Tên tôi" not in result.message
 
 
 def test_pressing_the_escape_button_accepts_the_name_as_typed_but_capitalised():

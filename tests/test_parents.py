@@ -310,7 +310,7 @@ async def test_no_reminder_after_the_user_stopped_them(assistant, backend):
     assistant.add_channel(channel)
     chat = Chat(assistant)
     await _submitted(assistant, backend, chat)
-    await chat.press("Không cần nhắc tôi")
+    await chat.press("Không cần nhắc tôi hạn nộp Tờ khai giấy")
     assert "Đã tắt nhắc nhở" in chat.said
     real_clock = assistant.engine.services.clock
     assistant.engine.services.clock = lambda: real_clock() + timedelta(days=8)
@@ -373,3 +373,48 @@ async def test_a_parent_edits_the_childs_date_of_birth_from_the_summary_and_come
     await chat.press("Số nhà, đường")
     await chat.text("Số 10, đường số 9")
     assert "Kiểm tra lại thông tin của con" in chat.said and "Số 10, đường số 9" in chat.said
+
+
+async def test_a_childs_short_year_unaccented_name_and_the_paper_deadline(assistant, backend):
+    """A child's "3/9/15" is 2015; the escape button is about the child's name; the last message,
+    the PDF and /status give the 10-day deadline as a date, and the PDF asks for the birth certificate."""
+    from tests.test_documents import pdf_text
+
+    chat = Chat(assistant)
+    await chat.text("/start")
+    await chat.press("Đăng ký cho con dưới 18 tuổi")
+    await chat.press("Tôi đã có tài khoản VssID")
+    await chat.text(PARENT_WITH_ACCOUNT["code"])
+    await chat.text(PARENT_WITH_ACCOUNT["phone"])
+    await chat.text(otp_from_sms(await backend.sms_outbox(), PARENT_WITH_ACCOUNT["phone"]))
+    await chat.text(KHANG[0])
+    await chat.text("le minh khang")
+    assert "Tên của con không có dấu" in chat.labels and "Tên tôi không có dấu" not in chat.said
+    await chat.text(KHANG[1])
+    await chat.text("3/9/15")
+    assert "Con đẻ" in chat.labels, chat.said
+    await chat.press("Con đẻ")
+    await chat.photo(portrait_jpeg())
+    await chat.photo(document_jpeg())
+    for answer in ("hcm", "Phường Tân Hưng", "Số 8, đường số 9", "07919"):
+        if "Kiểm tra lại thông tin của con" not in chat.said:
+            await chat.text(answer)
+    await chat.press("Thông tin đúng, tiếp tục")
+    await chat.press("Đồng ý")
+    await chat.text(otp_from_sms(await backend.sms_outbox(), PARENT_WITH_ACCOUNT["phone"]))
+    deadline = (assistant.engine.services.clock() + timedelta(days=10)).strftime("%d/%m/%Y")
+    assert f"trước ngày {deadline}" in chat.said, chat.said
+    assert "Không cần nhắc tôi hạn nộp Tờ khai giấy" in chat.labels
+    pdf = pdf_text(chat.document)
+    assert f"trước ngày {deadline}" in pdf and "giấy khai sinh" in pdf
+    [declaration] = [d for d in await backend.list_declarations() if d["kind"] == "child"]
+    assert declaration["date_of_birth"] == "2015-09-03"
+    await chat.text("/status")
+    assert f"trước ngày {deadline}" in chat.said
+
+
+async def test_asking_where_my_application_is_gets_my_own_status(assistant, backend):
+    chat = Chat(assistant)
+    receipt = await _submitted(assistant, backend, chat)
+    await chat.text("hồ sơ của tôi đến đâu rồi")
+    assert receipt in chat.said and "chờ bạn nộp Tờ khai giấy" in chat.said, chat.said

@@ -96,6 +96,21 @@ async def test_a_small_photo_is_refused_with_its_size(store: FilePhotoStore) -> 
     assert rejected.params == {"width": 400, "height": 300, "min": 600}
 
 
+async def test_a_sharp_readable_crop_of_a_card_under_600_px_is_accepted(store: FilePhotoStore) -> None:
+    """Readability, not a fixed side: a tight, crisp 804x551 crop of a card is legible."""
+    photo = await store.store(OWNER, "id_front", imagegen.sharp_document_jpeg(804, 551))
+    assert (photo.width, photo.height) == (804, 551)
+    png = imagegen.encode(imagegen.document_image(804, 551), "PNG")  # the full-decode path too
+    assert (await store.store(OWNER, "id_back", png)).height == 551
+
+
+async def test_a_small_soft_crop_is_refused_as_too_small(store: FilePhotoStore) -> None:
+    """Under the comfortable size a slightly soft picture is no longer legible: ask for a closer one."""
+    rejected = await refused(store, imagegen.blurred_document_jpeg(804, 551, radius=2))
+    assert rejected.code == "too_small" and rejected.params == {"width": 804, "height": 551, "min": 600}
+    assert (await refused(store, imagegen.sharp_document_jpeg(460, 320))).code == "too_small"
+
+
 async def test_a_truncated_upload_is_refused(store: FilePhotoStore) -> None:
     assert (await refused(store, imagegen.truncated_jpeg())).code == "truncated"
 

@@ -514,6 +514,7 @@ async def test_a_wrong_otp_says_how_many_tries_are_left(assistant, backend):
     wrong = "111111" if code != "111111" else "222222"
     await chat.text(wrong)
     assert "không đúng" in chat.said and "4 lần" in chat.said
+    assert "Ví dụ" not in chat.said and "482913" not in chat.said  # the code's shape was right
     await chat.text("12ab")
     assert "Ví dụ" in chat.said
 
