@@ -178,3 +178,43 @@ async def test_a_busy_server_is_waited_out_by_the_page_itself(page, server):
     await page.locator(".message.bot", has_text="trợ lý VssID").wait_for()
     assert sum(url.endswith("/messages") for url in page.requested) == 2
     assert await page.get_by_role("button", name="Đăng ký tài khoản VssID").is_enabled()
+
+
+async def test_the_progress_bar_stays_the_question_shows_and_photos_come_back_after_a_reload(page, server):
+    """An error or a yes/no question keeps the bar (no header jump); after a reload the last
+    line of the question is above the input box and the photo sent is shown again."""
+    await page.goto(server.url)
+    await page.locator(".message.bot").first.wait_for()
+    count = await page.locator(".message.bot").count()
+    await page.get_by_role("button", name="Đăng ký tài khoản VssID").click()
+    await wait_for_answer(page, count)
+    await type_and_send(page, "9299000107")
+    header = await page.locator("header.top").bounding_box()
+    await type_and_send(page, "Trần 123")  # refused: digits in a name
+    assert "chữ số" in await last_bot_text(page)
+    assert await page.locator("#progress-label").inner_text() == "Bước 1/7"
+    assert (await page.locator("header.top").bounding_box())["height"] == header["height"]
+    for text in ("Bùi Thị Ngọc Trâm", "092195900007", "0989000707", "Hồ Chí Minh", "Bến Thành"):
+        await type_and_send(page, text)
+    await type_and_send(page, "Số 12, đường Lê Lợi")
+    count = await page.locator(".message.bot").count()
+    photo = imagegen.encode(imagegen.portrait_image())
+    await page.set_input_files(
+        "#photo-input", {"name": "chan-dung.jpg", "mimeType": "image/jpeg", "buffer": photo}
+    )
+    await wait_for_answer(page, count)
+    assert "MẶT TRƯỚC" in await last_bot_text(page)
+    # The thumbnail kept for the history is made in the background: wait until it is saved.
+    await page.wait_for_function(
+        "() => Object.keys(localStorage).some(k => k.startsWith('vssid.history') && localStorage.getItem(k).includes('data:image/jpeg'))"
+    )
+
+    await page.reload()
+    await page.locator(".message.bot").last.wait_for()
+    await page.wait_for_timeout(300)
+    assert await page.locator("#progress-label").inner_text() == "Bước 3/7"
+    assert await page.locator(".message.user img").count() == 1
+    assert await page.locator(".message.user img").evaluate("img => img.complete && img.naturalWidth > 0")
+    question = await page.locator(".message.bot .bubble").last.bounding_box()
+    composer = await page.locator("#composer").bounding_box()
+    assert question["y"] + question["height"] <= composer["y"] + 1, (question, composer)

@@ -6,6 +6,7 @@
   const API = "/api/chat/";
   const MAX_PHOTO_BYTES = 10 * 1024 * 1024;
   const HISTORY_LIMIT = 300;
+  const THUMB_SIDE = 320;
   const POLL_MS = 30000;
   // While a hotline ticket is open the server says "live": a person may write any moment.
   const LIVE_POLL_MS = 3000;
@@ -77,6 +78,7 @@
     bubble.textContent = text;
     if (imageUrl) {
       const img = document.createElement("img");
+      img.addEventListener("load", scrollToEnd);
       img.src = imageUrl;
       img.alt = "Ảnh bạn đã gửi";
       bubble.appendChild(img);
@@ -169,8 +171,27 @@
 
   function addUser(text, imageUrl) {
     renderUser(text, imageUrl);
-    history.items.push({ role: "user", text: text });
+    const item = { role: "user", text: text };
+    history.items.push(item);
     saveHistory();
+    return item;
+  }
+
+  // A small copy of a sent photo kept in the history, so a reload shows the photo again
+  // (the page's object URL dies with the page). Resolves null when it cannot be made.
+  async function thumbnail(file) {
+    try {
+      const bitmap = await createImageBitmap(file);
+      const scale = Math.min(1, THUMB_SIDE / Math.max(bitmap.width, bitmap.height));
+      const canvas = document.createElement("canvas");
+      canvas.width = Math.max(1, Math.round(bitmap.width * scale));
+      canvas.height = Math.max(1, Math.round(bitmap.height * scale));
+      canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+      bitmap.close();
+      return canvas.toDataURL("image/jpeg", 0.7);
+    } catch (e) {
+      return null;
+    }
   }
 
   let busy = false;
@@ -217,12 +238,21 @@
   }
 
   // echo: what the user sees as their own message (null for the silent "/start").
-  async function send(body, echo, imageUrl) {
+  async function send(body, echo, imageUrl, file) {
     if (busy) return;
     const messageId = randomId(12);
     if (body instanceof FormData) body.append("message_id", messageId);
     else body.message_id = messageId;
-    if (echo !== null) addUser(echo, imageUrl);
+    if (echo !== null) {
+      const item = addUser(echo, imageUrl);
+      if (file) {
+        thumbnail(file).then((url) => {
+          if (!url) return;
+          item.image = url;
+          saveHistory();
+        });
+      }
+    }
     setBusy(true);
     try {
       const result = await post(body);
@@ -248,17 +278,21 @@
     }
     const form = new FormData();
     form.append("photo", file, file.name || "photo.jpg");
-    send(form, UI.photoSent, URL.createObjectURL(file));
+    send(form, UI.photoSent, URL.createObjectURL(file), file);
   }
 
   function restore() {
+    // The header's height first (the progress bar), then the messages: scrolled to the end
+    // once the layout is final, so the question's last line is not left under the composer.
+    showProgress(history.progress);
     messages.textContent = "";
     for (const item of history.items) {
-      if (item.role === "user") renderUser(item.text);
+      if (item.role === "user") renderUser(item.text, item.image);
       else renderBot(item.reply, item.error);
     }
-    showProgress(history.progress);
     refreshChoices();
+    scrollToEnd();
+    requestAnimationFrame(scrollToEnd);
   }
 
   async function poll() {
