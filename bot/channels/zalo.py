@@ -180,8 +180,6 @@ class ZaloChannel:
         self._conversation_locks = KeyedLocks()
         self._delivery_locks = KeyedLocks()
         self._refresh_lock = asyncio.Lock()
-        # label shown in Zalo -> assistant payload, for the buttons last offered to each user
-        self._offered: dict[str, dict[str, str]] = {}
         self._backlog: set[str] = set()
         self._retry_task: asyncio.Task | None = None
         self._accepting = False
@@ -352,11 +350,9 @@ class ZaloChannel:
                 return channel_text("photo_download_failed", max_mb=self.max_image_bytes // 2**20)
             return Inbound(channel=self.name, user_id=user_id, message_id=event_id, photo=photo)
         text = action["text"].strip()
-        if user_id not in self._offered:
-            if len(self._offered) > _SEEN_EVENTS:
-                self._offered.clear()  # a cache of the table: dropping it only costs reads
-            self._offered[user_id] = await self.outbox.get_offered(user_id)
-        payload = self._offered[user_id].get(text)
+        # Read from the table every time, never from a per-process copy: behind several
+        # workers the buttons may have been offered by another one since.
+        payload = (await self.outbox.get_offered(user_id)).get(text)
         if payload is not None:
             return Inbound(channel=self.name, user_id=user_id, message_id=event_id, button=payload)
         return Inbound(channel=self.name, user_id=user_id, message_id=event_id, text=text)
@@ -380,7 +376,6 @@ class ZaloChannel:
         # Only a batch with buttons replaces the map: a notice without buttons arriving
         # mid-step must not orphan the step's buttons (stale taps the engine handles itself).
         if offered:
-            self._offered[user_id] = offered
             await self.outbox.set_offered(user_id, offered)
         await self._deliver(user_id, self._specs(replies))
 
@@ -394,7 +389,6 @@ class ZaloChannel:
         async def forget() -> None:
             dropped = await self.outbox.forget(user_id)
             self._backlog.discard(user_id)
-            self._offered.pop(user_id, None)
             if dropped:
                 log.info("zalo: %d kept message(s) dropped after a data deletion", dropped)
 
