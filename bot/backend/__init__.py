@@ -10,18 +10,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from bot.backend.errors import InvalidTransition, OperatorError, UnknownReceipt
     from bot.backend.http_client import BackendRequestError, HttpBackend
-    from bot.backend.stub import InvalidTransition, OperatorError, StubBackend, UnknownReceipt
+    from bot.backend.stub import StubBackend
     from bot.config import Settings
 
 # Imported on first use: the terminal chat should not pay for aiohttp when the stub runs in-process.
 _LAZY = {
     "BackendRequestError": "bot.backend.http_client",
     "HttpBackend": "bot.backend.http_client",
-    "InvalidTransition": "bot.backend.stub",
-    "OperatorError": "bot.backend.stub",
+    "InvalidTransition": "bot.backend.errors",
+    "OperatorError": "bot.backend.errors",
     "StubBackend": "bot.backend.stub",
-    "UnknownReceipt": "bot.backend.stub",
+    "UnknownReceipt": "bot.backend.errors",
 }
 
 

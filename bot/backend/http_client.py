@@ -17,7 +17,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.backend.stub import InvalidTransition, UnknownReceipt
+from bot.backend.errors import InvalidTransition, UnknownReceipt
 from bot.retry import BACKEND, Failure, GaveUp, Verdict, retrying
 from dialogs.ports import (
     BackendUnavailable,

@@ -31,7 +31,8 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from pydantic import ValidationError
 
-from bot.backend.stub import InvalidTransition, StubBackend, UnknownReceipt
+from bot.backend.errors import InvalidTransition, UnknownReceipt
+from bot.backend.stub import StubBackend
 from bot.http_guard import body_deadline
 from dialogs.ports import BackendUnavailable, Declaration
 

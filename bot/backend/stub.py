@@ -14,147 +14,66 @@ DB work is short and runs in a worker thread to keep the event loop free.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import logging
-import math
-import re
 import secrets
 import string
 import threading
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 
-import phonenumbers
-import yaml
-from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
+from bot.backend import otp
+from bot.backend.decisions import approval_problem
+from bot.backend.errors import InvalidTransition, OperatorError, UnknownReceipt
+from bot.backend.people import (
+    SeedPerson,
+    digits,
+    load_people,
+    load_texts,
+    mask_code,
+    mask_phone,
+    normalize_phone,
+)
 from bot.backend.store import (
     AccountRow,
     DeclarationRow,
     EventRow,
-    OtpRow,
     SmsRow,
     create_tables,
     is_memory_url,
     make_engine,
     use_keyring,
 )
+from bot.backend.views import aware, declaration_json, event_of, status_of, submission_of
 from dialogs.ports import (
     BackendUnavailable,
     Declaration,
     DeclarationStatus,
-    IdKind,
     OtpCheck,
     OtpSent,
-    Relationship,
     StatusEvent,
     Submission,
 )
 from knowledge.text import fold
 
+# Re-exported: callers and tests import the stub's errors and seed people from here.
+__all__ = [
+    "InvalidTransition",
+    "OperatorError",
+    "SeedPerson",
+    "StubBackend",
+    "UnknownReceipt",
+    "declaration_json",
+    "load_people",
+]
+
 log = logging.getLogger(__name__)
 
-HERE = Path(__file__).resolve().parent
-PEOPLE_PATH = HERE / "people.yaml"
-TEXTS_PATH = HERE / "texts.yaml"
-
-OTP_DIGITS = 6
-OTP_TTL_S = 300  # 5 minutes
-OTP_RESEND_S = 60
-OTP_MAX_ATTEMPTS = 5
-OTP_LOCKOUT_S = 1800  # a locked challenge accepts a new code after 30 minutes
-ADULT_AGE = 18
-
 T = TypeVar("T")
-
-
-class OperatorError(Exception):
-    """An operator action (approve/reject) that cannot be done; the message says why."""
-
-
-class UnknownReceipt(OperatorError, LookupError):
-    def __init__(self, receipt: str) -> None:
-        super().__init__(f"No declaration with receipt {receipt!r}.")
-        self.receipt = receipt
-
-
-class InvalidTransition(OperatorError, ValueError):
-    def __init__(self, receipt: str, status: str, action: str) -> None:
-        hint = {
-            "awaiting_otp": "it has not been confirmed by OTP yet",
-            "approved": "it was already approved",
-            "rejected": "it was already rejected",
-        }.get(status, f"its status is {status}")
-        super().__init__(f"Cannot {action} {receipt}: {hint}; only a 'received' declaration can be decided.")
-        self.receipt = receipt
-        self.status = status
-
-
-class Guardian(BaseModel):
-    social_insurance_code: str
-    relationship: Relationship
-
-
-class SeedPerson(BaseModel):
-    """A person the stub's database knows (people.yaml)."""
-
-    social_insurance_code: str
-    full_name: str
-    date_of_birth: date
-    province_code: int
-    id_kind: IdKind | None = None
-    id_number: str | None = None
-    phone: str | None = None
-    has_account: bool = False
-    id_verified: bool = False
-    guardian: Guardian | None = None
-
-
-def load_people(path: Path = PEOPLE_PATH) -> list[SeedPerson]:
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return [SeedPerson.model_validate(item) for item in data["people"]]
-
-
-@cache
-def load_texts(path: Path = TEXTS_PATH) -> dict[str, Any]:
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
-
-
-def normalize_phone(phone: str) -> str:
-    """National 10-digit form `0xxxxxxxxx` for a valid VN number; bare digits otherwise."""
-    try:
-        parsed = phonenumbers.parse(phone, "VN")
-    except phonenumbers.NumberParseException:
-        return re.sub(r"\D", "", phone)
-    if parsed.country_code == 84 and phonenumbers.is_valid_number(parsed):
-        return "0" + phonenumbers.national_significant_number(parsed)
-    return re.sub(r"\D", "", phone)
-
-
-def mask_phone(phone: str) -> str:
-    """`0901000101` -> `090****101`: enough for the user to recognise their number."""
-    if len(phone) < 7:
-        return "*" * len(phone)
-    return phone[:3] + "*" * (len(phone) - 6) + phone[-3:]
-
-
-def mask_code(code: str) -> str:
-    return code[:2] + "*" * max(len(code) - 4, 0) + code[-2:] if len(code) > 4 else "****"
-
-
-def _digits(text: str) -> str:
-    return re.sub(r"\s|\.", "", text).upper()
-
-
-def _random_otp() -> str:
-    return f"{secrets.randbelow(10**OTP_DIGITS):0{OTP_DIGITS}d}"
-
 
 _PASSWORD_ALPHABET = "".join(c for c in string.ascii_letters + string.digits if c not in "0O1lI")
 
@@ -164,46 +83,6 @@ def _random_password() -> str:
         pw = "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(8))
         if any(c.isdigit() for c in pw) and any(c.isalpha() for c in pw):
             return pw
-
-
-def _hash(salt: str, secret: str) -> str:
-    return hashlib.sha256(f"{salt}:{secret}".encode()).hexdigest()
-
-
-def _aware(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
-def _age(born: date, on: date) -> int:
-    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
-
-
-def declaration_json(receipt: str, status: str, decl: Declaration) -> dict[str, Any]:
-    """The shape of `vssid-bot declarations --json` (one object per declaration)."""
-    item: dict[str, Any] = {
-        "receipt": receipt,
-        "kind": decl.kind,
-        "status": status,
-        "social_insurance_code": decl.social_insurance_code,
-        "full_name": decl.full_name,
-        "id_kind": decl.id_kind,
-        "id_number": decl.id_number,
-        "phone": decl.phone,
-        "email": decl.email,
-        "address": {
-            "province": decl.address.province,
-            "ward": decl.address.ward,
-            "street": decl.address.street,
-        },
-        "agency_code": decl.agency_code,
-        "photos": list(decl.photos),
-        "school": decl.school,
-    }
-    if decl.kind == "child":
-        item["guardian_social_insurance_code"] = decl.guardian_social_insurance_code
-        item["date_of_birth"] = decl.date_of_birth.isoformat() if decl.date_of_birth else None
-        item["relationship"] = decl.relationship
-    return item
 
 
 def _store_keyring(url: str) -> Any:
@@ -232,7 +111,7 @@ class StubBackend:
         *,
         people: list[SeedPerson] | None = None,
         password_generator: Callable[[], str] | None = None,
-        lockout_s: int = OTP_LOCKOUT_S,
+        lockout_s: int = otp.OTP_LOCKOUT_S,
         keyring: Any = None,
     ) -> None:
         if url is None:
@@ -247,7 +126,7 @@ class StubBackend:
         # One shared in-memory connection must not be used by two threads at once.
         self._lock = threading.Lock() if is_memory_url(url) else None
         self._clock = clock or (lambda: datetime.now(UTC))
-        self._otp = otp_generator or _random_otp
+        self._otp = otp_generator or otp.random_otp
         self._password = password_generator or _random_password
         self._lockout = timedelta(seconds=lockout_s)
         self._people = {p.social_insurance_code: p for p in (people if people is not None else load_people())}
@@ -283,17 +162,17 @@ class StubBackend:
         return await self._run(self._verify_declaration_otp, receipt, code)
 
     async def send_account_otp(self, social_insurance_code: str, phone: str) -> OtpSent:
-        return await self._run(self._send_account_otp, _digits(social_insurance_code), phone)
+        return await self._run(self._send_account_otp, digits(social_insurance_code), phone)
 
     async def verify_account_otp(self, social_insurance_code: str, code: str) -> OtpCheck:
-        return await self._run(self._verify_account_otp, _digits(social_insurance_code), code)
+        return await self._run(self._verify_account_otp, digits(social_insurance_code), code)
 
     async def status(self, receipt: str) -> DeclarationStatus | None:
         return await self._run(self._status, receipt)
 
     async def id_verified(self, id_number: str) -> bool:
         self._check_outage()
-        wanted = _digits(id_number)
+        wanted = digits(id_number)
         return any(p.id_verified and p.id_number == wanted for p in self._people.values())
 
     async def lookup_social_insurance_code(
@@ -400,7 +279,7 @@ class StubBackend:
         with self._session() as s:
             existing = s.exec(by_key).first()
             if existing is not None:
-                return Submission(receipt=existing.receipt or "", status=existing.status, created=False)
+                return submission_of(existing)
             row = DeclarationRow(
                 idempotency_key=key,
                 kind=decl.kind,
@@ -419,7 +298,7 @@ class StubBackend:
                 # SQLite's write lock): the other one's declaration is the answer.
                 s.rollback()
                 existing = s.exec(by_key).one()
-                return Submission(receipt=existing.receipt or "", status=existing.status, created=False)
+                return submission_of(existing)
             row.receipt = f"VSS-{now.year}-{row.id:06d}"
             self._issue_otp(s, "declaration", row.receipt, normalize_phone(decl.phone), now)
             s.commit()
@@ -429,87 +308,15 @@ class StubBackend:
     # ----- OTP ---------------------------------------------------------------------
 
     def _issue_otp(self, s: Session, purpose: str, subject: str, phone: str, now: datetime) -> OtpSent:
-        row = s.exec(
-            select(OtpRow).where(OtpRow.purpose == purpose, OtpRow.subject == subject).with_for_update()
-        ).first()
-        if row is not None:
-            if row.locked_until is not None and now < row.locked_until:
-                wait = math.ceil((row.locked_until - now).total_seconds())
-                return OtpSent(sent=False, reason="locked", retry_after_s=wait)
-            resend_at = row.sent_at + timedelta(seconds=OTP_RESEND_S)
-            if row.verified_at is None and now < resend_at:
-                wait = math.ceil((resend_at - now).total_seconds())
-                valid = max(0, math.floor((row.expires_at - now).total_seconds()))
-                return OtpSent(
-                    sent=False,
-                    reason="too_soon",
-                    retry_after_s=wait,
-                    expires_in_s=valid,
-                    phone_masked=mask_phone(phone),
-                )
-        else:
-            row = OtpRow(
-                purpose=purpose,
-                subject=subject,
-                phone=phone,
-                salt="",
-                code_hash="",
-                sent_at=now,
-                expires_at=now,
-            )
-        code = self._otp()
-        row.phone = phone
-        row.salt = secrets.token_hex(8)
-        row.code_hash = _hash(row.salt, code)
-        row.sent_at = now
-        row.expires_at = now + timedelta(seconds=OTP_TTL_S)
-        row.attempts = 0
-        row.locked_until = None
-        row.verified_at = None
-        s.add(row)
-        minutes = OTP_TTL_S // 60
+        sent, code = otp.issue(s, purpose, subject, phone, now, self._otp)
+        if code is None:
+            return sent
+        minutes = otp.OTP_TTL_S // 60
         if purpose == "declaration":
             self._sms(s, phone, "declaration_otp", receipt=subject, code=code, minutes=minutes)
         else:
             self._sms(s, phone, "account_otp", code_masked=mask_code(subject), code=code, minutes=minutes)
-        return OtpSent(
-            sent=True,
-            reason="ok",
-            retry_after_s=OTP_RESEND_S,
-            expires_in_s=OTP_TTL_S,
-            phone_masked=mask_phone(phone),
-        )
-
-    def _check_otp(
-        self, s: Session, purpose: str, subject: str, code: str, now: datetime
-    ) -> tuple[OtpCheck, bool]:
-        """(result, fresh): fresh is True only for the call that verified the challenge."""
-        row = s.exec(
-            select(OtpRow).where(OtpRow.purpose == purpose, OtpRow.subject == subject).with_for_update()
-        ).first()
-        if row is None:
-            return OtpCheck(ok=False, reason="none"), False
-        code = re.sub(r"\s", "", code or "")
-        matches = hmac.compare_digest(row.code_hash, _hash(row.salt, code))
-        if row.verified_at is not None:
-            # A retried request (the first answer was lost) must not turn success into failure.
-            if matches and now < row.expires_at:
-                return OtpCheck(ok=True, reason="ok", attempts_left=OTP_MAX_ATTEMPTS - row.attempts), False
-            return OtpCheck(ok=False, reason="none"), False
-        if row.locked_until is not None and now < row.locked_until:
-            return OtpCheck(ok=False, reason="locked"), False
-        if now >= row.expires_at:
-            return OtpCheck(ok=False, reason="expired"), False
-        if matches:
-            row.verified_at = now
-            s.add(row)
-            return OtpCheck(ok=True, reason="ok", attempts_left=OTP_MAX_ATTEMPTS - row.attempts), True
-        row.attempts += 1
-        s.add(row)
-        if row.attempts >= OTP_MAX_ATTEMPTS:
-            row.locked_until = now + self._lockout
-            return OtpCheck(ok=False, reason="locked"), False
-        return OtpCheck(ok=False, reason="wrong", attempts_left=OTP_MAX_ATTEMPTS - row.attempts), False
+        return sent
 
     def _send_declaration_otp(self, receipt: str) -> OtpSent:
         now = self._now()
@@ -530,7 +337,7 @@ class StubBackend:
             row = self._declaration(s, receipt, for_update=True)
             if row is None:
                 return OtpCheck(ok=False, reason="none")
-            check, fresh = self._check_otp(s, "declaration", receipt, code, now)
+            check, fresh = otp.check(s, "declaration", receipt, code, now, self._lockout)
             if fresh and row.status == "awaiting_otp":
                 row.status = "received"
                 row.received_at = now
@@ -561,73 +368,29 @@ class StubBackend:
             s.commit()
             return result
 
-    def _verify_account_otp(self, code: str, otp: str) -> OtpCheck:
+    def _verify_account_otp(self, code: str, otp_code: str) -> OtpCheck:
         now = self._now()
         with self._session() as s:
-            check, _fresh = self._check_otp(s, "account", code, otp, now)
+            check, _fresh = otp.check(s, "account", code, otp_code, now, self._lockout)
             s.commit()
             return check
 
     # ----- status and events -------------------------------------------------------
 
-    @staticmethod
-    def _status_of(row: DeclarationRow) -> DeclarationStatus:
-        return DeclarationStatus(
-            receipt=row.receipt or "",
-            kind=row.kind,  # type: ignore[arg-type]
-            status=row.status,  # type: ignore[arg-type]
-            reason=row.reason,
-            agency_code=row.agency_code,
-            full_name=row.full_name,
-            submitted_at=_aware(row.submitted_at),
-            decided_at=_aware(row.decided_at) if row.decided_at else None,
-        )
-
     def _status(self, receipt: str) -> DeclarationStatus | None:
         with self._session() as s:
             row = self._declaration(s, receipt)
-            return self._status_of(row) if row else None
+            return status_of(row) if row else None
 
     def _events(self, after: int, limit: int) -> list[StatusEvent]:
         limit = max(1, min(limit, 1000))
         with self._session() as s:
             rows = s.exec(
-                select(EventRow).where(EventRow.id > after).order_by(EventRow.id).limit(limit)
+                select(EventRow).where(col(EventRow.id) > after).order_by(col(EventRow.id)).limit(limit)
             ).all()
-            return [
-                StatusEvent(
-                    id=r.id or 0, receipt=r.receipt, status=r.status, reason=r.reason, at=_aware(r.at)
-                )  # type: ignore[arg-type]
-                for r in rows
-            ]
+            return [event_of(r) for r in rows]
 
     # ----- decisions ---------------------------------------------------------------
-
-    def _approval_problem(self, s: Session, decl: Declaration, today: date) -> str | None:
-        """The reason to refuse the file, or None: the checks the office makes at approval."""
-        code = decl.social_insurance_code
-        person = self._people.get(code)
-        account = s.get(AccountRow, code)
-        if person is None and account is None:
-            return self._reason("unknown_code", code=code)
-        known_name = person.full_name if person else account.full_name  # type: ignore[union-attr]
-        if fold(decl.full_name) != fold(known_name):
-            return self._reason("name_mismatch", code=code)
-        if account is not None:
-            return self._reason("already_has_account", code=code)
-        if person is not None:
-            if decl.id_number and person.id_number and _digits(decl.id_number) != person.id_number:
-                return self._reason("id_mismatch", code=code)
-            if decl.date_of_birth and decl.date_of_birth != person.date_of_birth:
-                return self._reason("dob_mismatch", code=code)
-        if decl.kind == "child":
-            guardian = decl.guardian_social_insurance_code or ""
-            if not guardian or s.get(AccountRow, guardian) is None:
-                return self._reason("guardian_without_account", code=guardian or "?")
-            born = decl.date_of_birth or (person.date_of_birth if person else None)
-            if born is not None and _age(born, today) >= ADULT_AGE:
-                return self._reason("child_not_minor")
-        return None
 
     def _decide(
         self, s: Session, row: DeclarationRow, status: str, reason: str | None, now: datetime
@@ -653,7 +416,7 @@ class StubBackend:
             row = self._awaiting_decision(s, receipt, "approve")
             decl = Declaration.model_validate_json(row.payload)
             phone = normalize_phone(decl.phone)
-            problem = self._approval_problem(s, decl, now.date())
+            problem = approval_problem(s, decl, now.date(), self._people, self._reason)
             if problem is not None:
                 self._decide(s, row, "rejected", problem, now)
                 self._sms(s, phone, "rejected", receipt=receipt, reason=problem.rstrip(". "))
@@ -665,7 +428,7 @@ class StubBackend:
                         social_insurance_code=decl.social_insurance_code,
                         phone=phone,
                         full_name=decl.full_name,
-                        password_hash=f"{salt}${_hash(salt, password)}",
+                        password_hash=f"{salt}${otp.salted_hash(salt, password)}",
                         source="approval",
                         created_at=now,
                     )
@@ -681,7 +444,7 @@ class StubBackend:
                 )
             s.commit()
             log.info("declaration %s %s", receipt, row.status)
-            return self._status_of(row)
+            return status_of(row)
 
     def _reject(self, receipt: str, reason: str) -> DeclarationStatus:
         now = self._now()
@@ -692,23 +455,23 @@ class StubBackend:
             self._sms(s, normalize_phone(decl.phone), "rejected", receipt=receipt, reason=reason.rstrip(". "))
             s.commit()
             log.info("declaration %s rejected by operator", receipt)
-            return self._status_of(row)
+            return status_of(row)
 
     # ----- listings ----------------------------------------------------------------
 
     def _sms_outbox(self, phone: str | None) -> list[dict[str, str]]:
-        query = select(SmsRow).order_by(SmsRow.id)
+        query = select(SmsRow).order_by(col(SmsRow.id))
         if phone:
             query = query.where(SmsRow.phone_digest == self._digest(normalize_phone(phone)))
         with self._session() as s:
             return [
-                {"phone": r.phone, "text": r.text, "sent_at": _aware(r.sent_at).isoformat()}
+                {"phone": r.phone, "text": r.text, "sent_at": aware(r.sent_at).isoformat()}
                 for r in s.exec(query)
             ]
 
     def _list_declarations(self) -> list[dict[str, Any]]:
         with self._session() as s:
-            rows = s.exec(select(DeclarationRow).order_by(DeclarationRow.id)).all()
+            rows = s.exec(select(DeclarationRow).order_by(col(DeclarationRow.id))).all()
             return [
                 declaration_json(r.receipt or "", r.status, Declaration.model_validate_json(r.payload))
                 for r in rows
