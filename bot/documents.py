@@ -1,14 +1,16 @@
 """The Tờ khai (Mẫu số 01) PDF the citizen prints, signs and brings to the social-insurance office.
 
-The wording lives in `templates/to_khai.html.j2` so an officer can review it without reading
-Python; this module only fills it in (jinja2, autoescaped: a name is data, never markup) and
-lays it out with fpdf2. The DejaVu fonts are bundled in `fonts/` because PDF core fonts
-have no Vietnamese glyphs and a fresh server may have no system fonts at all.
+The wording lives in `templates/to_khai.yaml` so an officer can review it without reading
+Python; this module fills it in (jinja2) and lays it out with fpdf2's cell API: the fixed
+paragraphs are line-broken once per process and reused, since fpdf2's text layout is pure
+Python and was most of a document's time. The DejaVu fonts are bundled in `fonts/` because
+PDF core fonts have no Vietnamese glyphs and a fresh server may have no system fonts at all.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import hashlib
 import io
 import logging
@@ -18,8 +20,11 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, timezone
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import jinja2
+import yaml
+from jinja2.sandbox import SandboxedEnvironment
 
 from bot.cpu import CpuPool, default_pool
 from bot.private import write_private
@@ -37,9 +42,54 @@ VIETNAM_TIME = timezone(timedelta(hours=7), "ICT")
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_-]+")
 
+# One laid-out block of the form (plain tuples: they cross into the CPU pool's processes).
+#   ("center", size, text)            a bold centred heading line (wrapped if long)
+#   ("right", size, text)             a bold line at the right margin
+#   ("runs", ((bold, text), ...))     one paragraph mixing bold and regular runs
+#   ("para", text)                    a regular paragraph
+#   ("rows", ((label, value), ...))   the label/value table, values in bold
+#   ("sign", ((bold, text), ...))     centred lines in the right-hand signature column
+#   ("list", heading, (item, ...))    a bold heading and dash-bulleted items
+#   ("gap", millimetres)
+Block = tuple[Any, ...]
+
 
 def today_in_vietnam() -> date:
     return datetime.now(UTC).astimezone(VIETNAM_TIME).date()
+
+
+@cache
+def _catalog() -> dict[str, Any]:
+    return yaml.safe_load((TEMPLATES_DIR / "to_khai.yaml").read_text(encoding="utf-8"))
+
+
+@cache
+def _environment() -> SandboxedEnvironment:
+    # StrictUndefined: a renamed field must fail loudly, not print blank on a legal form.
+    return SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+
+
+@cache
+def _compiled(source: str) -> jinja2.Template:
+    return _environment().from_string(source)
+
+
+class FormWords:
+    """The catalog's sentences for one declaration: `words("key", ...)` renders one of them."""
+
+    def __init__(self, **context: Any) -> None:
+        self.context = context
+
+    def __call__(self, key: str) -> str:
+        node: Any = _catalog()
+        for part in key.split("."):
+            node = node[part]
+        return self.render(node)
+
+    def render(self, source: str) -> str:
+        text = _compiled(source).render(**self.context) if "{" in source else source
+        # Keyboards emit decomposed accents too; precomposed (NFC) glyphs render reliably.
+        return unicodedata.normalize("NFC", " ".join(text.split()))
 
 
 class PdfDocumentRenderer:
@@ -58,58 +108,126 @@ class PdfDocumentRenderer:
         # The cut-down fonts, made once and kept (by default beside the documents' folder).
         self.cache_dir = Path(cache_dir) if cache_dir else self.out_dir.parent / "cache" / "fonts"
         self._today = today
-        self._env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
-            autoescape=True,
-            undefined=jinja2.StrictUndefined,  # a renamed field must fail loudly, not print blank
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
 
     async def declaration_pdf(self, receipt: str, declaration: Declaration, agency: dict) -> Path:
         """Write the Tờ khai for one submitted declaration; rendering again replaces the file.
 
-        The layout (CPU work) runs in the CPU pool; filling the template and writing the
+        The layout (CPU work) runs in the CPU pool; filling the words in and writing the
         file stay here."""
         name = _SAFE_NAME.sub("_", receipt).strip("_")
         if not name:
             raise ValueError("receipt has no usable characters for a file name")
-        html = self.declaration_html(receipt, declaration, agency)
-        data = await (self.cpu or default_pool()).run(layout_pdf, html, self.cache_dir)
+        form = self.declaration_form(receipt, declaration, agency)
+        data = await (self.cpu or default_pool()).run(layout_pdf, form, self.cache_dir)
         final = self.out_dir / f"to-khai-{name}.pdf"
         await asyncio.to_thread(write_private, final, data)
         log.info("declaration PDF written: receipt=%s kind=%s bytes=%d", receipt, declaration.kind, len(data))
         return final
 
-    def declaration_html(self, receipt: str, declaration: Declaration, agency: dict) -> str:
-        """The filled-in template (simple HTML), also usable by channels that show HTML."""
-        template = self._env.get_template("to_khai.html.j2")
-        html = template.render(
+    def declaration_form(self, receipt: str, declaration: Declaration, agency: dict) -> list[Block]:
+        """The filled-in form as layout blocks (see `Block`)."""
+        today = self._today()
+        words = FormWords(
             receipt=receipt,
+            child=declaration.kind == "child",
             d=declaration,
-            agency={
-                "code": agency.get("code"),
-                "name": agency.get("name") or "",
-                "phone": agency.get("phone"),
-                "address": agency.get("address"),
-            },
-            today=self._today(),
-            deadline=paper_deadline(self._today()),
+            agency={key: agency.get(key) for key in ("code", "phone", "address")}
+            | {"name": agency.get("name") or ""},
+            today=_vn_date(today),
+            deadline=paper_deadline(today),
+            day=f"{today.day:02d}",
+            month=f"{today.month:02d}",
+            year=str(today.year),
         )
-        # Keyboards emit decomposed accents too; precomposed (NFC) glyphs render reliably.
-        return unicodedata.normalize("NFC", html)
+        return [*_heading(words, receipt), ("rows", tuple(_rows(words, declaration))), *_body(words)]
 
 
-# What a Tờ khai can contain: Latin with every Vietnamese letter, punctuation, the đồng
-# sign. DejaVu covers thousands of glyphs more (Greek, Cyrillic, symbols); subsetting those
-# away once makes each document's own subsetting (fpdf2 embeds only the glyphs it used)
-# about ten times cheaper. A text with a character outside this set uses the full fonts.
+def _vn_date(value: date) -> str:
+    return f"{value.day:02d}/{value.month:02d}/{value.year:04d}"
+
+
+def _heading(words: FormWords, receipt: str) -> list[Block]:
+    return [
+        ("right", 10.5, words("form_number")),
+        ("center", 10.5, words("nation")),
+        ("center", 10.5, words("motto")),
+        ("gap", 2),
+        ("center", 15, words("heading")),
+        ("center", 10.5, words("subject")),
+        ("gap", 2),
+        (
+            "runs",
+            ((False, words("receipt")), (True, " " + receipt), (False, " " + words("declared_on"))),
+            "C",
+        ),
+        ("gap", 1),
+        ("runs", ((True, words("addressee")), (False, " " + words("agency"))), "L"),
+        ("gap", 1),
+    ]
+
+
+def _rows(words: FormWords, d: Declaration) -> list[tuple[str, str]]:
+    child = d.kind == "child"
+    rows = [("child_name" if child else "name", d.full_name), ("code", d.social_insurance_code)]
+    if child and d.date_of_birth:
+        rows.append(("birth_date", _vn_date(d.date_of_birth)))
+    if child and d.relationship:
+        rows.append(("relationship", words(f"relationships.{d.relationship}")))
+    if child:
+        rows.append(("guardian_code", d.guardian_social_insurance_code or ""))
+    if d.id_kind and d.id_number:
+        rows += [("id_kind", words(f"id_kinds.{d.id_kind}")), ("id_number", d.id_number)]
+    elif child:
+        rows.append(("papers", words("birth_certificate")))
+    rows.append(("address", f"{d.address.street}, {d.address.ward}, {d.address.province}"))
+    if not child:
+        rows.append(("contact", d.full_name))
+    rows.append(("phone", d.phone))
+    if d.email:
+        rows.append(("email", d.email))
+    return [(words(f"labels.{key}") + ":", unicodedata.normalize("NFC", value)) for key, value in rows]
+
+
+def _body(words: FormWords) -> list[Block]:
+    agency = words.context["agency"]
+    receiving = [(True, words("receiving_agency")), (False, " " + words("agency"))]
+    if agency["phone"]:
+        receiving.append((False, "\n" + words("agency_phone")))
+    if agency["address"]:
+        receiving.append((False, "\n" + words("agency_address")))
+    signature = [(False, words("place_and_date")), (True, words("signer")), (False, words("how_to_sign"))]
+    if words.context["child"]:
+        signature.append((False, words("signer_of_a_child")))
+    instructions = (words.render(item) for item in _catalog()["instructions"])
+    return [
+        ("gap", 2),
+        ("para", words("nd166")),
+        ("gap", 2),
+        ("para", words("registers_from")),
+        ("para", words("registers_at")),
+        ("gap", 2),
+        ("runs", tuple(receiving), "L"),
+        ("gap", 2),
+        ("para", words("commitment")),
+        ("gap", 2),
+        ("sign", tuple(signature)),
+        ("gap", 14),
+        ("list", words("instructions_heading"), tuple(item for item in instructions if item)),
+    ]
+
+
+# What a Tờ khai can contain: ASCII, Latin-1, every Vietnamese letter (precomposed, plus the
+# five tone marks for the odd decomposed one), punctuation, the đồng sign. DejaVu covers
+# thousands of glyphs more (Greek, Cyrillic, symbols); cutting those away once makes each
+# document's font work (fpdf2 parses the font, then embeds only the glyphs it used) several
+# times cheaper. A text with a character outside this set uses the full fonts.
 _COVERED = frozenset(
     [
         *range(0x20, 0x7F),
-        *range(0xA0, 0x250),
-        *range(0x300, 0x370),
-        *range(0x1EA0, 0x1F00),
+        *range(0xA0, 0x100),
+        *(0x102, 0x103, 0x110, 0x111, 0x128, 0x129, 0x168, 0x169, 0x1A0, 0x1A1, 0x1AF, 0x1B0),
+        *(0x300, 0x301, 0x303, 0x309, 0x323),
+        *range(0x1EA0, 0x1EFA),
         *range(0x2010, 0x2027),
         *(0x2030, 0x2039, 0x203A, 0x20AB, 0x20AC, 0x2116, 0x2122),
     ]
@@ -117,10 +235,14 @@ _COVERED = frozenset(
 _FONT_FILES = {"": "DejaVuSans.ttf", "B": "DejaVuSans-Bold.ttf"}
 
 
-def _fonts_for(html: str, cache_dir: Path) -> dict[str, Path]:
-    if all(ord(ch) in _COVERED or ch in "\n\r\t" for ch in html):
+def _fonts_for(form: list[Block], cache_dir: Path) -> dict[str, Path]:
+    if all(ord(ch) in _COVERED or ch in "\n\r\t" for ch in _text_of(form)):
         return _small_fonts(cache_dir)
     return {style: FONTS_DIR / name for style, name in _FONT_FILES.items()}
+
+
+def _text_of(form: list[Block]) -> str:
+    return repr(form)  # every string of the form is in its repr (escapes are ASCII)
 
 
 @cache
@@ -131,12 +253,18 @@ def _small_fonts(cache_dir: Path) -> dict[str, Path]:
     fonts: dict[str, Path] = {}
     for style, name in _FONT_FILES.items():
         source = FONTS_DIR / name
-        digest = hashlib.sha256(source.read_bytes() + repr(sorted(_COVERED)).encode()).hexdigest()[:16]
+        # The options are part of the name: a cut made the old way is not reused.
+        recipe = repr((sorted(_COVERED), "no-layout, no-hinting, glyph names")).encode()
+        digest = hashlib.sha256(source.read_bytes() + recipe).hexdigest()[:16]
         target = cache_dir / f"{source.stem}-vi-{digest}.ttf"
         if not target.is_file():
             options = subset.Options()
-            options.layout_features = ["*"]
-            options.drop_tables += ["FFTM"]  # FontForge's timestamps: nothing a PDF needs
+            # fpdf2 does no text shaping (it drops GSUB/GPOS itself) and PDF viewers ignore
+            # TrueType hinting; glyph names kept spare fpdf2 deriving them on every parse.
+            options.layout_features = []
+            options.hinting = False
+            options.glyph_names = True
+            options.drop_tables += ["FFTM", "GSUB", "GPOS", "GDEF", "kern", "hdmx", "gasp"]
             font = subset.load_font(str(source), options)
             subsetter = subset.Subsetter(options)
             subsetter.populate(unicodes=_COVERED)
@@ -148,32 +276,167 @@ def _small_fonts(cache_dir: Path) -> dict[str, Path]:
     return fonts
 
 
-def layout_pdf(html: str, cache_dir: Path) -> bytes:
+def layout_pdf(form: list[Block], cache_dir: Path) -> bytes:
     """The PDF of a filled-in Tờ khai (a top-level function: it runs in worker processes)."""
-    return bytes(_layout(html, cache_dir))
-
-
-def _layout(html: str, cache_dir: Path) -> bytearray:
     # fpdf2 takes ~0.3 s to import: only the first rendered declaration pays for it.
     from fpdf import FPDF
-    from fpdf.fonts import TextStyle
 
     pdf = FPDF(orientation="P", unit="mm", format="A4")
     pdf.set_margins(18, 12, 18)
     pdf.set_auto_page_break(True, margin=12)
-    for style, path in _fonts_for(html, cache_dir).items():
-        pdf.add_font(FONT_FAMILY, style, str(path))
+    _add_fonts(pdf, tuple(_fonts_for(form, cache_dir).items()))
     # Document metadata stays generic: PDF viewers and mail scanners show it to anyone.
-    pdf.set_title("Tờ khai Mẫu số 01")
+    pdf.set_title(FormWords()("document_title"))
     pdf.set_creator("vssid-bot")
     pdf.add_page()
-    pdf.set_font(FONT_FAMILY, size=10.5)
-    pdf.write_html(
-        html,
-        font_family=FONT_FAMILY,
-        # fpdf2 tints headings and indents lists for web-like pages; a government form is plain.
-        tag_styles={"li": TextStyle(l_margin=4, t_margin=1)},
-        ul_bullet_char="-",
-        li_prefix_color=(0, 0, 0),
-    )
-    return pdf.output()
+    for block in form:
+        _DRAW[block[0]](pdf, *block[1:])
+    return bytes(pdf.output())
+
+
+def _add_fonts(pdf: Any, fonts: tuple[tuple[str, Path], ...]) -> None:
+    """`pdf.add_font` for each style, without parsing the font files again for every document.
+
+    fpdf2 reads a font's metrics when it is added, and cuts the embedded copy down to the
+    glyphs used when the document is written, in place. So the parsed fonts are kept and
+    copied (fpdf2's own deepcopy, metrics shared) with a fresh fontTools object each time."""
+    from fontTools.ttLib import TTFont
+
+    for style, parsed in _parsed_fonts(fonts).items():
+        font = copy.deepcopy(parsed)
+        font.ttfont = TTFont(io.BytesIO(_font_bytes(font.ttffile)), recalcTimestamp=False, lazy=True)
+        # The outlines are the bundled fonts' own, bounding boxes included: recomputing them
+        # means decoding every embedded glyph again, most of fpdf2's per-document font cost.
+        font.ttfont.recalcBBoxes = False
+        font.desc = copy.copy(parsed.desc)  # fpdf2 names and numbers it while writing
+        pdf.fonts[f"{FONT_FAMILY.lower()}{style}"] = font
+
+
+@cache
+def _parsed_fonts(fonts: tuple[tuple[str, Path], ...]) -> dict[str, Any]:
+    from fpdf import FPDF
+
+    prototype = FPDF()
+    for style, path in fonts:
+        prototype.add_font(FONT_FAMILY, style, str(path))
+    return {style: prototype.fonts[f"{FONT_FAMILY.lower()}{style}"] for style, _ in fonts}
+
+
+@cache
+def _font_bytes(path: Path) -> bytes:
+    return Path(path).read_bytes()
+
+
+LINE = 5.2  # mm: 10.5 pt text at about 1.4 line spacing, as the paper form
+SIZE = 10.5
+
+
+def _lines(pdf: Any, text: str, width: float, bold: bool, size: float) -> list[str]:
+    """`text` broken into lines `width` wide; the form's fixed sentences are broken only once."""
+    key = (text, round(width, 2), bold, size)
+    lines = _LINE_CACHE.get(key)
+    if lines is None:
+        pdf.set_font(FONT_FAMILY, "B" if bold else "", size)
+        if pdf.get_string_width(text) <= width:
+            lines = [text]
+        else:
+            lines = pdf.multi_cell(width, LINE, text, dry_run=True, output="LINES")
+        if len(_LINE_CACHE) < 512:  # names and addresses vary: keep the cache small
+            _LINE_CACHE[key] = lines
+    return lines
+
+
+_LINE_CACHE: dict[tuple[str, float, bool, float], list[str]] = {}
+
+
+def _write_lines(
+    pdf: Any, text: str, *, x: float, width: float, bold: bool = False, size: float = SIZE, align: str = "L"
+) -> None:
+    height = LINE * size / SIZE
+    for line in _lines(pdf, text, width, bold, size):
+        pdf.set_font(FONT_FAMILY, "B" if bold else "", size)
+        pdf.set_x(x)
+        pdf.cell(width, height, line, align=align, new_x="LMARGIN", new_y="NEXT")
+
+
+def _draw_center(pdf: Any, size: float, text: str) -> None:
+    _write_lines(pdf, text, x=pdf.l_margin, width=pdf.epw, bold=True, size=size, align="C")
+
+
+def _draw_right(pdf: Any, size: float, text: str) -> None:
+    _write_lines(pdf, text, x=pdf.l_margin, width=pdf.epw, bold=True, size=size, align="R")
+
+
+def _draw_para(pdf: Any, text: str) -> None:
+    _write_lines(pdf, text, x=pdf.l_margin, width=pdf.epw)
+
+
+def _draw_runs(pdf: Any, runs: tuple[tuple[bool, str], ...], align: str) -> None:
+    """Bold and regular runs in one paragraph; a run starting with a newline starts a line."""
+    lines: list[list[tuple[bool, str]]] = [[]]
+    for bold, text in runs:
+        if text.startswith("\n"):
+            lines.append([])
+            text = text[1:]
+        lines[-1].append((bold, text))
+    for line in lines:
+        widths = []
+        for bold, text in line:
+            pdf.set_font(FONT_FAMILY, "B" if bold else "", SIZE)
+            widths.append(pdf.get_string_width(text))
+        if sum(widths) > pdf.epw:  # too long for one line (a long agency name): let fpdf2 wrap it
+            pdf.set_x(pdf.l_margin)
+            for bold, text in line:
+                pdf.set_font(FONT_FAMILY, "B" if bold else "", SIZE)
+                pdf.write(LINE, text)
+            pdf.ln(LINE)
+            continue
+        pdf.set_x(pdf.l_margin + {"C": (pdf.epw - sum(widths)) / 2, "L": 0}[align])
+        for (bold, text), width in zip(line, widths, strict=True):
+            pdf.set_font(FONT_FAMILY, "B" if bold else "", SIZE)
+            pdf.cell(width, LINE, text)
+        pdf.ln(LINE)
+
+
+def _draw_rows(pdf: Any, rows: tuple[tuple[str, str], ...]) -> None:
+    label_width, value_x = pdf.epw * 0.38, pdf.l_margin + pdf.epw * 0.38
+    for label, value in rows:
+        top = pdf.get_y()
+        _write_lines(pdf, label, x=pdf.l_margin, width=label_width)
+        below_label = pdf.get_y()
+        pdf.set_y(top)
+        _write_lines(pdf, value, x=value_x, width=pdf.epw - label_width, bold=True)
+        pdf.set_y(max(below_label, pdf.get_y()))
+
+
+def _draw_sign(pdf: Any, lines: tuple[tuple[bool, str], ...]) -> None:
+    x = pdf.l_margin + pdf.epw * 0.45
+    for bold, text in lines:
+        _write_lines(pdf, text, x=x, width=pdf.epw * 0.55, bold=bold, align="C")
+
+
+def _draw_list(pdf: Any, heading: str, items: tuple[str, ...]) -> None:
+    _write_lines(pdf, heading, x=pdf.l_margin, width=pdf.epw, bold=True)
+    indent = 4
+    for item in items:
+        pdf.set_y(pdf.get_y() + 1)
+        pdf.set_font(FONT_FAMILY, "", SIZE)
+        pdf.set_x(pdf.l_margin)
+        pdf.cell(indent, LINE, "-")
+        _write_lines(pdf, item, x=pdf.l_margin + indent, width=pdf.epw - indent)
+
+
+def _draw_gap(pdf: Any, millimetres: float) -> None:
+    pdf.set_y(pdf.get_y() + millimetres)
+
+
+_DRAW: dict[str, Callable[..., None]] = {
+    "center": _draw_center,
+    "right": _draw_right,
+    "para": _draw_para,
+    "runs": _draw_runs,
+    "rows": _draw_rows,
+    "sign": _draw_sign,
+    "list": _draw_list,
+    "gap": _draw_gap,
+}

@@ -15,7 +15,6 @@ NOT_YET = {
     "bot/cli_faq.py",
     "bot/cli_hotline.py",
     "bot/cli_staff.py",
-    "bot/documents.py",
     "bot/hotline/pages.py",
     "bot/notifications.py",
     "bot/schools/pages.py",
