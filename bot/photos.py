@@ -29,7 +29,8 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from PIL import Image, ImageFilter, ImageOps, ImageStat
+import numpy as np
+from PIL import Image, ImageOps
 
 from bot.cardscan import read_qr_texts
 from bot.cpu import CpuPool, default_pool
@@ -79,7 +80,6 @@ _SHARPNESS_SIDE = 800
 # card scores several hundred); under READABLE_MIN_SIDE nothing is legible enough.
 READABLE_MIN_SIDE = 480
 READABLE_SMALL_SHARPNESS = 100.0
-_LAPLACIAN = ImageFilter.Kernel((3, 3), [0, 1, 0, 1, -4, 1, 0, 1, 0], scale=1, offset=128)
 
 # Photos whose QR code is read as they are stored (the chip CCCD's front).
 QR_PHOTO_KINDS = ("id_front",)
@@ -333,10 +333,31 @@ def sharpness(image: Image.Image) -> float:
     """Variance of the Laplacian on a noise-reduced grayscale copy (see DEFAULT_MIN_SHARPNESS)."""
     gray = ImageOps.grayscale(image) if image.mode != "L" else image.copy()
     gray.thumbnail((_SHARPNESS_SIDE, _SHARPNESS_SIDE), Image.Resampling.BOX)
-    edges = gray.filter(ImageFilter.MedianFilter(3)).filter(_LAPLACIAN)
-    # Kernel filters leave the outermost pixels unfiltered; they would add a bogus variance.
-    inner = edges.crop((2, 2, edges.width - 2, edges.height - 2))
-    return float(ImageStat.Stat(inner).var[0])
+    # The 3x3 median and the Laplacian (offset 128, clipped to 0-255, as Pillow's 8-bit
+    # kernel filter does) in numpy: the same numbers as Pillow's MedianFilter and Kernel,
+    # several times faster. Only pixels 2 or more from the edge are used, where neither
+    # filter needs to invent a border.
+    median = _median3(np.asarray(gray)).astype(np.int16)
+    centre = median[1:-1, 1:-1]
+    laplacian = median[:-2, 1:-1] + median[2:, 1:-1] + median[1:-1, :-2] + median[1:-1, 2:] - 4 * centre + 128
+    return float(np.clip(laplacian, 0, 255).var())
+
+
+# Compare-exchange pairs of a median-of-9 sorting network (Paeth): after them, element 4
+# holds the median.
+_MEDIAN9 = (
+    (1, 2), (4, 5), (7, 8), (0, 1), (3, 4), (6, 7), (1, 2), (4, 5), (7, 8),
+    (0, 3), (5, 8), (4, 7), (3, 6), (1, 4), (2, 5), (4, 7), (4, 2), (6, 4), (4, 2),
+)  # fmt: skip
+
+
+def _median3(pixels: np.ndarray) -> np.ndarray:
+    """3x3 median of every pixel not on the edge (the result is 2 smaller each way)."""
+    height, width = pixels.shape
+    p = [pixels[dy : height - 2 + dy, dx : width - 2 + dx] for dy in range(3) for dx in range(3)]
+    for a, b in _MEDIAN9:
+        p[a], p[b] = np.minimum(p[a], p[b]), np.maximum(p[a], p[b])
+    return p[4]
 
 
 def _orientation(image: Image.Image) -> int | None:
