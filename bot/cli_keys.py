@@ -70,7 +70,7 @@ def reseal_everything(settings: Settings, keyring: Keyring) -> dict[str, int]:
 
 
 def _reseal_bot_database(settings: Settings, keyring: Keyring) -> int:
-    from bot.schema import ConversationRow, Notice
+    from bot.schema import ConversationRow, OfferedButtons, OutboxItem
     from bot.storage import make_engine
 
     url = settings.sqlalchemy_url
@@ -82,7 +82,8 @@ def _reseal_bot_database(settings: Settings, keyring: Keyring) -> int:
         with engine.begin() as connection:
             for table, key, column in (
                 (ConversationRow.__table__, "id", "state"),
-                (Notice.__table__, "id", "payload"),
+                (OutboxItem.__table__, "id", "payload"),
+                (OfferedButtons.__table__, "conversation_id", "buttons"),
             ):
                 for row_key, value in connection.execute(select(table.c[key], table.c[column])).all():
                     if value is None or keyring.is_current(value):

@@ -11,22 +11,22 @@ than loses it.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
-import socket
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session, select
 
+from bot.channels.replies import outbounds_to_payload, payload_to_outbounds
+from bot.outbox import Item, lease_holder
 from bot.retention import purge_expired, record_decision
-from bot.storage import DeclarationOwner, Notice
+from bot.storage import DeclarationOwner
 from dialogs.messages import Button, Outbound
 from dialogs.ports import BackendUnavailable, paper_deadline
 from dialogs.texts import Texts, agency_label
+
+__all__ = ["NotificationPump", "outbounds_to_payload", "payload_to_outbounds", "take_notices_for"]
 
 log = logging.getLogger(__name__)
 
@@ -42,34 +42,6 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def outbounds_to_payload(replies: list[Outbound]) -> list[dict]:
-    """Replies as JSON-ready dicts (notices, replies kept for a retried message); a file is
-    kept as its path, progress only when set."""
-    payload = []
-    for reply in replies:
-        item: dict[str, Any] = {"text": reply.text, "buttons": [[b.label, b.payload] for b in reply.buttons]}
-        for name in ("document", "image"):
-            if getattr(reply, name) is not None:
-                item[name] = str(getattr(reply, name))
-        if reply.progress is not None:
-            item["progress"] = list(reply.progress)
-        payload.append(item)
-    return payload
-
-
-def payload_to_outbounds(payload: str) -> list[Outbound]:
-    return [
-        Outbound(
-            text=item["text"],
-            buttons=tuple(Button(label, value) for label, value in item["buttons"]),
-            document=Path(item["document"]) if item.get("document") else None,
-            image=Path(item["image"]) if item.get("image") else None,
-            progress=tuple(item["progress"]) if item.get("progress") else None,
-        )
-        for item in json.loads(payload)
-    ]
-
-
 class NotificationPump:
     def __init__(self, assistant: Any, *, interval_s: float = 5.0, texts: Texts | None = None) -> None:
         self.assistant = assistant
@@ -79,7 +51,7 @@ class NotificationPump:
         self.texts = texts or Texts.default()
         self._stopping = asyncio.Event()
         self._next_purge = 0.0
-        self.worker = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"  # names a lease's holder
+        self.worker = lease_holder(f"pump-{id(self):x}")
 
     # ------------------------------------------------------------ collecting
 
@@ -195,8 +167,10 @@ class NotificationPump:
     # ------------------------------------------------------------ delivering
 
     async def deliver(self) -> int:
-        """Send what this worker can claim: each user's oldest notice, again while there are
-        more (a user's next one is claimable once the one before it is sent)."""
+        """Send what this worker can claim of the outbox: each user's oldest notice, again
+        while there are more (a user's next one is claimable once the one before it is sent);
+        then have each pushing channel send the messages it kept that are free to take (left
+        by a worker that died, or whose retry is due)."""
         sent, failed = 0, False
         # Only notices for the channels that push from here; the others (terminal, web chat)
         # are handed over with the user's next reply. A deleted user's notices have no channel.
@@ -210,12 +184,22 @@ class NotificationPump:
                     sent += bool(notice.conversation_id)
                 else:
                     failed = True
+        await self._flush_channels(prefixes)
         return sent
 
-    async def _send(self, notice: Notice) -> bool:
+    async def _flush_channels(self, prefixes: tuple[str, ...]) -> None:
+        if not prefixes:
+            return
+        for conversation_id in await asyncio.to_thread(self.store.outbox.due, prefixes):
+            channel_name, _, user_id = conversation_id.partition(":")
+            flush = getattr(self.assistant.channels.get(channel_name), "flush", None)
+            if flush is not None:
+                await flush(user_id)
+
+    async def _send(self, notice: Item) -> bool:
         """Deliver one claimed notice (a deleted user's is dropped) and mark it; False when the
         channel refused it (retried later)."""
-        assert notice.id is not None
+        outbox = self.store.outbox
         if notice.conversation_id:
             channel_name, _, user_id = notice.conversation_id.partition(":")
             try:
@@ -224,9 +208,9 @@ class NotificationPump:
                 )
             except Exception:
                 log.warning("notice %s not delivered yet; will retry", notice.id)
-                await asyncio.to_thread(self.store.mark_notice, notice.id, False)
+                await asyncio.to_thread(outbox.release, notice.id, "channel refused")
                 return False
-        await asyncio.to_thread(self.store.mark_notice, notice.id, True)
+        await asyncio.to_thread(outbox.done, notice.id)
         return True
 
     async def poll_once(self) -> int:
@@ -266,16 +250,7 @@ def take_notices_for(store: Any, conversation_id: str) -> list[Outbound]:
     """Pending notices of one conversation, marked sent: for channels that cannot push."""
     if not store.owes_notices(conversation_id):  # the common case: one cheap query
         return []
-    store.commit_pending()  # the session below must not wait behind a deferred commit
-    with Session(store.engine) as session:
-        rows = session.exec(
-            select(Notice)
-            .where(Notice.conversation_id == conversation_id, Notice.sent_at.is_(None))
-            .order_by(Notice.id)
-        ).all()
-        replies = [r for row in rows for r in payload_to_outbounds(store.open(row.payload))]
-        for row in rows:
-            row.sent_at = datetime.now(UTC)
-            row.attempts += 1
-        session.commit()
-        return replies
+    store.commit_pending()  # the connection below must not wait behind a deferred commit
+    return [
+        r for payload in store.outbox.take_notices(conversation_id) for r in payload_to_outbounds(payload)
+    ]

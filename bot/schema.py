@@ -55,25 +55,54 @@ class DeclarationOwner(SQLModel, table=True):
     reminders_stopped: bool = False
 
 
-class Notice(SQLModel, table=True):
-    """A message the assistant owes a user outside any exchange (decision, reminder).
+class OutboxItem(SQLModel, table=True):
+    """One message owed to a user, kept until a worker has delivered it: the one durable
+    queue of every pushing channel (Telegram, Zalo) and of the notices (decisions, reminders).
 
-    Written before it is sent and marked sent after: survives restarts, sent once. Workers
-    take notices to send with a lease (`ConversationStore.claim_notices`).
+    `kind` "notice": a list of replies (`bot.notifications.outbounds_to_payload`) any channel
+    renders, queued once by `key` ("event:17", "reminder:VSS-..."), marked sent and kept so
+    the key stays taken. `kind` "message": one message a channel rendered and could not
+    deliver yet (its own JSON), deleted once sent. A user's items go out oldest first; a
+    worker sending one holds it with a lease (exactly one sends it; a dead worker's lease
+    expires and another sends it). `payload` is sealed (it holds what people are told).
     """
 
-    __tablename__ = "notice"
+    __tablename__ = "outbox"
 
     id: int | None = Field(default=None, primary_key=True)
-    key: str = Field(unique=True, max_length=200)  # e.g. "event:17", "reminder:VSS-..."
-    conversation_id: str = Field(index=True, max_length=200)
+    conversation_id: str = Field(index=True, max_length=200)  # "telegram:123"; '' once deleted
+    kind: str = Field(default="notice", max_length=10)  # notice | message
+    key: str | None = Field(default=None, unique=True, max_length=200)
     payload: str
     created_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = Field(default=None, index=True)
     attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=200)
     # A worker sending it holds it until then (exactly one sends; a dead worker's lease expires).
     lease_until: datetime | None = None
     lease_owner: str | None = Field(default=None, max_length=100)
+
+
+class OfferedButtons(SQLModel, table=True):
+    """The buttons last offered to a user of a channel whose taps come back as the label's
+    text (Zalo): label -> payload, sealed JSON (labels can repeat what the user typed)."""
+
+    __tablename__ = "offered_buttons"
+
+    conversation_id: str = Field(primary_key=True, max_length=200)
+    buttons: str
+
+
+class ButtonToken(SQLModel, table=True):
+    """A short id standing for a button payload too long for the channel (Telegram's 64-byte
+    callback_data), readable by every worker. Payloads are the engine's own ("flow:…",
+    "agency:…"), never what a user typed; the oldest go past a bound."""
+
+    __tablename__ = "button_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token: str = Field(unique=True, max_length=20)
+    payload: str
 
 
 class KeyValue(SQLModel, table=True):

@@ -12,15 +12,16 @@ from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Update, bindparam, delete, exists, func, insert, literal_column, or_, select, update
+from sqlalchemy import bindparam, delete, exists, func, insert, literal_column, select, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.sql import ClauseElement
 
-from bot.schema import ConversationRow, DeclarationOwner, Notice, SeenMessage
+from bot.schema import ConversationRow, DeclarationOwner, OfferedButtons, OutboxItem, SeenMessage
 
 CONVERSATION = ConversationRow.__table__  # type: ignore[attr-defined]
 SEEN = SeenMessage.__table__  # type: ignore[attr-defined]
-NOTICE = Notice.__table__  # type: ignore[attr-defined]
+OUTBOX = OutboxItem.__table__  # type: ignore[attr-defined]
+OFFERED = OfferedButtons.__table__  # type: ignore[attr-defined]
 OWNER = DeclarationOwner.__table__  # type: ignore[attr-defined]
 
 # State, version and "was this message already answered?" in one round trip: `seen` is NULL
@@ -34,9 +35,9 @@ BEGIN = select(
     .scalar_subquery()
     .label("seen"),
 ).where(CONVERSATION.c.id == bindparam("id"))
-# 1 when a notice waits for the conversation, else 0 (no LIMIT: nothing bound but the id).
+# 1 when something waits in the outbox for the conversation, else 0 (no LIMIT: nothing bound but the id).
 ANY_OWED = select(
-    exists().where(NOTICE.c.conversation_id == bindparam("conversation_id"), NOTICE.c.sent_at.is_(None))
+    exists().where(OUTBOX.c.conversation_id == bindparam("conversation_id"), OUTBOX.c.sent_at.is_(None))
 )
 MARK_SEEN = insert(SEEN).values(key=bindparam("b_key"), at=bindparam("b_at"), replies=bindparam("b_replies"))
 # Message ids older than the window are forgotten (a redelivery that late is a new message),
@@ -61,44 +62,6 @@ UPDATE = (
     .where(CONVERSATION.c.id == bindparam("b_id"), CONVERSATION.c.version == bindparam("b_expected"))
     .values(state=bindparam("b_state"), version=bindparam("b_next_version"), updated_at=bindparam("b_at"))
 )
-
-
-def claim_notices(limit: int, skip_locked: bool, prefixes: tuple[str, ...]) -> Update:
-    """Lease the oldest unsent notice of up to `limit` conversations (of channels starting with
-    `prefixes`) whose lease is free or expired: a user's next notice waits until the one
-    before it is sent, so notices arrive in order whichever worker sends them. Atomic: one
-    UPDATE (SQLite has one writer at a time); on PostgreSQL rows another worker is claiming
-    are skipped (FOR UPDATE SKIP LOCKED)."""
-    earlier = NOTICE.alias("earlier")
-    behind_another = (
-        select(earlier.c.id)
-        .where(
-            earlier.c.conversation_id == NOTICE.c.conversation_id,
-            earlier.c.id < NOTICE.c.id,
-            earlier.c.sent_at.is_(None),
-        )
-        .exists()
-    )
-    candidates = (
-        select(NOTICE.c.id)
-        .where(
-            NOTICE.c.sent_at.is_(None),
-            or_(NOTICE.c.lease_until.is_(None), NOTICE.c.lease_until < bindparam("now")),
-            ~behind_another,
-            # '' is a deleted user's: marked sent by whoever takes it, never delivered
-            or_(NOTICE.c.conversation_id == "", *(NOTICE.c.conversation_id.startswith(p) for p in prefixes)),
-        )
-        .order_by(NOTICE.c.id)
-        .limit(limit)
-    )
-    if skip_locked:
-        candidates = candidates.with_for_update(skip_locked=True)
-    return (
-        update(NOTICE)
-        .where(NOTICE.c.id.in_(candidates.scalar_subquery()))
-        .values(lease_until=bindparam("until"), lease_owner=bindparam("owner"))
-        .returning(NOTICE.c.id)
-    )
 
 
 _SQLITE = sqlite.dialect(paramstyle="qmark")

@@ -9,7 +9,6 @@ transaction as the state it produced, so a redelivered message is answered once.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,13 +16,14 @@ from sqlalchemy import delete, event, insert, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.engine import Engine as SqlEngine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, create_engine, select
+from sqlmodel import Session, create_engine, select
 
 from bot import migrate
 from bot import statements as sql
 from bot.crypto import Keyring
+from bot.outbox import Item, OutboxQueue
 from bot.private import private_sqlite
-from bot.schema import ConversationRow, DeclarationOwner, KeyValue, Notice, SeenMessage, utcnow
+from bot.schema import ConversationRow, DeclarationOwner, KeyValue, OutboxItem, SeenMessage, utcnow
 from bot.sqlite_fast import SaveResult, SqliteFastPath, sqlite_pragmas
 from dialogs.state import ConversationState
 
@@ -32,7 +32,7 @@ __all__ = [
     "ConversationStore",
     "DeclarationOwner",
     "KeyValue",
-    "Notice",
+    "OutboxItem",
     "SaveResult",
     "SeenMessage",
     "make_engine",
@@ -79,6 +79,8 @@ class ConversationStore:
         self.keyring = keyring
         self.engine = make_engine(url)
         migrate.upgrade(self.engine)
+        # Notices and the pushing channels' undelivered messages: one queue, in this database.
+        self.outbox = OutboxQueue(self.engine, keyring)
         self._fast: SqliteFastPath | None = None
         if self.is_local and self.engine.url.database not in (None, "", ":memory:"):
             self._fast = SqliteFastPath(self.engine.url.database)
@@ -268,7 +270,8 @@ class ConversationStore:
         """Everything kept about one user goes, except an anonymous count per declaration kind."""
         with Session(self.engine) as session:
             session.execute(delete(sql.SEEN).where(sql.SEEN.c.key.startswith(f"{conversation_id}#")))
-            session.execute(delete(sql.NOTICE).where(sql.NOTICE.c.conversation_id == conversation_id))
+            session.execute(delete(sql.OUTBOX).where(sql.OUTBOX.c.conversation_id == conversation_id))
+            session.execute(delete(sql.OFFERED).where(sql.OFFERED.c.conversation_id == conversation_id))
             session.execute(  # the receipt and kind stay, for statistics only
                 update(sql.OWNER)
                 .where(sql.OWNER.c.conversation_id == conversation_id)
@@ -304,52 +307,15 @@ class ConversationStore:
         self, key: str, conversation_id: str, payload: list[dict], marker: tuple[str, str] | None = None
     ) -> bool:
         """Queue a notice once (by key); optionally move a marker in the same transaction."""
-        with Session(self.engine) as session:
-            exists = session.exec(select(Notice).where(Notice.key == key)).first()
-            if exists is None:
-                session.add(
-                    Notice(
-                        key=key,
-                        conversation_id=conversation_id,
-                        payload=self.seal(json.dumps(payload, ensure_ascii=False)),
-                    )
-                )
-            if marker is not None:
-                row = session.get(KeyValue, marker[0])
-                if row is None:
-                    session.add(KeyValue(key=marker[0], value=marker[1]))
-                else:
-                    row.value = marker[1]
-            session.commit()
-            return exists is None
+        return self.outbox.enqueue_notice(key, conversation_id, payload, marker)
 
     def claim_notices(
         self, owner: str, prefixes: tuple[str, ...], lease: timedelta, *, limit: int = 50
-    ) -> list[Notice]:
+    ) -> list[Item]:
         """Notices for this worker to send now (to conversations starting with `prefixes`),
         held for `lease`: no other worker takes them meanwhile; unmarked, they are free again
-        when the lease ends (the worker died mid-send)."""
+        when the lease ends (the worker died mid-send). The outbox's one claim path."""
         if not prefixes:
             return []
-        now = utcnow()
-        claim = sql.claim_notices(limit, self.engine.dialect.name == "postgresql", prefixes)
         self.commit_pending()
-        with Session(self.engine) as session:
-            ids = session.execute(claim, {"now": now, "until": now + lease, "owner": owner}).scalars().all()
-            session.commit()
-            rows = session.exec(select(Notice).where(col(Notice.id).in_(ids)).order_by(col(Notice.id))).all()
-            session.expunge_all()  # plain payloads for the caller, never written back
-        for row in rows:
-            row.payload = self.open(row.payload)
-        return list(rows)
-
-    def mark_notice(self, notice_id: int, sent: bool) -> None:
-        with Session(self.engine) as session:
-            row = session.get(Notice, notice_id)
-            if row is None:
-                return
-            if sent:
-                row.sent_at = utcnow()
-            row.attempts += 1
-            row.lease_until = row.lease_owner = None  # not sent: free for the next round
-            session.commit()
+        return self.outbox.claim(owner, lease, prefixes=prefixes, kinds=("notice",), limit=limit)

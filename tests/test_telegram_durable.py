@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.channels.outbox import Outbox
-from bot.channels.telegram import OUTBOX_FILE, TelegramChannel
+from bot.channels.outbox import Outbox, queue_of
+from bot.channels.telegram import TelegramChannel
 from bot.channels.telegram.codec import CallbackCodec, TelegramOutbox
+from bot.outbox import OutboxQueue
 from tests.fake_bot_api import FakeBotApi, FakeUser
 from tests.telegram_harness import (
     FAST_RETRY,
@@ -120,8 +121,9 @@ async def test_a_reply_parked_before_a_restart_arrives_once_before_the_next_answ
             "Bạn vừa gửi: hai",
         ]
 
-    # The outbox holds what people are told: private to the bot's user, and kept out of logs.
-    assert stat.S_IMODE((data_dir / OUTBOX_FILE).stat().st_mode) == 0o600
+    # The outbox (in the main database) holds what people are told: private to the bot's
+    # user, and kept out of logs.
+    assert stat.S_IMODE((data_dir / "vssid.sqlite3").stat().st_mode) == 0o600
     ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("bot."))
     assert "parked" in ours
     assert "Xin chào" not in ours and "tờ khai" not in ours.lower() and str(user.id) not in ours
@@ -224,7 +226,7 @@ async def test_short_payloads_never_touch_the_store() -> None:
 
 
 async def test_button_ids_are_saved_before_use_and_the_oldest_are_evicted(tmp_path: Path) -> None:
-    store = TelegramOutbox(tmp_path / OUTBOX_FILE, callback_capacity=3)
+    store = TelegramOutbox(_queue(tmp_path), callback_capacity=3)
     codec = CallbackCodec(store=store)
     payloads = [
         f"agency:{n}:" + "Bảo hiểm xã hội cơ sở phường Tân Phong, Thành phố Hồ Chí Minh" for n in range(5)
@@ -234,18 +236,25 @@ async def test_button_ids_are_saved_before_use_and_the_oldest_are_evicted(tmp_pa
     await codec.save()
     assert not codec.dirty
 
-    restarted = CallbackCodec(store=TelegramOutbox(tmp_path / OUTBOX_FILE, callback_capacity=3))
+    restarted = CallbackCodec(store=TelegramOutbox(_queue(tmp_path), callback_capacity=3))
     assert restarted.decode(tokens[4]) is None  # not in this process's memory
     assert [await restarted.recall(t) for t in tokens] == [None, None, *payloads[2:]]
     assert restarted.encode(payloads[4]) == tokens[4]  # recalled ids are reused
 
 
+def _queue(data_dir: Path) -> OutboxQueue:
+    """The outbox of a new process on `data_dir`'s main database."""
+    return queue_of(None, f"sqlite:///{data_dir / 'vssid.sqlite3'}", data_dir)
+
+
 def test_the_outbox_file_is_private_even_when_an_older_version_left_it_readable(tmp_path: Path) -> None:
-    fresh = tmp_path / "fresh.sqlite3"
-    Outbox(fresh)
-    assert stat.S_IMODE(fresh.stat().st_mode) == 0o600
-    old = tmp_path / "old.sqlite3"
-    old.touch()
-    os.chmod(old, 0o644)
-    Outbox(old)
-    assert stat.S_IMODE(old.stat().st_mode) == 0o600
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    Outbox(_queue(fresh), "telegram")
+    assert stat.S_IMODE((fresh / "vssid.sqlite3").stat().st_mode) == 0o600
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "vssid.sqlite3").touch()
+    os.chmod(old / "vssid.sqlite3", 0o644)
+    Outbox(_queue(old), "telegram")
+    assert stat.S_IMODE((old / "vssid.sqlite3").stat().st_mode) == 0o600

@@ -1,18 +1,21 @@
-"""The durable outbox the pushing channels (Zalo, Telegram) share.
+"""A pushing channel's part of the outbox (`bot.outbox`), in the main database.
 
-Messages a messaging API did not accept are kept, in order per user, in a small SQLite
-file in the data dir until a retry delivers them, so a restart never loses a reply. Each
-item is a JSON description of one message (`spec`) that the channel alone knows how to
-send. A channel may add tables of its own to the same file (`schema`): Zalo keeps the
-buttons last offered to each user, Telegram the ids of long button payloads.
+Messages a messaging API did not accept are kept, in order per user, until a retry
+delivers them, so neither a restart nor a worker's death loses a reply, and exactly one
+worker sends each (leases). Each item is a list of JSON descriptions of messages (specs)
+that the channel alone knows how to send; a notice queued for the user is taken in the
+same order and rendered by the channel (`kind` "notice").
 
-The file holds what people are told (personal data): it is created 0600, callers log
-counts and error codes, never texts or user ids, deleted rows are overwritten in the file
-(`secure_delete`), and a user's /delete drops everything kept for them (`forget`).
+What is kept holds what people are told (personal data): sealed with the data keys,
+callers log counts and error codes, never texts or user ids, and a user's /delete drops
+everything kept for them (`forget`).
 
-Every call opens a short-lived connection in a worker thread (`asyncio.to_thread`): the
-outbox is touched only when a delivery failed or something was kept, never on the hot
-path of a healthy channel.
+Every call runs in a worker thread (`asyncio.to_thread`): the outbox is touched only when
+a delivery failed or something was kept, never on the hot path of a healthy channel.
+
+Upgrading: the per-channel SQLite files of earlier versions (`telegram-outbox.sqlite3`,
+`zalo-outbox.sqlite3` in the data dir) are moved into the database on the first start
+(`move_old_file`) and deleted.
 """
 
 from __future__ import annotations
@@ -20,113 +23,97 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
+import os
 import sqlite3
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
-from bot.crypto import Keyring, keyring_beside
-from bot.private import private_file
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot import migrate
+from bot.crypto import keyring_beside
+from bot.outbox import MESSAGE, Item, OutboxQueue, lease_holder
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_OUTBOX_TABLE = (
-    "CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, user_id TEXT NOT NULL,"
-    " spec TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, created_at REAL NOT NULL)"
-)
-_OUTBOX_INDEX = "CREATE INDEX IF NOT EXISTS outbox_user ON outbox (user_id, id)"
+# What a failing database raises: callers that can go on without it catch these.
+STORE_ERRORS = (SQLAlchemyError, sqlite3.Error, OSError)
+# How long a worker holds the item it is sending: one killed mid-send frees it by then.
+SEND_LEASE = timedelta(minutes=2)
+
+
+def queue_of(assistant: Any, database_url: str, data_dir: Path) -> OutboxQueue:
+    """The assistant's outbox; a stand-in assistant without a store (tests, benches) gets
+    the main database of `database_url` (migrated), sealed with `data_dir`'s keys."""
+    queue = getattr(getattr(assistant, "store", None), "outbox", None)
+    if isinstance(queue, OutboxQueue):
+        return queue
+    from bot.storage import make_engine  # only for stand-ins: storage is the assistant's
+
+    engine = make_engine(database_url)
+    migrate.upgrade(engine)
+    return OutboxQueue(engine, keyring_beside(data_dir / "vssid.sqlite3"))
 
 
 class Outbox:
-    """Undelivered messages per user, oldest first, until the channel removes them."""
+    """One channel's undelivered messages per user, oldest first, until the channel sends them."""
 
-    # Extra CREATE statements a channel's subclass runs on the same file.
-    schema: ClassVar[tuple[str, ...]] = ()
-    # The subclass's tables keyed by a `user_id` column: `forget` empties them for the user too.
-    user_tables: ClassVar[tuple[str, ...]] = ()
+    def __init__(self, queue: OutboxQueue, channel: str) -> None:
+        self.queue = queue
+        self.channel = channel
+        self.owner = lease_holder(f"{channel}-{id(self):x}")
 
-    def __init__(self, path: Path, keyring: Keyring | None = None) -> None:
-        self.path = path
-        # What people are told is sealed at rest with the data keys of the file's data dir.
-        self.keyring = keyring or keyring_beside(path)
-        private_file(path)  # SQLite gives its journal the same mode
-        with self._db() as db:
-            db.execute(_OUTBOX_TABLE)
-            db.execute(_OUTBOX_INDEX)
-            for statement in self.schema:
-                db.execute(statement)
+    @property
+    def path(self) -> Path | None:
+        """The database file it is kept in, on SQLite (None on a server database)."""
+        url = self.queue.engine.url
+        return Path(url.database) if url.get_backend_name() == "sqlite" and url.database else None
 
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=10)
-        # What is deleted (sent replies, a user's data on /delete) is zeroed in the file, not
-        # left readable in free pages.
-        db.execute("PRAGMA secure_delete = ON")
-        return db
-
-    @contextlib.contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        """A connection for one unit of work, committed when the block succeeds."""
-        with contextlib.closing(self._connect()) as db, db:
-            yield db
+    def conversation(self, user_id: str) -> str:
+        return f"{self.channel}:{user_id}"
 
     @staticmethod
     async def _run(call: Callable[..., T], *args: Any) -> T:
         return await asyncio.to_thread(call, *args)
 
-    def seal_json(self, value: Any) -> str:
-        return self.keyring.seal_text(json.dumps(value, ensure_ascii=False))
-
-    def open_json(self, value: str) -> Any:
-        return json.loads(self.keyring.open_text(value))
-
-    # ---- the queue (blocking forms, for start-up and worker threads)
+    # ---- blocking forms (start-up, tests, worker threads)
 
     def add_now(self, user_id: str, specs: list[dict], error: str) -> None:
         """Keep `specs` after what `user_id` already has waiting."""
-        now = time.time()
-        with self._db() as db:
-            db.executemany(
-                "INSERT INTO outbox (user_id, spec, attempts, last_error, created_at) VALUES (?, ?, 1, ?, ?)",
-                [(user_id, self.seal_json(spec), error, now) for spec in specs],
-            )
+        self.queue.add_messages(self.conversation(user_id), specs, error)
 
     def items_now(self, user_id: str | None = None) -> list[tuple[int, str, dict]]:
-        """(id, user, spec) of what waits, oldest first; everyone's when `user_id` is None."""
-        with contextlib.closing(self._connect()) as db:
-            if user_id is None:
-                rows = db.execute("SELECT id, user_id, spec FROM outbox ORDER BY id").fetchall()
-            else:
-                rows = db.execute(
-                    "SELECT id, user_id, spec FROM outbox WHERE user_id = ? ORDER BY id", (user_id,)
-                ).fetchall()
-        return [(row[0], row[1], self.open_json(row[2])) for row in rows]
+        """(item id, user, spec) of every message waiting, oldest first; everyone's when
+        `user_id` is None."""
+        prefix = self.conversation(user_id) if user_id is not None else f"{self.channel}:"
+        found = []
+        for item_id, conversation_id, specs in self.queue.items(prefix):
+            user = conversation_id.partition(":")[2]
+            if user_id is None or user == user_id:
+                found.extend((item_id, user, spec) for spec in specs)
+        return found
 
     def counts_now(self) -> dict[str, int]:
-        """How many messages wait, per user."""
-        with contextlib.closing(self._connect()) as db:
-            rows = db.execute("SELECT user_id, COUNT(*) FROM outbox GROUP BY user_id").fetchall()
-        return {row[0]: int(row[1]) for row in rows}
+        """How many items wait, per user."""
+        waiting = self.queue.waiting(f"{self.channel}:")
+        return {conversation.partition(":")[2]: count for conversation, count in waiting.items()}
 
-    def remove_now(self, item_id: int) -> None:
-        with self._db() as db:
-            db.execute("DELETE FROM outbox WHERE id = ?", (item_id,))
+    def claim_now(self, user_id: str) -> Item | None:
+        """The user's oldest item (a kept message or a notice), held for this channel until
+        `done` or `release`; None when nothing waits or another worker holds it."""
+        taken = self.queue.claim(self.owner, SEND_LEASE, conversation_id=self.conversation(user_id), limit=1)
+        return taken[0] if taken else None
 
     def forget_now(self, user_id: str) -> int:
-        """Drop everything kept for `user_id` (their data was deleted); how many messages went."""
-        with self._db() as db:
-            dropped = db.execute("DELETE FROM outbox WHERE user_id = ?", (user_id,)).rowcount
-            for table in self.user_tables:
-                db.execute(f"DELETE FROM {table} WHERE user_id = ?", (user_id,))  # noqa: S608 - a class constant
-        return dropped
+        """Drop everything kept for `user_id` (their data was deleted); how many items went."""
+        return self.queue.forget(self.conversation(user_id))
 
-    def failed_now(self, item_id: int, error: str) -> None:
-        with self._db() as db:
-            db.execute(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?", (error, item_id)
-            )
-
-    # ---- the queue, off the event loop
+    # ---- off the event loop
 
     async def add(self, user_id: str, specs: list[dict], error: str) -> None:
         await self._run(self.add_now, user_id, specs, error)
@@ -137,11 +124,62 @@ class Outbox:
     async def counts(self) -> dict[str, int]:
         return await self._run(self.counts_now)
 
-    async def remove(self, item_id: int) -> None:
-        await self._run(self.remove_now, item_id)
+    async def claim(self, user_id: str) -> Item | None:
+        return await self._run(self.claim_now, user_id)
 
-    async def failed(self, item_id: int, error: str) -> None:
-        await self._run(self.failed_now, item_id, error)
+    async def done(self, item_id: int) -> None:
+        await self._run(self.queue.done, item_id)
+
+    async def release(self, item_id: int, error: str, rest: list[dict] | None = None) -> None:
+        await self._run(self.queue.release, item_id, error, rest)
+
+    async def waiting(self, user_id: str) -> bool:
+        """Does a kept message still wait for the user (whoever holds it)?"""
+        found = await self._run(self.queue.waiting, self.conversation(user_id), MESSAGE)
+        return self.conversation(user_id) in found
 
     async def forget(self, user_id: str) -> int:
         return await self._run(self.forget_now, user_id)
+
+
+# ---------------------------------------------------------------- upgrading an old data dir
+
+
+def move_old_file(path: Path, outbox: Outbox) -> int:
+    """Move what an earlier version kept in its per-channel file into the database, then
+    delete the file; how many messages moved. Workers starting together: the one that
+    renames the file moves it, the others find nothing."""
+    taken = path.with_name(path.name + ".moving")  # left by a worker stopped while moving it: again
+    if path.exists():
+        with contextlib.closing(sqlite3.connect(path, timeout=10)) as db:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # what the WAL holds, into the file itself
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(path, taken)
+    if not taken.exists():
+        return 0
+    keyring = keyring_beside(path)
+    with contextlib.closing(sqlite3.connect(taken, timeout=10)) as db:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        moved = 0
+        if "outbox" in tables:
+            for user_id, spec in db.execute("SELECT user_id, spec FROM outbox ORDER BY id").fetchall():
+                outbox.add_now(user_id, [json.loads(keyring.open_text(spec))], "kept before the upgrade")
+                moved += 1
+        if "offered" in tables:
+            for user_id, buttons in db.execute("SELECT user_id, buttons FROM offered").fetchall():
+                outbox.queue.set_offered(outbox.conversation(user_id), json.loads(keyring.open_text(buttons)))
+        if "callbacks" in tables:
+            pairs = db.execute("SELECT token, payload FROM callbacks ORDER BY id").fetchall()
+            outbox.queue.put_tokens([(t, p) for t, p in pairs], capacity=max(len(pairs), 1))
+    for leftover in (
+        taken,
+        Path(f"{taken}-wal"),
+        Path(f"{taken}-shm"),
+        Path(f"{path}-wal"),
+        Path(f"{path}-shm"),
+    ):
+        with contextlib.suppress(FileNotFoundError):
+            leftover.unlink()
+    if moved:
+        log.info("%s: %d kept message(s) moved from %s into the database", outbox.channel, moved, path.name)
+    return moved

@@ -1,5 +1,8 @@
 """The reply JSON of the terminal's JSON lines and the web chat API, built in one place.
 
+Also the replies as kept in the database (notices in the outbox, replies kept for a retried
+message): `outbounds_to_payload` and back.
+
 Terminal (`vssid-bot chat --jsonl`): `{"text", "buttons": [{"label", "payload"}], "document"}`
 with the document's path. Web: the same keys with the document's URL, then `"image"` (URL)
 and `"progress"` (`[step, total]` or null).
@@ -7,10 +10,12 @@ and `"progress"` (`[step, total]` or null).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
-from dialogs.messages import Outbound
+from dialogs.messages import Button, Outbound
 
 Link = Callable[[Path], str | None]
 
@@ -47,3 +52,33 @@ def _no_link(_file: Path) -> None:
 def web_message(text: str) -> dict:
     """A channel's own message (an error) in the web reply shape."""
     return web_reply_json(Outbound(text), _no_link)
+
+
+def outbounds_to_payload(replies: Sequence[Outbound]) -> list[dict]:
+    """Replies as JSON-ready dicts (notices, replies kept for a retried message); a file is
+    kept as its path, progress only when set."""
+    payload = []
+    for reply in replies:
+        item: dict[str, Any] = {"text": reply.text, "buttons": [[b.label, b.payload] for b in reply.buttons]}
+        for name in ("document", "image"):
+            if getattr(reply, name) is not None:
+                item[name] = str(getattr(reply, name))
+        if reply.progress is not None:
+            item["progress"] = list(reply.progress)
+        payload.append(item)
+    return payload
+
+
+def payload_to_outbounds(payload: str | list[dict]) -> list[Outbound]:
+    """`outbounds_to_payload`'s list back, given as JSON text or decoded."""
+    items = json.loads(payload) if isinstance(payload, str) else payload
+    return [
+        Outbound(
+            text=item["text"],
+            buttons=tuple(Button(label, value) for label, value in item["buttons"]),
+            document=Path(item["document"]) if item.get("document") else None,
+            image=Path(item["image"]) if item.get("image") else None,
+            progress=tuple(item["progress"]) if item.get("progress") else None,
+        )
+        for item in items
+    ]

@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.channels.base import Assistant
+from bot.channels.outbox import move_old_file, queue_of
 from bot.retry import RetryPolicy
 from dialogs.messages import Outbound
 
@@ -23,7 +24,7 @@ log = logging.getLogger("bot.channels.telegram")
 
 WEBHOOK_PATH = "/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name, not a secret
-OUTBOX_FILE = "telegram-outbox.sqlite3"
+OUTBOX_FILE = "telegram-outbox.sqlite3"  # where earlier versions kept the outbox (moved at start)
 
 
 class TelegramChannel:
@@ -48,8 +49,11 @@ class TelegramChannel:
                 "TELEGRAM_MODE=webhook needs TELEGRAM_WEBHOOK_SECRET (1-256 characters A-Z a-z 0-9 _ -), "
                 "so that only Telegram can post updates."
             )
-        # Parked replies and long buttons' ids outlive the process (0600: it holds texts).
-        self.outbox = TelegramOutbox(Path(settings.data_dir) / OUTBOX_FILE)
+        # Parked replies and long buttons' ids outlive the process, in the main database
+        # (shared by the workers); what an earlier version kept in its own file moves there.
+        data_dir = Path(settings.data_dir)
+        self.outbox = TelegramOutbox(queue_of(assistant, settings.sqlalchemy_url, data_dir))
+        move_old_file(data_dir / OUTBOX_FILE, self.outbox)
         self.core = TelegramCore(assistant, api, retry, self.outbox)
         self._started = False
 
@@ -110,6 +114,9 @@ class TelegramChannel:
 
     async def send(self, user_id: str, replies: list[Outbound]) -> None:
         await self.core.send(user_id, replies)
+
+    async def flush(self, user_id: str) -> None:
+        await self.core.flush(user_id)
 
     async def forget(self, user_id: str) -> None:
         """The user deleted their data (/delete): nothing owed to them stays in the outbox."""

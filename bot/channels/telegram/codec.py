@@ -1,18 +1,16 @@
-"""Button payloads <-> callback_data (at most 64 bytes), and the outbox file that keeps
-the payloads behind long buttons' short ids across restarts."""
+"""Button payloads <-> callback_data (at most 64 bytes), and the outbox that keeps the
+payloads behind long buttons' short ids across restarts and workers."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 import secrets
-import sqlite3
 from collections import OrderedDict
-from pathlib import Path
 
-from bot.channels.outbox import Outbox
+from bot.channels.outbox import STORE_ERRORS, Outbox
+from bot.outbox import OutboxQueue
 
 log = logging.getLogger("bot.channels.telegram")
 
@@ -22,37 +20,24 @@ _TOKEN = re.compile(r"~[A-Za-z0-9_-]{12}")  # what `CallbackCodec` hands out
 
 
 class TelegramOutbox(Outbox):
-    """The shared outbox (parked replies per chat) plus the payloads behind long buttons' ids.
+    """The channel's outbox (parked replies per chat) plus the payloads behind long buttons'
+    ids, in the main database so that every worker reads them.
 
     The ids table is bounded: past `callback_capacity` rows the oldest written go first (a
     button that old reads as expired, which the user is told about).
     """
 
-    schema = (
-        "CREATE TABLE IF NOT EXISTS callbacks (id INTEGER PRIMARY KEY AUTOINCREMENT,"
-        " token TEXT NOT NULL UNIQUE, payload TEXT NOT NULL)",
-    )
-
-    def __init__(self, path: Path, callback_capacity: int = 50_000) -> None:
+    def __init__(
+        self, queue: OutboxQueue, channel: str = "telegram", callback_capacity: int = 50_000
+    ) -> None:
         self.callback_capacity = callback_capacity
-        super().__init__(path)
-
-    def _put_callbacks(self, pairs: list[tuple[str, str]]) -> None:
-        with self._db() as db:
-            db.executemany("INSERT OR REPLACE INTO callbacks (token, payload) VALUES (?, ?)", pairs)
-            (newest,) = db.execute("SELECT MAX(id) FROM callbacks").fetchone()
-            db.execute("DELETE FROM callbacks WHERE id <= ?", ((newest or 0) - self.callback_capacity,))
-
-    def _get_callback(self, token: str) -> str | None:
-        with contextlib.closing(self._connect()) as db:
-            row = db.execute("SELECT payload FROM callbacks WHERE token = ?", (token,)).fetchone()
-        return row[0] if row else None
+        super().__init__(queue, channel)
 
     async def put_callbacks(self, pairs: list[tuple[str, str]]) -> None:
-        await self._run(self._put_callbacks, pairs)
+        await self._run(self.queue.put_tokens, pairs, self.callback_capacity)
 
     async def get_callback(self, token: str) -> str | None:
-        return await self._run(self._get_callback, token)
+        return await self._run(self.queue.get_token, token)
 
 
 class CallbackCodec:
@@ -114,7 +99,7 @@ class CallbackCodec:
             self._unsaved.clear()
             try:
                 await self.store.put_callbacks(pairs)
-            except (sqlite3.Error, OSError) as exc:
+            except STORE_ERRORS as exc:
                 # The buttons still work until a restart; the next save tries these again.
                 log.error("telegram: %d button ids could not be saved: %s", len(pairs), type(exc).__name__)
                 for token, payload in pairs:
@@ -127,7 +112,7 @@ class CallbackCodec:
             return payload
         try:
             payload = await self.store.get_callback(data)
-        except (sqlite3.Error, OSError) as exc:
+        except STORE_ERRORS as exc:
             log.error("telegram: button ids could not be read: %s", type(exc).__name__)
             return None
         if payload is not None:

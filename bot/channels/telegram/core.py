@@ -116,6 +116,13 @@ class TelegramCore(Delivery):
         chat_id = int(user_id)
         await self._in_chat(chat_id, lambda: self._deliver(chat_id, replies), report=False)
 
+    async def flush(self, user_id: str) -> None:
+        """Send what waits for the chat in the outbox now (the notification pump's round: kept
+        by another worker, or a notice behind kept replies), in order with the chat's work."""
+        chat_id = int(user_id)
+        self._parked.setdefault(chat_id, 0)
+        await self._in_chat(chat_id, lambda: self._flush_outbox(chat_id), report=False)
+
     async def forget(self, chat_id: int) -> None:
         """The user deleted their data: drop every reply still owed to the chat (in the outbox
         and in memory), in order with the chat's other work like `send`.
@@ -155,7 +162,7 @@ class TelegramCore(Delivery):
     async def _forget(self, chat_id: int) -> None:
         dropped = self._drop_owed(chat_id)
         if self.store is not None:
-            # Raises when the file cannot be written: the user must not be told "deleted".
+            # Raises when the database cannot be written: the user must not be told "deleted".
             dropped += await self.store.forget(str(chat_id))
         if dropped:
             log.info(

@@ -1,5 +1,6 @@
 """Replies -> Bot API calls: retries, keyboards' retirement, and replies parked until the
-Bot API is reachable (in the outbox file, so a restart loses none)."""
+Bot API is reachable (in the outbox of the main database, so neither a restart nor a
+worker's death loses one, and exactly one worker sends each)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import sqlite3
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.channels.outbox import STORE_ERRORS
+from bot.channels.replies import payload_to_outbounds
+from bot.outbox import MESSAGE, Item
 from bot.retry import TELEGRAM, GaveUp, RetryPolicy, retrying
 from dialogs.messages import Outbound
 
@@ -153,7 +156,7 @@ class Delivery:
         if self.store is not None and chat_id not in self._held:
             try:
                 await self.store.add(str(chat_id), [op.spec() for op in ops], error)
-            except (sqlite3.Error, OSError) as exc:
+            except STORE_ERRORS as exc:
                 log.error(
                     "telegram: the outbox could not keep replies (%s); held in memory", type(exc).__name__
                 )
@@ -184,43 +187,62 @@ class Delivery:
             await self._send_ops(chat_id, held)  # what fails again is parked again, in order
 
     async def _flush_stored(self, chat_id: int) -> bool:
-        """The chat's rows of the outbox, each deleted once sent; False when some must wait."""
+        """The chat's items of the outbox, each taken with a lease and ended once sent; False
+        when some must wait (the Bot API still fails, or another worker is sending them)."""
         assert self.store is not None
         try:
-            items = await self.store.items(str(chat_id))
-        except (sqlite3.Error, OSError) as exc:
+            while (item := await self.store.claim(str(chat_id))) is not None:
+                if not await self._send_item(chat_id, item):
+                    break
+            left = len(await self.store.items(str(chat_id)))
+        except STORE_ERRORS as exc:
             log.error("telegram: the outbox could not be read: %s", type(exc).__name__)
             return False
-        for done, (item_id, _, spec) in enumerate(items):
-            try:
-                op = Op.from_spec(spec)
-            except (KeyError, TypeError, ValueError) as exc:
-                log.error(
-                    "telegram: an unreadable outbox item for chat %s dropped: %s",
-                    _pseudonym(chat_id),
-                    type(exc).__name__,
-                )
-            else:
-                try:
-                    error = await self._send_one(chat_id, op)
-                except Exception:
-                    # Not a Bot API error: it would fail the same way every time and hold
-                    # back everything the chat is sent after it.
-                    log.exception("telegram: an outbox item for chat %s dropped", _pseudonym(chat_id))
-                    error = None
-                if error is not None:
-                    self._parked[chat_id] = len(items) - done
-                    with contextlib.suppress(sqlite3.Error, OSError):
-                        await self.store.failed(item_id, error)
-                    return False
-            try:
-                await self.store.remove(item_id)
-            except (sqlite3.Error, OSError) as exc:
-                log.error(
-                    "telegram: a sent reply could not be removed from the outbox: %s", type(exc).__name__
-                )
+        if left:
+            self._parked[chat_id] = left
+            return False
         self._parked.pop(chat_id, None)
         return True
+
+    async def _send_item(self, chat_id: int, item: Item) -> bool:
+        """Send one claimed item (kept messages, or a notice rendered now); False when a message
+        must wait: it and the rest stay in the item's place."""
+        assert self.store is not None
+        if item.kind == MESSAGE:
+            specs = list(item.payload)
+        else:
+            specs = [op.spec() for op in self._render(payload_to_outbounds(item.payload))]
+            if self.codec.dirty:
+                await self.codec.save()
+        for index, spec in enumerate(specs):
+            error = await self._send_spec(chat_id, spec)
+            if error is not None:
+                await self.store.release(item.id, error, specs[index:] if index else None)
+                return False
+        try:
+            await self.store.done(item.id)
+        except STORE_ERRORS as exc:
+            log.error("telegram: a sent reply could not be removed from the outbox: %s", type(exc).__name__)
+        return True
+
+    async def _send_spec(self, chat_id: int, spec: dict) -> str | None:
+        """One kept message; the error's name when it must wait. One that cannot be read or
+        fails for a reason of ours is dropped: it would fail the same way every time and
+        hold back everything the chat is sent after it."""
+        try:
+            op = Op.from_spec(spec)
+        except (KeyError, TypeError, ValueError) as exc:
+            log.error(
+                "telegram: an unreadable outbox item for chat %s dropped: %s",
+                _pseudonym(chat_id),
+                type(exc).__name__,
+            )
+            return None
+        try:
+            return await self._send_one(chat_id, op)
+        except Exception:
+            log.exception("telegram: an outbox item for chat %s dropped", _pseudonym(chat_id))
+            return None
 
     def _schedule_retry(self, chat_id: int) -> None:
         if chat_id not in self._retry_timers and not self.closed:
