@@ -260,6 +260,10 @@ class Engine:
             current = flow.step(state.step)
             if current.kind not in {"action"} and (not state.history or state.history[-1] != state.step):
                 state.history.append(state.step)
+        if step.kind == "summary" and step.id in state.history:
+            # Back at the summary after an edit (or a declined commitment): that detour is no
+            # way back; «quay lại» from the summary goes through the form's order again.
+            del state.history[state.history.index(step.id) :]
         state.step = step.id
         state.pending = None
         state.last_rejected = None

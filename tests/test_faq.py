@@ -206,7 +206,18 @@ def test_field_values_and_yes_no_answers_are_not_questions(faq: FaqIndex, text: 
 
 
 @pytest.mark.parametrize(
-    "text", ["Nguyễn Thu Hà", "Đào Thị Mây", "Thôn 3, xóm Đầu", "Nguyễn Thị Sao", "Lô J, KCN Tân Tạo"]
+    "text",
+    [
+        "Nguyễn Thu Hà",
+        "Đào Thị Mây",
+        "Thôn 3, xóm Đầu",
+        "Nguyễn Thị Sao",
+        "Lô J, KCN Tân Tạo",
+        "Lâm Thị Hả",
+        "Mai Thị Gì",
+        "Hồ Văn Nào",
+        "Đặng Văn Hà Hà",
+    ],
 )
 def test_names_and_addresses_with_question_words_are_not_plainly_questions(faq: FaqIndex, text: str) -> None:
     # Mid-form, only a plain question makes the bot doubt a free-text value ("Sao" and "J"
@@ -216,7 +227,17 @@ def test_names_and_addresses_with_question_words_are_not_plainly_questions(faq: 
 
 @pytest.mark.parametrize(
     "text",
-    ["lương hưu bao giờ có", "em muốn hỏi chút", "cho hoi ma so thue", "ok?", "đổi dc ko", "ghi thế nào"],
+    [
+        "lương hưu bao giờ có",
+        "em muốn hỏi chút",
+        "cho hoi ma so thue",
+        "ok?",
+        "đổi dc ko",
+        "ghi thế nào",
+        "giấy khai sinh mất thì sao",
+        "mất thẻ rồi phải làm gì",
+        "cần gì vậy",
+    ],
 )
 def test_question_phrases_are_plainly_questions(faq: FaqIndex, text: str) -> None:
     assert faq.plainly_a_question(text)

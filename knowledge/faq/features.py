@@ -124,6 +124,12 @@ PLAIN_QUESTION = re.compile(
     r"xin hoi|muon hoi|co phai|phai khong|duoc khong|dc khong|dc ko|duoc ko|co khong|co ko|"
     r"nhu nao|kieu gi)(?:\s|$)"
 )
+# Question phrases read WITH their accents (lower case, as typed): folded, "thì sao" is
+# "Thị Sao" and "làm gì" could be a place; accented, no name or address holds them.
+PLAIN_QUESTION_ACCENTED = re.compile(
+    r"(?:^|\s)(?:thì sao|thế sao|rồi sao|vậy sao|ra sao|sao vậy|sao ạ|làm gì|cần gì|gì vậy|gì ạ|"
+    r"nào vậy|không ạ|chưa ạ|được không ạ)(?:\s|$|[.!…])"
+)
 # At the end only, and only after at least one other word: alone, "không" / "chưa" / "có"
 # are answers to the bot's own yes/no questions, not questions.
 QUESTION_ENDINGS = frozenset({"khong", "chua", "nao", "sao", "ha", "may", "dau", "hong"})

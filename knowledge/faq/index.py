@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import unicodedata
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -19,7 +20,13 @@ from knowledge.faq.data import (
     load_eval,
     read_faq,
 )
-from knowledge.faq.features import PLAIN_QUESTION, QUESTION_ANYWHERE, QUESTION_ENDINGS, question_parts
+from knowledge.faq.features import (
+    PLAIN_QUESTION,
+    PLAIN_QUESTION_ACCENTED,
+    QUESTION_ANYWHERE,
+    QUESTION_ENDINGS,
+    question_parts,
+)
 from knowledge.faq.models import LearnedWeights, Ranker, Scope
 from knowledge.faq.tables import build_tables
 from knowledge.text import fold, normalize_question
@@ -156,8 +163,13 @@ class FaqIndex:
         """A "?" or a question phrase of two words or more ("bao giờ", "ở đâu", "cho hỏi"),
         which a name or an address never holds. Read on the text as typed (folded), not
         with abbreviations expanded: "Sao" and "J" would become "thế nào" and "gì" ("Nguyễn
-        Thị Sao", "Lô J"); nor a question's last word alone ("Nguyễn Thu Hà", "thôn Đầu")."""
-        return "?" in text or bool(PLAIN_QUESTION.search(fold(text)))
+        Thị Sao", "Lô J"); nor a question's last word alone ("Nguyễn Thu Hà", "thôn Đầu"). A
+        few phrases are read with their accents ("mất thì sao" is a question, "Thị Sao" a name)."""
+        if "?" in text or PLAIN_QUESTION.search(fold(text)):
+            return True
+        return bool(
+            PLAIN_QUESTION_ACCENTED.search(" ".join(unicodedata.normalize("NFC", text).lower().split()))
+        )
 
 
 @functools.cache
