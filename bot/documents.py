@@ -174,6 +174,7 @@ def _rows(words: FormWords, d: Declaration) -> list[tuple[str, str]]:
     if child and d.relationship:
         rows.append(("relationship", words(f"relationships.{d.relationship}")))
     if child:
+        rows.append(("guardian_name", d.guardian_full_name or ""))
         rows.append(("guardian_code", d.guardian_social_insurance_code or ""))
     if d.id_kind and d.id_number:
         rows += [("id_kind", words(f"id_kinds.{d.id_kind}")), ("id_number", d.id_number)]

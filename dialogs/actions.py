@@ -102,6 +102,7 @@ def build_declaration(engine: Conversation, state: ConversationState) -> Declara
         date_of_birth=v.get("date_of_birth"),
         relationship=v.get("relationship"),
         guardian_social_insurance_code=guardian.get("social_insurance_code") if kind == "child" else None,
+        guardian_full_name=guardian.get("full_name") if kind == "child" else None,
         school=state.meta.get("school"),
     )
 
@@ -258,6 +259,7 @@ async def finish_declaration(engine: Conversation, state: ConversationState, tur
         # Confirmed by the OTP just now: this person may go on to register their children.
         state.meta["guardian"] = {
             "social_insurance_code": declaration.social_insurance_code,
+            "full_name": declaration.full_name,
             "phone": declaration.phone,
             "email": declaration.email,
             "province": state.values.get("province"),
@@ -407,6 +409,8 @@ async def verify_guardian_otp(engine: Conversation, state: ConversationState, tu
     state.meta["guardian"] = {
         **(state.meta.get("guardian") or {}),
         "social_insurance_code": guardian["social_insurance_code"],
+        # The name on the VssID account, for the child's Tờ khai (what the app itself fills in).
+        "full_name": check.full_name,
         "phone": guardian["phone"],
         "confirmed_at": engine.services.clock().isoformat(timespec="seconds"),
     }

@@ -54,6 +54,8 @@ class Declaration(BaseModel):
     date_of_birth: date | None = None
     relationship: Relationship | None = None
     guardian_social_insurance_code: str | None = None
+    # The guardian's name as their VssID account (or their own declaration just sent) has it.
+    guardian_full_name: str | None = None
     # The school whose link the citizen came from (`/start school_<code>`), or None.
     school: str | None = None
 
@@ -77,6 +79,9 @@ class OtpCheck(BaseModel):
     ok: bool
     reason: Literal["ok", "wrong", "expired", "locked", "none"] = "ok"
     attempts_left: int = 0
+    # A verified account OTP: the account holder's name as the backend has it (the guardian
+    # named on a child's Tờ khai); None for declaration OTPs and failures.
+    full_name: str | None = None
 
 
 class DeclarationStatus(BaseModel):

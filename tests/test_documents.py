@@ -65,6 +65,7 @@ def child() -> Declaration:
         date_of_birth=date(2015, 9, 5),
         relationship="con_nuoi",
         guardian_social_insurance_code="7912345678",
+        guardian_full_name="Đỗ Thị Lan",
     )
 
 
@@ -147,6 +148,7 @@ async def test_a_child_declaration_carries_the_guardian_and_the_child_commitment
     assert "05/09/2015" in text
     assert "Con nuôi" in text
     assert "Mã số BHXH của người giám hộ: 7912345678" in text
+    assert "Họ và tên cha, mẹ hoặc người giám hộ: Đỗ Thị Lan" in text
     assert "Giấy khai sinh" in text
     assert CHILD_COMMITMENT in text and INDIVIDUAL_COMMITMENT not in text
     assert "cha, mẹ hoặc người giám hộ" in text

@@ -19,6 +19,7 @@ from tests.chat_harness import (
     otp_from_sms,
     portrait_jpeg,
 )
+from tests.test_documents import pdf_text
 
 # Synthetic people seeded in the stub (bot/backend/people.yaml).
 PARENT_WITH_ACCOUNT = {"code": "7999000101", "phone": "0901000101"}
@@ -93,11 +94,14 @@ async def test_a_parent_with_an_account_registers_two_children_confirming_once(a
     await chat.text(otp_from_sms(await backend.sms_outbox(), PARENT_WITH_ACCOUNT["phone"]))
     assert "Đã xác nhận tài khoản" in chat.said
     await register_child(chat, backend, KHANG, PARENT_WITH_ACCOUNT["phone"])
+    # The guardian's name on the child's Tờ khai is the one on their VssID account.
+    assert "Trần Thị Thu Hương" in pdf_text(chat.document)
     sms_count = len(await backend.sms_outbox(phone=PARENT_WITH_ACCOUNT["phone"]))
 
     await chat.press("Đăng ký thêm cho con khác")
     assert "Bạn đã được xác nhận là người giám hộ" in chat.said
     await register_child(chat, backend, HAN, PARENT_WITH_ACCOUNT["phone"])
+    assert "Trần Thị Thu Hương" in pdf_text(chat.document)
     texts = [m["text"] for m in await backend.sms_outbox(phone=PARENT_WITH_ACCOUNT["phone"])][sms_count:]
     assert texts, "the second child's declaration was confirmed by SMS too"
     assert not any("xác thực tài khoản" in t for t in texts), "the parent was not asked to confirm again"
@@ -164,6 +168,8 @@ async def test_a_parent_without_an_account_registers_first_then_goes_straight_to
     # Straight on to the child, the parent counted as confirmed by the OTP just entered.
     assert "Đăng ký tài khoản cho con" in chat.said or "mã số BHXH của CON" in chat.said
     await register_child(chat, backend, CHAU, parent["phone"])
+    # The guardian on the child's Tờ khai is the parent of the declaration just confirmed.
+    assert parent["full_name"] in pdf_text(chat.document)
     kinds = sorted(d["kind"] for d in await backend.list_declarations())
     assert kinds == ["child", "individual"]
 

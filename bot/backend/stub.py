@@ -373,6 +373,9 @@ class StubBackend:
         with self._session() as s:
             check, _fresh = otp.check(s, "account", code, otp_code, now, self._lockout)
             s.commit()
+            account = s.get(AccountRow, code) if check.ok else None
+            if account is not None:
+                check = check.model_copy(update={"full_name": account.full_name})
             return check
 
     # ----- status and events -------------------------------------------------------
