@@ -75,7 +75,7 @@ def _working_image(data: bytes | Image.Image) -> Image.Image:
 def _read(image: Image.Image, *, collect_positions: bool = False) -> tuple[list[str], list[tuple]]:
     found = zxingcpp.read_barcodes(
         image,
-        formats=_QR,
+        formats=_QR,  # type: ignore[arg-type]  # one BarcodeFormat is documented and accepted; the stub says BarcodeFormats
         # A QR is found at any angle anyway; rotation and inversion are for other symbologies.
         try_rotate=False,
         try_invert=False,

@@ -75,7 +75,7 @@ async def _interactive(assistant, user: str) -> None:
         "Trợ lý VssID — gõ tin nhắn; chọn nút bằng số thứ tự hoặc tên nút; gửi ảnh bằng /photo ĐƯỜNG_DẪN; Ctrl-D để thoát."
     )
     buttons: list[Button] = []
-    pending = Inbound(channel=CHANNEL, user_id=user, text="/start")
+    pending: Inbound | None = Inbound(channel=CHANNEL, user_id=user, text="/start")
     while True:
         if pending is not None:
             replies = await assistant.handle(pending)

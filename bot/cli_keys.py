@@ -13,10 +13,10 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm.attributes import flag_modified
 from sqlmodel import Session
 
@@ -69,6 +69,12 @@ def reseal_everything(settings: Settings, keyring: Keyring) -> dict[str, int]:
     return counts
 
 
+def _table(model: Any) -> Table:
+    """A table model's Table (sqlmodel's metaclass adds `__table__` where type checkers cannot see it)."""
+    table: Table = model.__table__
+    return table
+
+
 def _reseal_bot_database(settings: Settings, keyring: Keyring) -> int:
     from bot.schema import ConversationRow, OfferedButtons, OutboxItem
     from bot.storage import make_engine
@@ -81,9 +87,9 @@ def _reseal_bot_database(settings: Settings, keyring: Keyring) -> int:
     try:
         with engine.begin() as connection:
             for table, key, column in (
-                (ConversationRow.__table__, "id", "state"),
-                (OutboxItem.__table__, "id", "payload"),
-                (OfferedButtons.__table__, "conversation_id", "buttons"),
+                (_table(ConversationRow), "id", "state"),
+                (_table(OutboxItem), "id", "payload"),
+                (_table(OfferedButtons), "conversation_id", "buttons"),
             ):
                 for row_key, value in connection.execute(select(table.c[key], table.c[column])).all():
                     if value is None or keyring.is_current(value):
@@ -107,7 +113,7 @@ def _reseal_stub(settings: Settings, keyring: Keyring) -> int:
     try:
         with Session(engine) as session:
             for model in (DeclarationRow, OtpRow, AccountRow, SmsRow):
-                sealed = [c.name for c in model.__table__.columns if isinstance(c.type, Sealed)]
+                sealed = [c.name for c in _table(model).columns if isinstance(c.type, Sealed)]
                 for row in session.scalars(select(model)):
                     for name in sealed:
                         flag_modified(row, name)

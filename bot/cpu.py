@@ -50,6 +50,7 @@ class CpuPool:
         threads and an event loop, which a fork would copy in an unknown state) that has
         imported `preload` once. They start on first use."""
         count = workers or max(1, min(4, os.cpu_count() or 1))
+        context: multiprocessing.context.BaseContext
         if os.name == "posix":
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(list(preload))

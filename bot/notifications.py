@@ -16,7 +16,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot.channels.replies import outbounds_to_payload, payload_to_outbounds
 from bot.outbox import Item, lease_holder
@@ -86,7 +86,9 @@ class NotificationPump:
 
     async def _record(self, owner: DeclarationOwner) -> dict:
         state, _ = await asyncio.to_thread(self.store.load, owner.conversation_id)
-        record = next((d for d in state.meta.get("declarations", []) if d["receipt"] == owner.receipt), {})
+        record: dict[str, Any] = next(
+            (d for d in state.meta.get("declarations", []) if d["receipt"] == owner.receipt), {}
+        )
         return {"record": record, "meta": state.meta}
 
     async def _decision_notice(self, owner: DeclarationOwner, event: Any) -> list[Outbound]:
@@ -153,7 +155,7 @@ class NotificationPump:
     def _due_reminders(self, now: datetime) -> list[DeclarationOwner]:
         with Session(self.store.engine) as session:
             rows = session.exec(
-                select(DeclarationOwner).where(DeclarationOwner.reminder_sent.is_(False))
+                select(DeclarationOwner).where(col(DeclarationOwner.reminder_sent).is_(False))
             ).all()
             return [r for r in rows if _aware(r.submitted_at) + REMINDER_AFTER <= now and r.conversation_id]
 

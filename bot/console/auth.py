@@ -23,7 +23,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete
 from sqlalchemy.engine import Engine as SqlEngine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot import migrate
 from bot.schema import AuditEntry, StaffAccount, StaffSession, utcnow
@@ -133,7 +133,7 @@ class StaffDirectory:
             if row is None:
                 return False
             row.active = False
-            session.exec(delete(StaffSession).where(StaffSession.username == username))  # type: ignore[call-overload]
+            session.exec(delete(StaffSession).where(col(StaffSession.username) == username))  # type: ignore[call-overload]
             session.commit()
             return True
 
@@ -194,7 +194,7 @@ class StaffDirectory:
 
     def logout(self, token: str) -> None:
         with Session(self.engine) as session:
-            session.exec(delete(StaffSession).where(StaffSession.token_hash == _token_hash(token)))  # type: ignore[call-overload]
+            session.exec(delete(StaffSession).where(col(StaffSession.token_hash) == _token_hash(token)))  # type: ignore[call-overload]
             session.commit()
 
     # ------------------------------------------------------------ audit log

@@ -155,7 +155,8 @@ class Console:
             "application/x-www-form-urlencoded",
             "multipart/form-data",
         ):
-            sent = (await request.post()).get("csrf")
+            posted = (await request.post()).get("csrf")
+            sent = posted if isinstance(posted, str) else None
         return isinstance(sent, str) and hmac.compare_digest(sent, staff.csrf)
 
     # ------------------------------------------------------------ routes

@@ -70,7 +70,9 @@ def asks_for_person(inbound: Inbound) -> bool:
     command = inbound.command
     if command is not None:
         return command[0] in {"human", "nhanvien", "tongdai"}
-    return bool(inbound.text) and _human_pattern().search(fold(inbound.text)) is not None
+    if not inbound.text:
+        return False
+    return _human_pattern().search(fold(inbound.text)) is not None
 
 
 def handoff_token(inbound: Inbound) -> str | None:
@@ -261,6 +263,8 @@ class HotlineDesk:
         if ticket.status == "held" and ticket.held_by == staff.username:
             return ticket
         ticket = await asyncio.to_thread(self.store.change, ticket_id, status="held", held_by=staff.username)
+        if ticket is None:  # deleted meanwhile
+            return None
         await self._set_status(ticket, "held")
         await self.push(
             ticket.conversation, [Outbound(self.texts("staff_joined", name=self.shown_name(staff)))]
@@ -274,7 +278,8 @@ class HotlineDesk:
             return ticket
         await asyncio.to_thread(self.store.add_message, ticket_id, "staff", text, staff.username)
         if ticket.first_reply_at is None:
-            ticket = await asyncio.to_thread(self.store.change, ticket_id, first_reply_at=self.now())
+            changed = await asyncio.to_thread(self.store.change, ticket_id, first_reply_at=self.now())
+            ticket = changed if changed is not None else ticket
         await self.push(
             ticket.conversation, [Outbound(self.texts("staff_says", name=self.shown_name(staff), text=text))]
         )
@@ -285,6 +290,8 @@ class HotlineDesk:
         if ticket is None or ticket.status == "closed":
             return None
         ticket = await asyncio.to_thread(self.store.change, ticket_id, status="closed", closed_at=self.now())
+        if ticket is None:  # deleted meanwhile
+            return None
         again = await self._set_status(ticket, None, replies_after=True)
         await self.push(
             ticket.conversation, [Outbound(self.texts("handed_back", name=self.shown_name(staff))), *again]
@@ -298,6 +305,7 @@ class HotlineDesk:
         for ticket in await asyncio.to_thread(self.store.overdue, now - self.wait):
             shown = mask(ticket.callback_phone) if ticket.callback_phone else None
             text = self.texts("ticket_overdue", id=ticket.id, phone=shown)
+            assert ticket.id is not None  # a stored ticket
             await asyncio.to_thread(self.store.change, ticket.id, overdue_told_at=now)
             await self.push(ticket.conversation, [Outbound(text)])
             told += 1

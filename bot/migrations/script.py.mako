@@ -7,8 +7,10 @@ Create Date: ${create_date}
 
 from __future__ import annotations
 
+# autogenerate writes column types as `sqlmodel.sql.sqltypes.AutoString()`: importing that
+# module by its full name (not bare `sqlmodel`) lets the type checker resolve the attribute.
 import sqlalchemy as sa  # noqa: F401 - a migration often needs them
-import sqlmodel  # noqa: F401
+import sqlmodel.sql.sqltypes  # noqa: F401
 from alembic import op
 ${imports if imports else ""}
 revision = ${repr(up_revision)}

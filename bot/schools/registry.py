@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from sqlalchemy.engine import Engine as SqlEngine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot.schema import School, utcnow
 from knowledge import admin_units
@@ -175,7 +175,9 @@ class SchoolRegistry:
             return _record(row) if row else None
 
     def list(self, province: int | None = None, code: str | None = None) -> list[SchoolRecord]:
-        query = select(School).order_by(School.province_code, School.ward, School.name, School.code)
+        query = select(School).order_by(
+            col(School.province_code), col(School.ward), col(School.name), col(School.code)
+        )
         if province is not None:
             query = query.where(School.province_code == province)
         if code is not None:

@@ -10,7 +10,7 @@ from datetime import date, datetime, time
 
 from sqlalchemy import func
 from sqlalchemy.engine import Engine as SqlEngine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot.documents import VIETNAM_TIME
 from bot.schema import SchoolFunnelEvent
@@ -34,7 +34,7 @@ def counts(
     table = SchoolFunnelEvent
     query = (
         select(table.school, table.kind, table.stage, func.count())
-        .where(table.school.in_(codes))
+        .where(col(table.school).in_(codes))
         .group_by(table.school, table.kind, table.stage)
     )
     if since is not None:

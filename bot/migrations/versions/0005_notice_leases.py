@@ -9,7 +9,7 @@ Create Date: 2026-12-07 08:36:04.808407
 from __future__ import annotations
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision = "0005"
