@@ -90,14 +90,22 @@ def faq(
             _print_eval(index, paths[0], as_json)
         else:
             _print_evals(index, paths, as_json)
-        return
-    if question is not None:
-        result = index.ask(question)
-        if as_json:
-            _dump(result.to_json())
-        else:
-            typer.echo(render(result))
-        return
+    elif question is not None:
+        _answer(index, question, as_json)
+    else:
+        _answer_stdin(index, as_json)
+
+
+def _answer(index: FaqIndex, question: str, as_json: bool) -> None:
+    result = index.ask(question)
+    if as_json:
+        _dump(result.to_json())
+    else:
+        typer.echo(render(result))
+
+
+def _answer_stdin(index: FaqIndex, as_json: bool) -> None:
+    """One JSON object per question line; without --json there is nothing to read stdin for."""
     if not as_json:
         typer.echo(
             'Thiếu câu hỏi. Ví dụ: vssid-bot faq "mã bhxh là số nào" (hoặc --json để đọc từ stdin).', err=True

@@ -175,77 +175,132 @@ async def start_service(settings: Settings, *, assistant: Any = None) -> Service
     problems = check_config(settings)
     if problems:
         raise ConfigError("\n".join(problems))
-
-    telegram_builder = None
-    if settings.telegram_bot_token:
-        try:
-            from bot.channels.telegram import add_webhook_route, build_telegram_channel
-        except ImportError as exc:
-            raise ConfigError(
-                f"TELEGRAM_BOT_TOKEN is set but the Telegram channel cannot load ({exc})"
-            ) from exc
-        telegram_builder = (build_telegram_channel, add_webhook_route)
-
+    telegram_builder = _telegram_builder(settings)
     if assistant is None:
         try:
             assistant = await _default_assistant(settings)
         except OSError as exc:
             raise ConfigError(f"cannot prepare the data directory {settings.data_dir}: {exc}") from exc
-
-    app = web.Application(client_max_size=CLIENT_MAX_SIZE, middlewares=[body_deadline()])
-    channels: list[Any] = []
-    runner: web.AppRunner | None = None
+    startup = _Startup(settings, assistant)
     try:
-        web_channel = WebChannel(
-            assistant,
-            DocumentLinks.from_data_dir(settings.data_dir),
-            owed_notices=_owed_notices(assistant),
-            live=getattr(getattr(assistant, "desk", None), "is_live", None),
-            public_url=settings.public_url,
-            busy=_cpu_busy(assistant),
-        )
-        web_channel.add_routes(app)
-        channels.append(web_channel)
+        service = await startup.start(telegram_builder)
+    except BaseException:
+        await startup.undo()
+        raise
+    _start_background_work(assistant)
+    _log_started(service)
+    return service
+
+
+TelegramBuilder = tuple[Callable[[Settings, Any], Any], Callable[[web.Application, Any], None]]
+
+
+def _telegram_builder(settings: Settings) -> TelegramBuilder | None:
+    """The Telegram channel's factory and webhook route, loaded only when a token is set."""
+    if not settings.telegram_bot_token:
+        return None
+    try:
+        from bot.channels.telegram import add_webhook_route, build_telegram_channel
+    except ImportError as exc:
+        raise ConfigError(f"TELEGRAM_BOT_TOKEN is set but the Telegram channel cannot load ({exc})") from exc
+    return build_telegram_channel, add_webhook_route
+
+
+class _Startup:
+    """What a start has set up so far, so that a failure part-way undoes exactly that."""
+
+    def __init__(self, settings: Settings, assistant: Any) -> None:
+        self.settings = settings
+        self.assistant = assistant
+        self.app = web.Application(client_max_size=CLIENT_MAX_SIZE, middlewares=[body_deadline()])
+        self.channels: list[Any] = []
+        self.runner: web.AppRunner | None = None
+
+    async def start(self, telegram_builder: TelegramBuilder | None) -> Service:
+        web_channel = self._mount_web()
         from bot.staff_site import mount_console
 
-        console = mount_console(app, settings, assistant)
-
-        zalo = None
-        if settings.zalo_oa_secret_key:
-            from bot.channels.zalo import ZaloChannel
-
-            zalo = ZaloChannel.from_settings(settings, assistant)
-            zalo.add_routes(app)
-            channels.append(zalo)
-
-        telegram = None
-        if telegram_builder is not None:
-            build_telegram_channel, add_webhook_route = telegram_builder
-            try:
-                telegram = build_telegram_channel(settings, assistant)
-            except ValueError as exc:
-                raise ConfigError(str(exc)) from exc
-            if settings.telegram_mode == "webhook":
-                add_webhook_route(app, telegram)
-            channels.append(telegram)
-
+        console = mount_console(self.app, self.settings, self.assistant)
+        zalo = self._mount_zalo()
+        telegram = self._mount_telegram(telegram_builder)
         # Channels that can push get notices as they happen; the others (web) fetch them.
-        add_channel = getattr(assistant, "add_channel", None)
-        for channel in channels:
+        add_channel = getattr(self.assistant, "add_channel", None)
+        for channel in self.channels:
             if add_channel is not None and getattr(channel, "can_push", True):
                 add_channel(channel)
-
         # Web and Zalo are ready before the port opens; Telegram (which may register its
         # webhook, i.e. needs the port open) after.
-        for channel in channels:
+        for channel in self.channels:
             if channel is not telegram:
                 await channel.start()
-
-        runner = GuardedAppRunner(
-            app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_S, handle_signals=False
+        url = await self._listen()
+        service = Service(
+            self.settings,
+            self.assistant,
+            self._runner(),
+            url,
+            self.channels,
+            web_channel,
+            zalo,
+            telegram,
+            console,
         )
-        await runner.setup()
-        site = web.TCPSite(runner, settings.web_host, settings.web_port)
+        if telegram is not None:
+            try:
+                await telegram.start()
+            except Exception as exc:
+                raise ConfigError(f"the Telegram channel could not start: {exc}") from exc
+        return service
+
+    def _runner(self) -> web.AppRunner:
+        assert self.runner is not None  # set by _listen
+        return self.runner
+
+    def _mount_web(self) -> WebChannel:
+        assistant = self.assistant
+        web_channel = WebChannel(
+            assistant,
+            DocumentLinks.from_data_dir(self.settings.data_dir),
+            owed_notices=_owed_notices(assistant),
+            live=getattr(getattr(assistant, "desk", None), "is_live", None),
+            public_url=self.settings.public_url,
+            busy=_cpu_busy(assistant),
+        )
+        web_channel.add_routes(self.app)
+        self.channels.append(web_channel)
+        return web_channel
+
+    def _mount_zalo(self) -> Any:
+        if not self.settings.zalo_oa_secret_key:
+            return None
+        from bot.channels.zalo import ZaloChannel
+
+        zalo = ZaloChannel.from_settings(self.settings, self.assistant)
+        zalo.add_routes(self.app)
+        self.channels.append(zalo)
+        return zalo
+
+    def _mount_telegram(self, builder: TelegramBuilder | None) -> Any:
+        if builder is None:
+            return None
+        build_telegram_channel, add_webhook_route = builder
+        try:
+            telegram = build_telegram_channel(self.settings, self.assistant)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
+        if self.settings.telegram_mode == "webhook":
+            add_webhook_route(self.app, telegram)
+        self.channels.append(telegram)
+        return telegram
+
+    async def _listen(self) -> str:
+        """Open the port; the URL the web chat is reachable at."""
+        settings = self.settings
+        self.runner = GuardedAppRunner(
+            self.app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_S, handle_signals=False
+        )
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, settings.web_host, settings.web_port)
         try:
             await site.start()
         except OSError as exc:
@@ -256,37 +311,30 @@ async def start_service(settings: Settings, *, assistant: Any = None) -> Service
                 f"cannot listen on {settings.web_host}:{settings.web_port}: {reason} "
                 "(is another vssid-bot running? choose another with --port or VSSID_WEB_PORT)"
             ) from exc
-        port = runner.addresses[0][1] if runner.addresses else settings.web_port
+        port = self.runner.addresses[0][1] if self.runner.addresses else settings.web_port
         host = settings.web_host if ":" not in settings.web_host else f"[{settings.web_host}]"
-        url = f"http://{host}:{port}/"
-        service = Service(settings, assistant, runner, url, channels, web_channel, zalo, telegram, console)
+        return f"http://{host}:{port}/"
 
-        if telegram is not None:
-            try:
-                await telegram.start()
-            except Exception as exc:
-                raise ConfigError(f"the Telegram channel could not start: {exc}") from exc
-    except BaseException:
-        if runner is not None:
-            await runner.cleanup()
-        for channel in channels:
+    async def undo(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+        for channel in self.channels:
             try:
                 await channel.stop()
             except Exception:
                 log.debug("cleanup after a failed start", exc_info=True)
-        close = getattr(assistant, "close", None)
+        close = getattr(self.assistant, "close", None)
         if close is not None:
             await close()
-        raise
 
+
+def _start_background_work(assistant: Any) -> None:
     start_notifications = getattr(assistant, "start_notifications", None)
     if start_notifications is not None:
         start_notifications()  # decisions and reminders; stopped by assistant.close()
     start_hotline_sweep = getattr(assistant, "start_hotline_sweep", None)
     if start_hotline_sweep is not None:
         start_hotline_sweep()  # "nobody took your ticket yet"; stopped by assistant.close()
-    _log_started(service)
-    return service
 
 
 def _log_started(service: Service) -> None:

@@ -245,6 +245,42 @@ async def set_outage(request: web.Request) -> web.Response:
     return web.json_response({"outage": request.app[STUB].outage})
 
 
+def _api_routes() -> list[web.RouteDef]:
+    return [
+        web.post(f"{API}/declarations", submit),
+        web.get(f"{API}/declarations", list_declarations),
+        web.get(f"{API}/declarations/{{receipt}}", status),
+        web.post(f"{API}/declarations/{{receipt}}/otp", send_declaration_otp),
+        web.post(f"{API}/declarations/{{receipt}}/otp/verify", verify_declaration_otp),
+        web.post(f"{API}/declarations/{{receipt}}/approve", approve),
+        web.post(f"{API}/declarations/{{receipt}}/reject", reject),
+        web.post(f"{API}/accounts/otp", send_account_otp),
+        web.post(f"{API}/accounts/otp/verify", verify_account_otp),
+        web.post(f"{API}/ids/verified", id_verified),
+        web.post(f"{API}/social-insurance-codes/lookup", lookup_code),
+        web.get(f"{API}/events", events),
+        web.get(f"{API}/sms", sms),
+        web.get("/health", health),
+    ]
+
+
+def _admin_routes() -> list[web.RouteDef]:
+    """Test hooks, mounted only with `--testing`."""
+    return [
+        web.post("/_admin/faults", set_faults),
+        web.delete("/_admin/faults", set_faults),
+        web.post("/_admin/outage", set_outage),
+    ]
+
+
+async def _release_held_faults(app: web.Application) -> None:
+    app[FAULTS].clear()  # release held responses so shutdown does not wait for them
+
+
+async def _close_stub(app: web.Application) -> None:
+    await app[STUB].close()
+
+
 def create_app(
     stub: StubBackend,
     faults: Faults | None = None,
@@ -262,43 +298,12 @@ def create_app(
     app[STUB] = stub
     app[FAULTS] = faults or Faults()
     app[TOKEN] = token
-    app.add_routes(
-        [
-            web.post(f"{API}/declarations", submit),
-            web.get(f"{API}/declarations", list_declarations),
-            web.get(f"{API}/declarations/{{receipt}}", status),
-            web.post(f"{API}/declarations/{{receipt}}/otp", send_declaration_otp),
-            web.post(f"{API}/declarations/{{receipt}}/otp/verify", verify_declaration_otp),
-            web.post(f"{API}/declarations/{{receipt}}/approve", approve),
-            web.post(f"{API}/declarations/{{receipt}}/reject", reject),
-            web.post(f"{API}/accounts/otp", send_account_otp),
-            web.post(f"{API}/accounts/otp/verify", verify_account_otp),
-            web.post(f"{API}/ids/verified", id_verified),
-            web.post(f"{API}/social-insurance-codes/lookup", lookup_code),
-            web.get(f"{API}/events", events),
-            web.get(f"{API}/sms", sms),
-            web.get("/health", health),
-        ]
-    )
+    app.add_routes(_api_routes())
     if testing:
-        app.add_routes(
-            [
-                web.post("/_admin/faults", set_faults),
-                web.delete("/_admin/faults", set_faults),
-                web.post("/_admin/outage", set_outage),
-            ]
-        )
-
-    async def _on_shutdown(app: web.Application) -> None:
-        app[FAULTS].clear()  # release held responses so shutdown does not wait for them
-
-    app.on_shutdown.append(_on_shutdown)
+        app.add_routes(_admin_routes())
+    app.on_shutdown.append(_release_held_faults)
     if close_stub:
-
-        async def _on_cleanup(app: web.Application) -> None:
-            await app[STUB].close()
-
-        app.on_cleanup.append(_on_cleanup)
+        app.on_cleanup.append(_close_stub)
     return app
 
 
