@@ -21,8 +21,10 @@ import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 from rapidfuzz import fuzz, process
 
 from .text import collapse_spaces, fold, nfc
@@ -217,9 +219,89 @@ class AgencyDirectory:
         return results[:limit]
 
 
-def parse_csv(lines: Iterable[str], name: str = "<csv>") -> list[Agency]:
-    """Validate rows; collects every problem (line number + what is wrong) before raising."""
-    reader = csv.DictReader(line for line in lines)
+class AgencyRow(BaseModel):
+    """One row of the agency CSV, cells already NFC and space-collapsed.
+
+    Unknown columns are rejected (`extra="forbid"`); each check reports its own problem in
+    the words an operator reads after "line N: ". Checks across rows (a code used twice)
+    read the codes seen so far from the validation context.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    code: str
+    name: str
+    province_code: int
+    phone: str = ""
+    address: str = ""
+    parent_code: str = ""
+    source: str = ""
+
+    @field_validator("code")
+    @classmethod
+    def _code(cls, code: str, info: ValidationInfo) -> str:
+        seen: dict[str, int] = (info.context or {}).get("seen", {})
+        if not code:
+            raise _problem("code is empty")
+        if not (_OFFICIAL_CODE.match(code) or _LOCAL_CODE.match(code)):
+            raise _problem(
+                f"code {code!r} must be 3 digits (province office, e.g. 079), 5 digits "
+                "(district office, e.g. 07919) or a local code like 031-hong-bang"
+            )
+        if code in seen:
+            raise _problem(f"code {code} already used on line {seen[code]}")
+        return code
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        if not name:
+            raise _problem("name is empty")
+        return name
+
+    @field_validator("province_code", mode="before")
+    @classmethod
+    def _province(cls, raw: object) -> int:
+        if not isinstance(raw, str) or not raw.isdigit():
+            raise _problem(f"province_code {raw!r} must be a number, e.g. 79")
+        province_code = int(raw)
+        if province_code not in _province_codes():
+            raise _problem(f"province_code {province_code} is not one of the 34 provinces (2025)")
+        return province_code
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, phone: str) -> str:
+        if phone and (not _PHONE_CHARS.match(phone) or sum(ch.isdigit() for ch in phone) < 8):
+            raise _problem(f"phone {phone!r} is not a phone number, e.g. (028) 39.979.039")
+        return phone
+
+    def agency(self) -> Agency:
+        return Agency(**self.model_dump())
+
+
+class _RowProblem(ValueError):
+    """What is wrong with one cell, in the operator's words (pydantic keeps it in the error's ctx)."""
+
+
+def _problem(text: str) -> _RowProblem:
+    return _RowProblem(text)
+
+
+def _row_problems(error: ValidationError) -> list[str]:
+    """The operator's words for each failed check (pydantic's own words for anything else)."""
+    found = []
+    for item in error.errors():
+        cause = item.get("ctx", {}).get("error")
+        if isinstance(cause, _RowProblem):
+            found.append(str(cause))
+        else:
+            found.append(f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}")
+    return found
+
+
+def _header(reader: csv.DictReader[str], name: str) -> list[str]:
+    """The column names, stripped; the whole file is refused on a missing or unknown column."""
     header = [h.strip() for h in (reader.fieldnames or [])]
     problems: list[str] = []
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
@@ -230,11 +312,16 @@ def parse_csv(lines: Iterable[str], name: str = "<csv>") -> list[Agency]:
         problems.append(f"line 1: unknown column(s) {', '.join(unknown)}; expected {','.join(COLUMNS)}")
     if problems:
         raise AgencyCsvError(name, problems)
-    reader.fieldnames = header
-    valid_provinces = _province_codes()
-    agencies: list[Agency] = []
+    return header
+
+
+def parse_csv(lines: Iterable[str], name: str = "<csv>") -> list[Agency]:
+    """Validate rows; collects every problem (line number + what is wrong) before raising."""
+    reader = csv.DictReader(line for line in lines)
+    reader.fieldnames = _header(reader, name)
+    problems: list[str] = []
+    rows: list[tuple[int, AgencyRow]] = []
     seen: dict[str, int] = {}
-    parents: list[tuple[int, str, str]] = []
     for row in reader:
         line = reader.line_num
         cells = {k: collapse_spaces(nfc(v or "")) for k, v in row.items() if k is not None}
@@ -242,61 +329,36 @@ def parse_csv(lines: Iterable[str], name: str = "<csv>") -> list[Agency]:
             problems.append(f"line {line}: more cells than columns")
         if not any(cells.values()) or cells.get("code", "").startswith("#"):
             continue  # blank lines and comment rows are allowed
-        row_problems: list[str] = []
-        code = cells.get("code", "")
-        if not code:
-            row_problems.append("code is empty")
-        elif not (_OFFICIAL_CODE.match(code) or _LOCAL_CODE.match(code)):
-            row_problems.append(
-                f"code {code!r} must be 3 digits (province office, e.g. 079), 5 digits "
-                "(district office, e.g. 07919) or a local code like 031-hong-bang"
-            )
-        elif code in seen:
-            row_problems.append(f"code {code} already used on line {seen[code]}")
-        if not cells.get("name"):
-            row_problems.append("name is empty")
-        province_code = 0
-        raw_province = cells.get("province_code", "")
-        if not raw_province.isdigit():
-            row_problems.append(f"province_code {raw_province!r} must be a number, e.g. 79")
-        else:
-            province_code = int(raw_province)
-            if province_code not in valid_provinces:
-                row_problems.append(f"province_code {province_code} is not one of the 34 provinces (2025)")
-        phone = cells.get("phone", "")
-        if phone and (not _PHONE_CHARS.match(phone) or sum(ch.isdigit() for ch in phone) < 8):
-            row_problems.append(f"phone {phone!r} is not a phone number, e.g. (028) 39.979.039")
-        if row_problems:
-            problems.extend(f"line {line}: {p}" for p in row_problems)
+        try:
+            checked = AgencyRow.model_validate(cells, context={"seen": seen})
+        except ValidationError as error:
+            problems.extend(f"line {line}: {p}" for p in _row_problems(error))
             continue
-        seen[code] = line
-        parent = cells.get("parent_code", "")
-        if parent:
-            parents.append((line, code, parent))
-        agencies.append(
-            Agency(
-                code=code,
-                name=cells["name"],
-                phone=phone,
-                address=cells.get("address", ""),
-                province_code=province_code,
-                parent_code=parent,
-                source=cells.get("source", ""),
-            )
-        )
-    codes = {a.code for a in agencies}
-    for line, code, parent in parents:
-        if parent == code:
-            problems.append(f"line {line}: parent_code {parent} is the row itself")
-        elif parent not in codes:
-            problems.append(f"line {line}: parent_code {parent} is not a code in this file")
-    if not agencies and not problems:
+        seen[checked.code] = line
+        rows.append((line, checked))
+    problems += _parent_problems(rows)
+    if not rows and not problems:
         problems.append("no agencies: the file has a header but no rows")
     if problems:
         raise AgencyCsvError(name, problems)
-    return agencies
+    return [checked.agency() for _, checked in rows]
 
 
+def _parent_problems(rows: list[tuple[int, AgencyRow]]) -> list[str]:
+    codes = {checked.code for _, checked in rows}
+    problems = []
+    for line, checked in rows:
+        parent = checked.parent_code
+        if not parent:
+            continue
+        if parent == checked.code:
+            problems.append(f"line {line}: parent_code {parent} is the row itself")
+        elif parent not in codes:
+            problems.append(f"line {line}: parent_code {parent} is not a code in this file")
+    return problems
+
+
+@cache
 def _province_codes() -> frozenset[int]:
     from vietnam_provinces import Province
 
