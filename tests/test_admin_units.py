@@ -7,6 +7,7 @@ import json
 import pytest
 
 from knowledge import admin_units as au
+from knowledge import units, vnau
 
 HCM, HANOI, DA_NANG, HAI_PHONG, QUANG_NGAI, HUE = 79, 1, 48, 31, 51, 46
 
@@ -60,7 +61,7 @@ def test_provinces_merged_in_2025_map_to_the_new_one_and_say_so(typed, code, old
 
 def test_old_to_new_province_mapping_comes_from_vietnamadminunits():
     # Every one of the 63 old provinces lands in one of the 34 new ones.
-    old = au._old_provinces()
+    old = units.old_provinces()
     assert len(old) == 63
     assert {code for _, code in old.values()} == {p.code for p in au.provinces()}
     assert "Tỉnh Bình Dương" in au.old_province_names(HCM)
@@ -124,7 +125,7 @@ def test_ward_of_another_province_is_not_found():
 
 def _converter_target(old_key: str) -> list[str]:
     """What vietnamadminunits' own data says an old ward became (new ward keys)."""
-    data = au._vnau_json("converter_2025.json")
+    data = vnau.data_json("converter_2025.json")
     for table in data["DICT_PROVINCE_WARD_NO_DIVIDED"].values():
         for new_key, olds in table.items():
             if old_key in olds:
@@ -154,7 +155,7 @@ def test_old_ward_split_between_new_wards_returns_every_candidate():
     assert conv is not None and conv.split
     assert {w.name for w in conv.wards} == {"Phường Phú Nhuận", "Phường Cầu Kiệu"}
     expected = _converter_target("thanhphohochiminh_quanphunhuan_phuong15")
-    assert sorted(au._key(w.name) for w in conv.wards) == sorted(expected)
+    assert sorted(units.name_key(w.name) for w in conv.wards) == sorted(expected)
 
 
 @pytest.mark.parametrize(

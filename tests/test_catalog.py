@@ -21,7 +21,6 @@ NOT_YET = {
     "bot/schools/registry.py",
     "dialogs/address_fields.py",
     "dialogs/cardfill.py",
-    "knowledge/admin_units.py",
     "knowledge/cards.py",
     "knowledge/faq/features.py",
     "knowledge/text.py",
