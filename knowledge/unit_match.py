@@ -202,7 +202,7 @@ def _split_ward_query_accented(text: str) -> str:
 
 @cache
 def _accented_ward_prefix() -> str:
-    return r"^(" + "|".join(words()["accented_ward_prefixes"]) + r")\s+"
+    return r"^(" + "|".join(words()["typed_ward_prefixes"]) + r")\s+"
 
 
 def match_ward(province_code: int, text: str) -> UnitMatch:
@@ -246,6 +246,6 @@ def example_ward(province_code: int) -> Unit | None:
         "SELECT DISTINCT wardCode FROM admin_units_legacy WHERE provinceCode = ?", f"{province_code:02d}"
     )
     core_codes = {int(code) for (code,) in rows if str(code or "").isdigit()}
-    phuong = [u for u in units if u.kind == words()["example_ward_kind"]]
+    phuong = [u for u in units if u.kind == words()["urban_ward_kind"]]
     core = [u for u in phuong if u.code in core_codes]
     return (core or phuong or list(units))[0]

@@ -23,12 +23,12 @@ from . import vnau
 from .text import collapse_spaces, fold, nfc
 
 MAX_CANDIDATES = 6
-_WORDS_PATH = Path(__file__).with_name("admin_words.yaml")
+_WORDS_PATH = Path(__file__).with_name("admin_units.yaml")
 
 
 @cache
 def words() -> dict[str, Any]:
-    """Name prefixes and ward kinds (knowledge/admin_words.yaml)."""
+    """Name prefixes and ward kinds (knowledge/admin_units.yaml)."""
     data: dict[str, Any] = yaml.safe_load(_WORDS_PATH.read_text(encoding="utf-8"))
     return data
 
