@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from dialogs.catalog import catalog, render
 from dialogs.parsing import Accepted, Ambiguous, Choice, NeedsConfirmation, ParseResult, Rejected
 from knowledge import admin_units
 from knowledge.agencies import Agency, AgencyDirectory
@@ -26,15 +24,15 @@ _TYPED_MAX = 40  # how much of the user's text we echo back
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-@cache
-def texts() -> dict[str, Any]:
-    return yaml.safe_load(TEXTS_PATH.read_text(encoding="utf-8"))
+def texts() -> Mapping[str, Any]:
+    """The reviewed texts and word lists, read once per process (edit the YAML, restart the bot)."""
+    return catalog(TEXTS_PATH).data
 
 
 def _say(section: str, key: str, **fill: Any) -> str:
     entries = texts()[section]
     defaults = {k: v for k, v in entries.items() if k.startswith(("example", "min_", "max_"))}
-    return entries[key].format(**(defaults | fill))
+    return render(entries[key], **(defaults | fill))
 
 
 def _clean(text: str) -> str:

@@ -18,9 +18,8 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from dialogs import actions, parsers
+from dialogs.catalog import Catalog, catalog
 from dialogs.conversation import Registry
 from dialogs.fields import cccd_birth_year
 from dialogs.flow import Flow, Step
@@ -30,7 +29,7 @@ from dialogs.parsing import Accepted, NeedsConfirmation, Rejected
 from dialogs.payloads import CardAction, Payload
 from dialogs.ports import PhotoRejected
 from dialogs.state import ConversationState
-from dialogs.texts import Texts, render
+from dialogs.texts import render
 from knowledge.cards import BhytCard, Card, CardRead, CccdCard, interpret
 from knowledge.text import fold
 
@@ -48,8 +47,8 @@ CARD_FIELDS = {"cccd": ("full_name", "id"), "bhyt": ("social_insurance_code",)}
 
 
 @cache
-def texts() -> Texts:
-    return Texts(yaml.safe_load(Path(__file__).with_name("card_texts.yaml").read_text(encoding="utf-8")))
+def texts() -> Catalog:
+    return catalog(Path(__file__).with_name("card_texts.yaml"))
 
 
 def card_step(flow: Flow | None) -> Step | None:

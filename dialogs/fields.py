@@ -40,15 +40,14 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import phonenumbers
-import yaml
 from phonenumbers import PhoneNumberType
 from rapidfuzz.distance import DamerauLevenshtein
 
+from dialogs.catalog import catalog, render
 from dialogs.parsing import Accepted, Ambiguous, Choice, NeedsConfirmation, ParseResult, Rejected
 from knowledge.text import collapse_spaces, fold, has_diacritics, nfc, strip_diacritics
 
@@ -68,17 +67,16 @@ class RejectedWithEscape(Rejected):
     flag: str = ""
 
 
-@cache
-def texts() -> dict[str, Any]:
+def texts() -> Mapping[str, Any]:
     """The reviewed texts and word lists, read once per process (edit the YAML, restart the bot)."""
-    return yaml.safe_load(TEXTS_PATH.read_text(encoding="utf-8"))
+    return catalog(TEXTS_PATH).data
 
 
 def _say(section: str, key: str, **fill: Any) -> str:
     """Format one message; the section's `example*` entries and limits are always available as placeholders."""
     entries = texts()[section]
     defaults = {k: v for k, v in entries.items() if k.startswith(("example", "max_"))}
-    return entries[key].format(**(defaults | fill))
+    return render(entries[key], **(defaults | fill))
 
 
 def _reject(section: str, key: str, **fill: Any) -> Rejected:

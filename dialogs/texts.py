@@ -1,24 +1,23 @@
-"""The assistant's words: dialogs/texts.yaml (and the field texts), rendered with jinja2.
+"""The engine's words (dialogs/texts.yaml) and the label helpers every template may call.
 
-Templates run in jinja2's sandbox: flow and text files are data a reviewer edits, and a
-typo there must not be able to execute anything.
+Reading and rendering is dialogs.catalog's (the one loader); this module registers the
+helpers and names the engine's own catalog.
 """
 
 from __future__ import annotations
 
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-from jinja2 import ChainableUndefined
-from jinja2.sandbox import SandboxedEnvironment
+from dialogs.catalog import Catalog, catalog, holds, register, render
+
+__all__ = ["Catalog", "Texts", "default_texts", "holds", "render"]
 
 HERE = Path(__file__).parent
 
 
 def _label(key: str) -> Any:
-    return Texts.default().raw(f"labels.{key}")
+    return default_texts().raw(f"labels.{key}")
 
 
 def id_kind_label(kind: Any) -> str:
@@ -57,56 +56,25 @@ def vn_date(value: Any) -> str:
     return text
 
 
-@cache
-def environment() -> SandboxedEnvironment:
-    env = SandboxedEnvironment(undefined=ChainableUndefined, autoescape=False, trim_blocks=True)
-    env.globals.update(
-        id_kind_label=id_kind_label,
-        agency_label=agency_label,
-        relationship_label=relationship_label,
-        agency_examples=_agency_examples,
-    )
-    env.filters["vn_date"] = vn_date
-    return env
+register(
+    globals={
+        "id_kind_label": id_kind_label,
+        "agency_label": agency_label,
+        "relationship_label": relationship_label,
+        "agency_examples": _agency_examples,
+    },
+    filters={"vn_date": vn_date},
+)
 
 
-@cache
-def _compiled(source: str):
-    return environment().from_string(source)
+class Texts(Catalog):
+    """The engine's phrases: one catalog among the others (dialogs.catalog reads them all)."""
+
+    @staticmethod
+    def default() -> Catalog:
+        return default_texts()
 
 
-def render(source: str, **context: Any) -> str:
-    if "{" not in source:  # no jinja syntax at all: most phrases are plain text
-        return source.strip()
-    return _compiled(source).render(**context).strip()
-
-
-@cache
-def _condition(expression: str):
-    return environment().compile_expression(expression, undefined_to_none=False)
-
-
-def holds(expression: str, **context: Any) -> bool:
-    return bool(_condition(expression)(**context))
-
-
-class Texts:
-    """Lookup of the engine's phrases; missing keys fail loudly in tests, not silently in chat."""
-
-    def __init__(self, data: dict[str, Any]) -> None:
-        self._data = data
-
-    @classmethod
-    @cache
-    def default(cls) -> Texts:
-        data = yaml.safe_load((HERE / "texts.yaml").read_text(encoding="utf-8"))
-        return cls(data)
-
-    def raw(self, key: str) -> Any:
-        node: Any = self._data
-        for part in key.split("."):
-            node = node[part]
-        return node
-
-    def __call__(self, key: str, **context: Any) -> str:
-        return render(self.raw(key), **context)
+def default_texts() -> Catalog:
+    """dialogs/texts.yaml: everything the engine itself says."""
+    return catalog(HERE / "texts.yaml")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import string
 from datetime import date
 
 import pytest
@@ -53,13 +52,9 @@ def parse(name: str, text: str, **values):
 
 
 def template_pattern(section: str, key: str) -> re.Pattern[str]:
-    """The template as a regex: literal text must match exactly, each {placeholder} is anything."""
-    regex = ""
-    for literal, field_name, _spec, _conv in string.Formatter().parse(TEXTS[section][key]):
-        regex += re.escape(literal)
-        if field_name is not None:
-            regex += "(.+?)"
-    return re.compile(regex, re.DOTALL)
+    """The template as a regex: literal text must match exactly, each {{ placeholder }} is anything."""
+    literals = re.split(r"\{\{.*?\}\}", TEXTS[section][key])
+    return re.compile("(.+?)".join(map(re.escape, literals)), re.DOTALL)
 
 
 def came_from(message: str, section: str, key: str) -> bool:

@@ -29,11 +29,10 @@ from typing import Any
 from urllib.parse import quote
 
 import jinja2
-import yaml
 from aiohttp import web
 
 from bot.console.auth import SESSION_TTL, Staff, StaffDirectory
-from dialogs.texts import Texts
+from dialogs.catalog import Catalog, catalog
 
 HERE = Path(__file__).parent
 PREFIX = "/staff"
@@ -55,8 +54,8 @@ Handler = Callable[[web.Request, Staff], Awaitable[web.StreamResponse]]
 Panel = Callable[[Staff], Awaitable[dict[str, Any]]]
 
 
-def console_texts() -> Texts:
-    return Texts(yaml.safe_load((HERE / "texts.yaml").read_text(encoding="utf-8")))
+def console_texts() -> Catalog:
+    return catalog(HERE / "texts.yaml")
 
 
 @dataclass(frozen=True)

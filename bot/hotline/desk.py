@@ -29,12 +29,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bot.console.auth import Staff
 from bot.hotline.hours import OfficeHours
 from bot.hotline.store import HotlineStore, Ticket, mask, mask_values
 from bot.notifications import outbounds_to_payload
+from dialogs.catalog import Catalog, catalog
 from dialogs.messages import Button, Inbound, Outbound
 from dialogs.state import ConversationState
 from dialogs.texts import Texts
@@ -51,8 +50,8 @@ FAILURES_BEFORE_OFFER = 3
 
 
 @cache
-def hotline_texts() -> Texts:
-    return Texts(yaml.safe_load((Path(__file__).with_name("texts.yaml")).read_text(encoding="utf-8")))
+def hotline_texts() -> Catalog:
+    return catalog(Path(__file__).with_name("texts.yaml"))
 
 
 @cache
@@ -95,7 +94,7 @@ class HotlineDesk:
         self.hours = hours
         self.wait = wait
         self.texts = texts or hotline_texts()
-        self._refusals = {faq_message("refuse"), Texts.default()("question_unanswered")}
+        self._refusals = {faq_message("refuse"), Texts.default()("question_unanswered", example="")}
         # Compared by length first: hashing every long reply text cost more than the rest.
         self._refusal_lengths = {len(text) for text in self._refusals}
 

@@ -1,0 +1,109 @@
+"""The one text loader: every YAML catalog of the assistant's words goes through here.
+
+A catalog is a YAML file of messages (nested mappings; lists and numbers are data the code
+reads with `raw`). Messages are jinja2 templates rendered in jinja2's sandbox (catalogs and
+flows are data a reviewer edits: a typo there must not be able to execute anything) with
+one undefined-variable rule, `StrictUndefined`: a template naming a value nobody passed
+raises instead of silently saying less. A value that may be absent is written as such in
+the template (`{% if v.email is defined %}`, `v.get('email')`).
+
+Used by dialogs/ (texts.yaml, the field, address and card texts, the flows' prompts) and
+by bot/ (each package's texts.yaml): `catalog(Path(__file__).with_name("texts.yaml"))`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jinja2 import StrictUndefined, Template
+from jinja2.sandbox import SandboxedEnvironment
+
+# Helpers every template may call, registered by the modules that own them (dialogs.texts
+# registers the label helpers); registration happens before the first render.
+_GLOBALS: dict[str, Callable[..., Any]] = {}
+_FILTERS: dict[str, Callable[..., Any]] = {}
+
+
+def register(
+    *, globals: Mapping[str, Callable[..., Any]] = {}, filters: Mapping[str, Callable[..., Any]] = {}
+) -> None:
+    """Make helpers callable from every template (one environment for every catalog)."""
+    _GLOBALS.update(globals)
+    _FILTERS.update(filters)
+    if environment.cache_info().currsize:  # already built: add to it
+        environment().globals.update(globals)
+        environment().filters.update(filters)
+
+
+@cache
+def environment() -> SandboxedEnvironment:
+    # Plain chat text, not HTML: each channel escapes for its own markup (Telegram HTML-escapes).
+    env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, trim_blocks=True)
+    env.globals.update(_GLOBALS)
+    env.filters.update(_FILTERS)
+    return env
+
+
+@cache
+def _compiled(source: str) -> Template:
+    return environment().from_string(source)
+
+
+def render(source: str, **context: Any) -> str:
+    """A template filled in, without surrounding blank space."""
+    if "{" not in source:  # no jinja syntax at all: most phrases are plain text
+        return source.strip()
+    return _compiled(source).render(**context).strip()
+
+
+@cache
+def _condition(expression: str) -> Callable[..., Any]:
+    return environment().compile_expression(expression, undefined_to_none=False)
+
+
+def holds(expression: str, **context: Any) -> bool:
+    """A jinja2 expression (a flow's `when`) evaluated to true or false."""
+    return bool(_condition(expression)(**context))
+
+
+class Catalog:
+    """Messages by dotted key; an unknown key raises (KeyError), in tests and in chat alike."""
+
+    def __init__(self, data: Mapping[str, Any], name: str = "") -> None:
+        self._data = data
+        self.name = name
+
+    @property
+    def data(self) -> Mapping[str, Any]:
+        """The whole file as read (word lists and limits the code uses as data)."""
+        return self._data
+
+    def raw(self, key: str) -> Any:
+        """The entry as written (a template, or a list/number the code reads as data)."""
+        if key in self._data:  # some catalogs name their entries with dots ("poster.title")
+            return self._data[key]
+        node: Any = self._data
+        for part in key.split("."):
+            node = node[part]
+        return node
+
+    def __contains__(self, key: str) -> bool:
+        try:
+            self.raw(key)
+        except (KeyError, TypeError):
+            return False
+        return True
+
+    def __call__(self, key: str, **context: Any) -> str:
+        return render(str(self.raw(key)), **context)
+
+
+@cache
+def catalog(path: Path) -> Catalog:
+    """The catalog in `path`, read once per process (edit the YAML, restart the bot)."""
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    return Catalog(data, name=Path(path).name)
