@@ -6,8 +6,10 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
+import yaml
 from rapidfuzz.distance import OSA
 
 PAIR_WEIGHT = 0.5
@@ -94,10 +96,8 @@ def typo_ok(word: str, candidate: str) -> bool:
 # that join two questions ("và", "với lại", "còn", "hay là", "rồi thì"), on the text as typed.
 _SENTENCES = re.compile(r"[?!.;\n]+")
 _COMMAS = re.compile(r",")
-_JOINERS = re.compile(
-    r"\s(?:và|va|với lại|voi lai|vs lại|còn|con nữa|thêm nữa|them nua|hay là|hay la|rồi thì|roi thi)\s",
-    re.IGNORECASE,
-)
+_WORDS = yaml.safe_load((Path(__file__).with_name("words.yaml")).read_text(encoding="utf-8"))
+_JOINERS = re.compile(r"\s(?:" + "|".join(_WORDS["joiners"]) + r")\s", re.IGNORECASE)
 MAX_PARTS = 3
 
 
