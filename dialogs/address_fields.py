@@ -91,7 +91,7 @@ def _chosen_province(values: Mapping[str, Any]) -> admin_units.Unit | None:
 
 def _example_ward(province_code: int) -> str:
     unit = admin_units.example_ward(province_code)
-    return f"«{unit.name}»" if unit else "«Phường Bến Thành»"
+    return f"«{unit.name if unit else texts()['ward']['fallback_ward']}»"
 
 
 def _ward_choice(unit: admin_units.Unit) -> Choice:

@@ -453,7 +453,7 @@ def _photo_error(engine: Engine, rejected: PhotoRejected) -> str:
 def _reading_problem(read: CardRead, step: Step, flow: Flow) -> str | None:
     say = texts()
     names = say.raw("card_names")
-    wanted = " hoặc ".join(names[k] for k in step.cards)
+    wanted = say.raw("card_names_joiner").join(names[k] for k in step.cards)
     if read.error is not None:
         card = names[read.error.kind]
         key = read.error.code if read.error.code in say.raw("payload_errors") else "default"

@@ -26,7 +26,10 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from typing import Literal
+
+import yaml
 
 CardKind = Literal["cccd", "bhyt"]
 
@@ -36,7 +39,9 @@ _CCCD_NUMBER = re.compile(r"\d{12}")
 _BHYT_CODE = re.compile(r"[A-Z]{2}[1-5]\d{12}")
 _SOCIAL_INSURANCE_CODE = re.compile(r"\d{10}")
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
-_BHYT_GENDER = {"1": "Nam", "2": "Nữ"}
+_BHYT_GENDER: dict[str, str] = yaml.safe_load(
+    Path(__file__).with_name("cards.yaml").read_text(encoding="utf-8")
+)["bhyt_genders"]
 
 
 class NotACard(ValueError):

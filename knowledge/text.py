@@ -29,6 +29,10 @@ def collapse_spaces(text: str) -> str:
 _CACHED_BELOW = 0x2000  # Latin, combining marks and Vietnamese (U+1EA0-U+1EF9)
 
 
+# đ and Đ (U+0111, U+0110) have no NFD decomposition: their bare letters by code point.
+_D_WITH_STROKE = {0x0111: "d", 0x0110: "D"}
+
+
 class _BareLetters(dict):
     """str.translate table, filled on first sight of each character: a marked letter maps
     to its NFD base letters, a combining mark to nothing, đ/Đ to d/D (NFD keeps them whole).
@@ -38,7 +42,7 @@ class _BareLetters(dict):
     def __missing__(self, codepoint: int) -> str:
         decomposed = unicodedata.normalize("NFD", chr(codepoint))
         bare = "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
-        bare = bare.replace("đ", "d").replace("Đ", "D")
+        bare = bare.translate(_D_WITH_STROKE)
         if codepoint < _CACHED_BELOW:  # the table stays small whatever users type
             self[codepoint] = bare
         return bare
