@@ -19,7 +19,6 @@ NOT_YET = {
     "bot/notifications.py",
     "bot/schools/pages.py",
     "bot/schools/registry.py",
-    "knowledge/faq/features.py",
 }
 
 

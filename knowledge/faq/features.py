@@ -12,6 +12,9 @@ import numpy as np
 import yaml
 from rapidfuzz.distance import OSA
 
+# Vietnamese word lists the matcher reads as data (knowledge/faq/words.yaml).
+_WORDS = yaml.safe_load((Path(__file__).with_name("words.yaml")).read_text(encoding="utf-8"))
+
 PAIR_WEIGHT = 0.5
 """Word pairs confirm words already counted; half weight keeps one pair from dominating."""
 
@@ -96,7 +99,6 @@ def typo_ok(word: str, candidate: str) -> bool:
 # that join two questions ("và", "với lại", "còn", "hay là", "rồi thì"), on the text as typed.
 _SENTENCES = re.compile(r"[?!.;\n]+")
 _COMMAS = re.compile(r",")
-_WORDS = yaml.safe_load((Path(__file__).with_name("words.yaml")).read_text(encoding="utf-8"))
 _JOINERS = re.compile(r"\s(?:" + "|".join(_WORDS["joiners"]) + r")\s", re.IGNORECASE)
 MAX_PARTS = 3
 
@@ -127,8 +129,7 @@ PLAIN_QUESTION = re.compile(
 # Question phrases read WITH their accents (lower case, as typed): folded, "thì sao" is
 # "Thị Sao" and "làm gì" could be a place; accented, no name or address holds them.
 PLAIN_QUESTION_ACCENTED = re.compile(
-    r"(?:^|\s)(?:thì sao|thế sao|rồi sao|vậy sao|ra sao|sao vậy|sao ạ|làm gì|cần gì|gì vậy|gì ạ|"
-    r"nào vậy|không ạ|chưa ạ|được không ạ)(?:\s|$|[.!…])"
+    r"(?:^|\s)(?:" + "|".join(_WORDS["accented_question_phrases"]) + r")(?:\s|$|[.!…])"
 )
 # At the end only, and only after at least one other word: alone, "không" / "chưa" / "có"
 # are answers to the bot's own yes/no questions, not questions.
