@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import Update, and_, bindparam, delete, exists, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.engine import Engine as SqlEngine
+from sqlalchemy.exc import IntegrityError
 
 from bot.crypto import Keyring
 from bot.schema import ButtonToken, KeyValue, OfferedButtons, OutboxItem, utcnow
@@ -36,6 +37,7 @@ MARKERS = KeyValue.__table__  # type: ignore[attr-defined]
 
 NOTICE = "notice"
 MESSAGE = "message"
+UPDATE = "update"  # an incoming update waiting to be answered (bot.channels.inbox)
 MAX_ERROR = 200
 
 
@@ -120,22 +122,42 @@ class OutboxQueue:
         self, key: str, conversation_id: str, payload: list[dict], marker: tuple[str, str] | None = None
     ) -> bool:
         """Queue a notice once (by key); optionally move a marker in the same transaction."""
-        with self.engine.begin() as db:
-            taken = db.execute(select(exists().where(OUTBOX.c.key == key))).scalar()
-            if not taken:
-                db.execute(
-                    insert(OUTBOX).values(
-                        conversation_id=conversation_id,
-                        kind=NOTICE,
-                        key=key,
-                        payload=self.seal(payload),
-                        created_at=utcnow(),
-                        attempts=0,
+        return self.enqueue(key, conversation_id, payload, NOTICE, marker)
+
+    def enqueue(
+        self, key: str, conversation_id: str, payload: Any, kind: str, marker: tuple[str, str] | None = None
+    ) -> bool:
+        """Queue an item once by `key` (False: the key was taken, by this call's twin on
+        another worker too); optionally move a marker in the same transaction."""
+        try:
+            with self.engine.begin() as db:
+                taken = db.execute(select(exists().where(OUTBOX.c.key == key))).scalar()
+                if not taken:
+                    db.execute(
+                        insert(OUTBOX).values(
+                            conversation_id=conversation_id,
+                            kind=kind,
+                            key=key,
+                            payload=self.seal(payload),
+                            created_at=utcnow(),
+                            attempts=0,
+                        )
                     )
-                )
-            if marker is not None:
-                _set_marker(db, *marker)
+                if marker is not None:
+                    _set_marker(db, *marker)
+        except IntegrityError:  # inserted by another worker between the look and the write
+            return False
         return not taken
+
+    def purge(self, kind: str, older_than: timedelta) -> int:
+        """Forget items of `kind` done longer ago than `older_than` (answered updates)."""
+        before = utcnow() - older_than
+        with self.engine.begin() as db:
+            return db.execute(
+                delete(OUTBOX).where(
+                    OUTBOX.c.kind == kind, OUTBOX.c.sent_at.is_not(None), OUTBOX.c.sent_at < before
+                )
+            ).rowcount
 
     def add_messages(self, conversation_id: str, specs: Sequence[Any], error: str) -> None:
         """Keep a channel's undelivered messages (its own JSON, sent in order) as one item after
@@ -289,6 +311,7 @@ class OutboxQueue:
         """Everything kept for one user goes (their data was deleted); how many items went."""
         with self.engine.begin() as db:
             gone = db.execute(delete(OUTBOX).where(OUTBOX.c.conversation_id == conversation_id)).rowcount
+            db.execute(delete(OUTBOX).where(OUTBOX.c.conversation_id == f"in:{conversation_id}"))
             db.execute(delete(OFFERED).where(OFFERED.c.conversation_id == conversation_id))
         return gone
 
@@ -329,4 +352,4 @@ def lease_holder(name: str) -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{name}"[:100]
 
 
-__all__ = ["MESSAGE", "NOTICE", "Item", "OutboxQueue", "lease_holder"]
+__all__ = ["MESSAGE", "NOTICE", "UPDATE", "Item", "OutboxQueue", "lease_holder"]

@@ -271,6 +271,8 @@ class ConversationStore:
         with Session(self.engine) as session:
             session.execute(delete(sql.SEEN).where(sql.SEEN.c.key.startswith(f"{conversation_id}#")))
             session.execute(delete(sql.OUTBOX).where(sql.OUTBOX.c.conversation_id == conversation_id))
+            # The updates recorded for several workers (bot/channels/inbox.py) hold what they typed.
+            session.execute(delete(sql.OUTBOX).where(sql.OUTBOX.c.conversation_id == f"in:{conversation_id}"))
             session.execute(delete(sql.OFFERED).where(sql.OFFERED.c.conversation_id == conversation_id))
             session.execute(  # the receipt and kind stay, for statistics only
                 update(sql.OWNER)

@@ -91,7 +91,7 @@ class Outbox:
         """(item id, user, spec) of every message waiting, oldest first; everyone's when
         `user_id` is None."""
         prefix = self.conversation(user_id) if user_id is not None else f"{self.channel}:"
-        found = []
+        found: list[tuple[int, str, dict]] = []
         for item_id, conversation_id, specs in self.queue.items(prefix):
             user = conversation_id.partition(":")[2]
             if user_id is None or user == user_id:

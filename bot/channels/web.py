@@ -38,7 +38,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import quote
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from bot.channels.base import Assistant
 from bot.channels.locks import KeyedLocks
@@ -347,7 +347,7 @@ class WebChannel:
         text, button = body.get("text"), body.get("button")
         if (text is None) == (button is None) or not isinstance(text if text is not None else button, str):
             raise _BadRequest(400, "bad_message", channel_text("empty_message"))
-        value = (text if text is not None else button).strip()
+        value = str(text if text is not None else button).strip()
         if not value:
             raise _BadRequest(400, "empty_message", channel_text("empty_message"))
         if len(value) > self.max_text_chars:
@@ -368,6 +368,9 @@ class WebChannel:
         photo: bytes | None = None
         message_id: str | None = None
         while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):  # a nested multipart: not ours to read
+                await part.release()
+                continue
             if part.name == "photo" and photo is None:
                 chunks, size = [], 0
                 while chunk := await part.read_chunk(64 * 1024):

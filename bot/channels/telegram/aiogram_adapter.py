@@ -32,8 +32,7 @@ from aiogram.types import (
     Update,
 )
 
-from bot.channels.base import Assistant
-from bot.retry import Failure, RetryPolicy, Verdict
+from bot.retry import Failure, Verdict
 
 from .api import FrameworkBotApi
 from .channel import TelegramChannel
@@ -74,15 +73,8 @@ class AiogramBotApi(FrameworkBotApi):
 class AiogramTelegramChannel(TelegramChannel):
     framework = "aiogram"
 
-    def __init__(
-        self,
-        settings: Any,
-        assistant: Assistant,
-        *,
-        retry: RetryPolicy | None = None,
-        poll_timeout: int = 25,
-        session: BaseSession | None = None,
-    ) -> None:
+    def _connect(self, settings: Any, transport: dict[str, Any]) -> AiogramBotApi:
+        session: BaseSession | None = transport.get("session")
         if session is None:
             base = settings.telegram_api_base
             session = AiohttpSession(api=TelegramAPIServer.from_base(base)) if base else AiohttpSession()
@@ -92,9 +84,8 @@ class AiogramTelegramChannel(TelegramChannel):
         router.message.register(self._on_message)
         router.callback_query.register(self._on_callback)
         self.dispatcher.include_router(router)
-        self._poll_timeout = poll_timeout
         self._polling: asyncio.Task[None] | None = None
-        super().__init__(settings, assistant, retry, AiogramBotApi(self.bot))
+        return AiogramBotApi(self.bot)
 
     async def _on_message(self, message: Message, event_update: Update) -> None:
         self.on_update(event_update)

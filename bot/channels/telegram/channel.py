@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.channels.base import Assistant
+from bot.channels.inbox import Inbox
 from bot.channels.outbox import move_old_file, queue_of
 from bot.retry import RetryPolicy
 from dialogs.messages import Outbound
@@ -18,7 +19,7 @@ from dialogs.messages import Outbound
 from .api import BotApi
 from .codec import TelegramOutbox
 from .core import CHANNEL_NAME, TelegramCore
-from .events import event_from_update
+from .events import chat_of, event_from_update
 
 log = logging.getLogger("bot.channels.telegram")
 
@@ -30,15 +31,24 @@ OUTBOX_FILE = "telegram-outbox.sqlite3"  # where earlier versions kept the outbo
 class TelegramChannel:
     """What both adapters share as a `Channel`: lifecycle, webhook intake, `send`.
 
-    Subclasses provide the framework pieces: `_feed(raw)` (one update dict through the
-    framework's dispatcher into `on_update`), `_start_polling`, `_stop_polling`,
-    `_set_webhook`, `_delete_webhook_for_polling`, `_get_me` and `_close_session`.
+    Subclasses provide the framework pieces: `_connect` (the framework's Bot, dispatcher and
+    `BotApi`, on an optional transport the bench passes), `_feed(raw)` (one update dict
+    through the framework's dispatcher into `on_update`), `_start_polling`, `_stop_polling`,
+    `_set_webhook`, `_get_me` and `_close_session`.
     """
 
     name = CHANNEL_NAME
     framework = ""
 
-    def __init__(self, settings: Any, assistant: Assistant, retry: RetryPolicy | None, api: BotApi) -> None:
+    def __init__(
+        self,
+        settings: Any,
+        assistant: Assistant,
+        *,
+        retry: RetryPolicy | None = None,
+        poll_timeout: int = 25,
+        **transport: Any,
+    ) -> None:
         if not settings.telegram_bot_token:
             raise ValueError("TELEGRAM_BOT_TOKEN is empty: set it to the token @BotFather gave you.")
         self.settings = settings
@@ -49,15 +59,27 @@ class TelegramChannel:
                 "TELEGRAM_MODE=webhook needs TELEGRAM_WEBHOOK_SECRET (1-256 characters A-Z a-z 0-9 _ -), "
                 "so that only Telegram can post updates."
             )
+        self._poll_timeout = poll_timeout
+        api = self._connect(settings, transport)
         # Parked replies and long buttons' ids outlive the process, in the main database
         # (shared by the workers); what an earlier version kept in its own file moves there.
         data_dir = Path(settings.data_dir)
-        self.outbox = TelegramOutbox(queue_of(assistant, settings.sqlalchemy_url, data_dir))
+        queue = queue_of(assistant, settings.sqlalchemy_url, data_dir)
+        self.outbox = TelegramOutbox(queue)
         move_old_file(data_dir / OUTBOX_FILE, self.outbox)
+        # Behind several workers (a server database) webhook updates go through the shared
+        # inbox: one user's are answered in order whichever worker got them, each once.
+        self.inbox: Inbox | None = None
+        if self.mode == "webhook" and queue.engine.dialect.name != "sqlite":
+            self.inbox = Inbox(queue, CHANNEL_NAME, self._answer_update)
         self.core = TelegramCore(assistant, api, retry, self.outbox)
         self._started = False
 
     # ---- framework hooks
+
+    def _connect(self, settings: Any, transport: dict[str, Any]) -> BotApi:
+        """Build the framework's objects; `transport`: the adapter's own session/request (bench)."""
+        raise NotImplementedError
 
     def on_update(self, update: Any) -> None:
         """Called by the framework handler for every update; never awaits, so order is kept."""
@@ -102,6 +124,8 @@ class TelegramChannel:
             await self._start_polling()
         self._started = True
         self.core.resume()
+        if self.inbox is not None:
+            self.inbox.start()
         log.info("telegram channel started (%s, %s)", self.framework, self.mode)
 
     async def stop(self) -> None:
@@ -109,6 +133,8 @@ class TelegramChannel:
             await self._stop_polling()
         # The webhook stays registered: Telegram keeps updates while we restart.
         self._started = False
+        if self.inbox is not None:
+            await self.inbox.stop()
         await self.core.close()
         await self._close_session()
 
@@ -123,6 +149,8 @@ class TelegramChannel:
         await self.core.forget(int(user_id))
 
     async def idle(self) -> None:
+        if self.inbox is not None:
+            await self.inbox.idle()
         await self.core.idle()
 
     # ---- webhook intake
@@ -139,12 +167,27 @@ class TelegramChannel:
             return web.Response(status=400, text="not an Update")
         if self.core.closed:  # shutting down: Telegram re-sends what we do not acknowledge
             return web.Response(status=503, text="stopping")
+        chat = chat_of(raw) if self.inbox is not None else None
+        if self.inbox is not None and chat is not None:
+            # Recorded before it is acknowledged; answered from the inbox, in the chat's order
+            # across workers (a redelivery is recognised there and not answered again).
+            if await self.inbox.take(str(chat), str(raw["update_id"]), raw):
+                self.inbox.kick(str(chat))
+            return web.Response(status=200)
         # The framework only parses and hands over to our queue, so answering after it is fast
         # and Telegram does not re-send; the assistant runs in the chat's worker.
+        await self._feed_safely(raw)
+        return web.Response(status=200)
+
+    async def _feed_safely(self, raw: dict[str, Any]) -> None:
         try:
             await self._feed(raw)
         except Exception:
             # An update the framework cannot read will not read better next time: acknowledge
             # it, or Telegram would re-send it forever and hold back the ones behind it.
             log.exception("telegram webhook update %s could not be parsed", raw["update_id"])
-        return web.Response(status=200)
+
+    async def _answer_update(self, user_id: str, raw: dict[str, Any]) -> None:
+        """One update taken from the inbox: answered before the chat's next is taken."""
+        await self._feed_safely(raw)
+        await self.core.settled(int(user_id))

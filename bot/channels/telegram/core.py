@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -37,6 +38,10 @@ def channel_texts() -> dict[str, str]:
 
 
 _current_chat: contextvars.ContextVar[int | None] = contextvars.ContextVar("telegram_chat", default=None)
+
+
+async def _nothing() -> None:
+    return None
 
 
 class TelegramCore(Delivery):
@@ -99,7 +104,7 @@ class TelegramCore(Delivery):
     def resume(self) -> None:
         """Deliver the replies kept from before a restart, each chat in its own order."""
         for chat_id in list(self._parked):
-            self._enqueue(chat_id, lambda chat_id=chat_id: self._flush_outbox(chat_id))
+            self._enqueue(chat_id, functools.partial(self._flush_outbox, chat_id))
 
     async def close(self) -> None:
         """Finish in-flight work; stop accepting events. Parked replies stay in the outbox."""
@@ -115,6 +120,10 @@ class TelegramCore(Delivery):
         """Deliver replies nobody asked for just now, in order with the chat's other messages."""
         chat_id = int(user_id)
         await self._in_chat(chat_id, lambda: self._deliver(chat_id, replies), report=False)
+
+    async def settled(self, chat_id: int) -> None:
+        """Return once everything queued for the chat so far has been dealt with."""
+        await self._in_chat(chat_id, _nothing, report=False)
 
     async def flush(self, user_id: str) -> None:
         """Send what waits for the chat in the outbox now (the notification pump's round: kept
@@ -224,12 +233,13 @@ class TelegramCore(Delivery):
         return self._inbound(event, button=payload)
 
     async def _take_photo(self, event: TelegramEvent) -> Inbound | None:
-        assert event.file_id is not None
+        file_id = event.file_id
+        assert file_id is not None
         if event.file_size is not None and event.file_size > MAX_DOWNLOAD:
             await self._deliver(event.chat_id, [Outbound(self.texts["file_too_big"])])
             return None
         try:
-            data = await self._call(lambda: self.api.download(event.file_id))
+            data = await self._call(lambda: self.api.download(file_id))
         except Undelivered:
             await self._deliver(event.chat_id, [Outbound(self.texts["photo_failed"])])
             return None

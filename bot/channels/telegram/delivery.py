@@ -141,7 +141,8 @@ class Delivery:
             log.error("telegram %s for chat %s skipped: %s", op.kind, _pseudonym(chat_id), type(exc).__name__)
             return None
         send = self.api.send_document if op.kind == "document" else self.api.send_photo
-        return await self._call(lambda: send(chat_id, data, op.path.name, op.text, op.keyboard))
+        name = op.path.name
+        return await self._call(lambda: send(chat_id, data, name, op.text, op.keyboard))
 
     async def _call(self, make: Callable[[], Awaitable[Any]]) -> Any:
         """One Bot API call with the retry policy: 429 waited out, network errors backed off."""

@@ -45,6 +45,16 @@ class RecentIds:
         return True
 
 
+def chat_of(raw: dict[str, Any]) -> int | None:
+    """The chat a raw update (webhook body) belongs to, read before any framework parses it."""
+    message = raw.get("message")
+    if message is None and isinstance(raw.get("callback_query"), dict):
+        message = raw["callback_query"].get("message")
+    chat = message.get("chat") if isinstance(message, dict) else None
+    chat_id = chat.get("id") if isinstance(chat, dict) else None
+    return chat_id if isinstance(chat_id, int) else None
+
+
 # ------------------------------------------------------------------ update -> event
 
 

@@ -20,8 +20,7 @@ from telegram.ext import Application, ContextTypes, TypeHandler
 from telegram.request import BaseRequest
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.channels.base import Assistant
-from bot.retry import Failure, RetryPolicy, Verdict
+from bot.retry import Failure, Verdict
 
 from .api import FrameworkBotApi
 from .channel import TelegramChannel
@@ -75,15 +74,8 @@ class PtbBotApi(FrameworkBotApi):
 class PtbTelegramChannel(TelegramChannel):
     framework = "ptb"
 
-    def __init__(
-        self,
-        settings: Any,
-        assistant: Assistant,
-        *,
-        retry: RetryPolicy | None = None,
-        poll_timeout: int = 25,
-        request: BaseRequest | None = None,
-    ) -> None:
+    def _connect(self, settings: Any, transport: dict[str, Any]) -> PtbBotApi:
+        request: BaseRequest | None = transport.get("request")
         builder = Application.builder().token(settings.telegram_bot_token).concurrent_updates(False)
         base = (settings.telegram_api_base or "").rstrip("/")
         if base:
@@ -94,10 +86,9 @@ class PtbTelegramChannel(TelegramChannel):
             builder = builder.request(request).get_updates_request(request)
         self.application = builder.build()
         self.application.add_handler(TypeHandler(Update, self._on_update))
-        self._poll_timeout = poll_timeout
         self._running = False
         self._initialized = False
-        super().__init__(settings, assistant, retry, PtbBotApi(self.application))
+        return PtbBotApi(self.application)
 
     async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         self.on_update(update)

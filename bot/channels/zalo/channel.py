@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections import OrderedDict
 from pathlib import Path
@@ -14,6 +15,7 @@ import aiohttp
 from aiohttp import web
 
 from bot.channels.base import Assistant
+from bot.channels.inbox import Inbox
 from bot.channels.locks import KeyedLocks
 from bot.channels.outbox import Outbox, move_old_file, queue_of
 from bot.channels.replies import payload_to_outbounds
@@ -105,6 +107,11 @@ class ZaloChannel:
             assistant, database_url or f"sqlite:///{data_dir / 'vssid.sqlite3'}", data_dir
         )
         self.outbox = ZaloOutbox(queue, self.name)
+        # Behind several workers (a server database) events go through the shared inbox: one
+        # user's are answered in order whichever worker got them, a redelivered one once.
+        self.inbox = (
+            Inbox(queue, self.name, self._answer_event) if queue.engine.dialect.name != "sqlite" else None
+        )
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._tasks: set[asyncio.Task] = set()
         self._conversation_locks = KeyedLocks()
@@ -143,11 +150,15 @@ class ZaloChannel:
         await self.api.open()
         self._accepting = True
         self._stopped.clear()
+        if self.inbox is not None:
+            self.inbox.start()
         self._retry_task = asyncio.create_task(self._retry_loop(), name="zalo-outbox-retry")
 
     async def stop(self) -> None:
         """Refuse new events (Zalo redelivers them later), finish the ones under way, close."""
         self._accepting = False
+        if self.inbox is not None:
+            await self.inbox.stop()
         await self.idle()
         self._stopped.set()
         if self._retry_task:
@@ -158,6 +169,8 @@ class ZaloChannel:
 
     async def idle(self) -> None:
         """Wait until every accepted event has been answered (or kept for retry)."""
+        if self.inbox is not None:
+            await self.inbox.idle()
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
@@ -193,11 +206,20 @@ class ZaloChannel:
         self._seen[event_id] = None
         while len(self._seen) > _SEEN_EVENTS:
             self._seen.popitem(last=False)
+        if self.inbox is not None:
+            if not await self.inbox.take(user_id, event_id, {"event_id": event_id, "action": action}):
+                return web.json_response({"ok": True, "duplicate": True})
+            self.inbox.kick(user_id)
+            return web.json_response({"ok": True})
 
         task = asyncio.create_task(self._process(user_id, event_id, action))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return web.json_response({"ok": True})
+
+    async def _answer_event(self, user_id: str, taken: dict) -> None:
+        """One event taken from the inbox: answered before the user's next is taken."""
+        await self._process(user_id, taken["event_id"], taken["action"])
 
     async def _process(self, user_id: str, event_id: str, action: dict) -> None:
         async def answer() -> None:
@@ -354,7 +376,7 @@ class ZaloChannel:
         this worker knows of, and any another worker left (it stopped, or died mid-send)."""
         self._backlog |= set(await self.outbox.counts())
         for user_id in sorted(self._backlog):
-            await self._delivery_locks.run(user_id, lambda user_id=user_id: self._flush(user_id))
+            await self._delivery_locks.run(user_id, functools.partial(self._flush, user_id))
 
     async def _retry_loop(self) -> None:
         # Stopped by the event, never cancelled mid-send (a cancelled send may have reached
