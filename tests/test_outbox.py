@@ -7,6 +7,7 @@ The migration runs on SQLite always and on PostgreSQL when VSSID_TEST_POSTGRES_U
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import sqlite3
@@ -200,3 +201,35 @@ def test_two_workers_claiming_at_once_never_take_the_same_item(database, tmp_pat
     ids = [item.id for batch in taken for item in batch]
     assert len(ids) == len(set(ids)) == 5  # one per user: the next of each waits behind it
     assert queue_of(None, database, tmp_path).waiting("zalo:") == {f"zalo:u{n}": 4 for n in range(5)}
+
+
+async def test_an_update_held_by_a_worker_killed_mid_answer_is_answered_by_another_in_order(database):
+    from bot.channels.inbox import Inbox
+    from bot.outbox import UPDATE
+
+    store = ConversationStore(database)
+    answered: list[tuple[str, str]] = []
+
+    async def answer(user_id: str, payload: dict) -> None:
+        answered.append((user_id, payload["text"]))
+
+    survivor = Inbox(store.outbox, "zalo", answer)
+    assert await survivor.take("u1", "m1", {"text": "một"})
+    assert await survivor.take("u1", "m2", {"text": "hai"})
+    assert not await survivor.take("u1", "m1", {"text": "một"})  # a redelivery: recorded once
+    # Another worker took the first update and died before answering it.
+    [held] = store.outbox.claim(
+        "dead-worker", timedelta(seconds=1), conversation_id="in:zalo:u1", kinds=(UPDATE,)
+    )
+    assert held.payload == {"text": "một"}
+
+    await survivor.drain("u1")
+    assert answered == []  # held, and the second waits behind it
+    await asyncio.sleep(1.1)
+    await survivor.sweep()
+    await survivor.idle()
+    assert answered == [("u1", "một"), ("u1", "hai")]
+    await survivor.sweep()
+    await survivor.idle()
+    assert answered == [("u1", "một"), ("u1", "hai")]  # answered once
+    store.close()
