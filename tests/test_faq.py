@@ -413,7 +413,8 @@ def test_the_running_bot_loads_neither_the_fitting_code_nor_scikit_learn() -> No
         ("gửi rồi có sửa được không", "submit"),
         ("nhà trọ thì ghi địa chỉ nào", "address_field"),
         ("nộp tờ khai ở đâu", "to_khai_mau_01"),
-        ("con tôi 16 tuổi có cccd rồi thì đăng ký vssid thế nào", "child_requirements"),
+        ("con tôi 16 tuổi có cccd rồi thì đăng ký vssid thế nào", "child_has_cccd"),
+        ("con tôi 16 tuổi có cccd rồi", "child_has_cccd"),
     ],
 )
 def test_what_parents_type_is_answered_outright(faq: FaqIndex, question: str, entry_id: str) -> None:

@@ -42,6 +42,8 @@ SURE_MARGIN = 5.0
 SURE_MARGIN ahead of the runner-up (the scores alone would answer with it)."""
 SUGGEST_THRESHOLD = 57.0
 """Below this the question is out of scope: polite refusal with the hotline."""
+ANCHORED_SUGGEST_THRESHOLD = 50.0
+"""The same for a question that names an anchor."""
 SUGGEST_WINDOW = 12.0
 """Runners-up within this many points of the top are offered as suggestions."""
 MAX_SUGGESTIONS = 3
@@ -139,4 +141,5 @@ class Decider:
         # scored; when the question names an anchor only a near tie or better does.
         decoy = max((s for n, s in score.items() if n >= self.real), default=0.0)
         margin = ANCHORED_DECOY_MARGIN if analysis.anchored else DECOY_MARGIN
-        return top < SUGGEST_THRESHOLD or decoy > top + margin
+        floor = ANCHORED_SUGGEST_THRESHOLD if analysis.anchored else SUGGEST_THRESHOLD
+        return top < floor or decoy > top + margin
