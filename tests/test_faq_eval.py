@@ -58,6 +58,11 @@ ANSWERED_FLOOR = 0.93
 TUNE3_FLOORS = (0.94, 0.02, 0.85)
 """Per kind of writer: answered outright and right, answered outright and wrongly, refused."""
 TUNE3_POOLED_FLOORS = (0.95, 0.01, 0.96)
+SEALED2 = tuple(DATA / f"faq_sealed2_{persona}.tsv" for persona in PERSONAS)
+"""The persona set written blind in the next round and scored once (see README.md); seen
+since, so it is a regression set too."""
+SEALED2_FLOORS = (0.88, 0.034, 0.94)
+SEALED2_POOLED_FLOORS = (0.95, 0.01, 0.98)
 
 
 @pytest.fixture(scope="module")
@@ -163,3 +168,28 @@ def test_new_sets_are_big_enough_and_labelled_with_real_entries(path: Path) -> N
         if case.expected != OUT_OF_SCOPE:
             for label in case.accepted:
                 index.get(label)  # a typo in a label fails here
+
+
+@pytest.fixture(scope="module")
+def sealed2_reports() -> dict[Path, EvalReport]:
+    index = FaqIndex.default()
+    return {path: evaluate(index, load_eval(path)) for path in SEALED2}
+
+
+@pytest.mark.parametrize("path", SEALED2, ids=PERSONAS)
+def test_each_kind_of_writer_of_the_sealed_set_holds(
+    path: Path, sealed2_reports: dict[Path, EvalReport]
+) -> None:
+    answered, wrong, refused = SEALED2_FLOORS
+    report = sealed2_reports[path]
+    assert report.answered_rate >= answered
+    assert report.wrong_rate <= wrong
+    assert report.refusal_rate >= refused
+
+
+def test_the_sealed_set_together_holds(sealed2_reports: dict[Path, EvalReport]) -> None:
+    answered, wrong, refused = SEALED2_POOLED_FLOORS
+    report = pooled(list(sealed2_reports.values()))
+    assert report.answered_rate >= answered
+    assert report.wrong_rate <= wrong
+    assert report.refusal_rate >= refused
