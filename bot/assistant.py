@@ -17,10 +17,12 @@ import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from bot.channels.texts import channel_text
 from bot.config import Settings
+from bot.crypto import use_for_files
 from bot.notifications import NotificationPump, outbounds_to_payload, payload_to_outbounds, take_notices_for
 from bot.private import private_dir, secure_tree
 from bot.ratelimit import ConversationRateLimit
@@ -56,6 +58,9 @@ class AssistantService:
     desk: Any = None
     # How long answered message ids are remembered (a redelivery later than this is new).
     seen_window: timedelta = timedelta(days=7)
+    # The data dir: where the terminal's clear PDF copies live (bot/handout.py); None in tests
+    # that build the service by hand.
+    data_dir: Path | None = None
 
     def add_channel(self, channel: Any) -> None:
         """Channels register so notices (approval, reminders) can reach users on them."""
@@ -197,6 +202,10 @@ class AssistantService:
         """/delete: the stored conversation data, then what the user's channel keeps for them
         (replies parked in a pushing channel's outbox hold what they were told)."""
         await asyncio.to_thread(self.store.forget_conversation, conversation_id)
+        if self.data_dir is not None and self.store.keyring is not None:
+            from bot.handout import forget_conversation
+
+            await asyncio.to_thread(forget_conversation, self.data_dir, self.store.keyring, conversation_id)
         channel_name, _, user_id = conversation_id.partition(":")
         forget = getattr(self.channels.get(channel_name), "forget", None)
         if forget is not None:
@@ -276,12 +285,15 @@ async def build_assistant(settings: Settings, *, warm_up: bool = False, **overri
     # Operators may import their own agency list into the data dir (vssid-bot agencies import).
     AgencyDirectory.configure(settings.data_dir)
     keyring = settings.keyring()
+    use_for_files(settings.data_dir, keyring)  # channels open the photos and PDFs they send
     backend = overrides.pop("backend", None) or make_backend(settings)
     cpu = overrides.pop("cpu", None)
     services = Services(
         backend=backend,
-        photos=overrides.pop("photos", None) or FilePhotoStore(settings.uploads_dir, cpu=cpu),
-        documents=overrides.pop("documents", None) or PdfDocumentRenderer(settings.documents_dir, cpu=cpu),
+        photos=overrides.pop("photos", None)
+        or FilePhotoStore(settings.uploads_dir, cpu=cpu, keyring=keyring),
+        documents=overrides.pop("documents", None)
+        or PdfDocumentRenderer(settings.documents_dir, cpu=cpu, keyring=keyring),
         **overrides,
     )
     store = ConversationStore(settings.sqlalchemy_url, keyring=keyring)
@@ -295,6 +307,7 @@ async def build_assistant(settings: Settings, *, warm_up: bool = False, **overri
         cpu=cpu,
         seen_window=timedelta(days=settings.seen_message_days),
         retention_days=settings.retention_days,
+        data_dir=settings.data_dir,
     )
     if cpu is not None:
         service._closers.append(cpu.close)

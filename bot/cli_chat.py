@@ -3,11 +3,13 @@
 JSON-lines contract (keep exactly): one object per input line,
 {"text": ...} | {"button": ...} | {"photo": "<path>"}, and for each exactly one output line
 {"replies": [{"text", "buttons": [{"label", "payload"}], "document": <path or null>}]}.
+The stored PDF is sealed; the path handed out is a clear 0600 copy (bot/handout.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -59,6 +61,25 @@ def _print_reply(reply: Outbound, out) -> list[Button]:
     return list(reply.buttons)
 
 
+async def _answer(assistant, inbound: Inbound) -> list[Outbound]:
+    """The assistant's replies, a PDF among them as the terminal user's clear copy."""
+    from bot.handout import hand_out
+
+    replies = await assistant.handle(inbound)
+    data_dir = getattr(assistant, "data_dir", None)
+    if data_dir is None:
+        return replies
+    keyring = assistant.store.keyring
+
+    def copied(reply: Outbound) -> Outbound:
+        if reply.document is None:
+            return reply
+        copy = hand_out(data_dir, keyring, inbound.conversation_id, reply.document)
+        return dataclasses.replace(reply, document=copy)
+
+    return await asyncio.to_thread(lambda: [copied(r) for r in replies])
+
+
 def _photo_from_command(line: str, user: str) -> Inbound | None:
     path = Path(line[len("/photo") :].strip()).expanduser()
     try:
@@ -78,7 +99,7 @@ async def _interactive(assistant, user: str) -> None:
     pending: Inbound | None = Inbound(channel=CHANNEL, user_id=user, text="/start")
     while True:
         if pending is not None:
-            replies = await assistant.handle(pending)
+            replies = await _answer(assistant, pending)
             shown = [b for r in replies for b in _print_reply(r, sys.stdout)]
             buttons = shown or buttons
         try:
@@ -115,7 +136,7 @@ async def _jsonl(assistant, user: str) -> None:
         if isinstance(inbound, dict):
             payload = inbound
         else:
-            replies = await assistant.handle(inbound)
+            replies = await _answer(assistant, inbound)
             payload = terminal_replies(replies)
         sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
         sys.stdout.flush()

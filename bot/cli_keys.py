@@ -146,8 +146,11 @@ def _reseal_outbox(path: Path, tables: tuple[str, ...], keyring: Keyring) -> int
 
 
 def _reseal_files(settings: Settings, keyring: Keyring) -> int:
-    from bot.crypto import FILE_MAGIC
+    """Stored photos and PDFs under the new key (plain ones from before encryption sealed too);
+    the terminal's clear copies (bot/handout.py) are dropped: they are named under the old key."""
+    from bot.handout import forget_all
 
+    forget_all(settings.data_dir)
     done = 0
     for root in (settings.uploads_dir, settings.documents_dir):
         if not root.is_dir():
@@ -155,8 +158,7 @@ def _reseal_files(settings: Settings, keyring: Keyring) -> int:
         for path in root.rglob("*"):
             if path.suffix not in (".jpg", ".pdf") or not path.is_file():
                 continue
-            data = path.read_bytes()
-            if data.startswith(FILE_MAGIC) and not keyring.bytes_current(data):
-                keyring.write_file(path, keyring.open_bytes(data))
+            if not keyring.bytes_current(path.read_bytes()):
+                keyring.write_file(path, keyring.read_file(path))
                 done += 1
     return done

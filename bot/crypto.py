@@ -7,7 +7,11 @@ first and re-seals everything under it, then drops the old lines.
 
 Sealed text is `enc1:<key id>:<base64url(nonce + ciphertext)>`; a sealed file starts with
 `VSSENC1\\0`, the key id (4 bytes), the nonce and the ciphertext. The key id (the first
-bytes of a hash of the key, not the key) says which key opens it. Plain values written
+bytes of a hash of the key, not the key) says which key opens it. A file's associated data
+is its folder and name (`<owner hash>/id_front-….jpg`, `documents/to-khai-<receipt>.pdf`):
+a photo moved into another person's folder, or one declaration's PDF renamed to another's,
+no longer opens. `open_file` is the one way the rest of the bot reads a stored photo or PDF
+(in memory; the clear bytes never touch the disk). Plain values written
 before encryption was on still read (`open_text` passes them through), and rotation
 seals them.
 
@@ -26,6 +30,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from bot.private import write_private
@@ -113,17 +118,17 @@ class Keyring:
 
     # -- bytes (photos, PDFs) -------------------------------------------------------------
 
-    def seal_bytes(self, data: bytes) -> bytes:
+    def seal_bytes(self, data: bytes, aad: bytes | None = None) -> bytes:
         nonce = os.urandom(_NONCE)
-        return FILE_MAGIC + self._current.id + nonce + self._current_aead.encrypt(nonce, data, None)
+        return FILE_MAGIC + self._current.id + nonce + self._current_aead.encrypt(nonce, data, aad)
 
-    def open_bytes(self, data: bytes) -> bytes:
+    def open_bytes(self, data: bytes, aad: bytes | None = None) -> bytes:
         if not data.startswith(FILE_MAGIC):
             return data
         rest = data[len(FILE_MAGIC) :]
         key = self._key(rest[:_KEY_ID])
         nonce, sealed = rest[_KEY_ID : _KEY_ID + _NONCE], rest[_KEY_ID + _NONCE :]
-        return key.aead.decrypt(nonce, sealed, None)
+        return key.aead.decrypt(nonce, sealed, aad)
 
     def bytes_current(self, data: bytes) -> bool:
         return data.startswith(FILE_MAGIC + self._current.id)
@@ -131,10 +136,16 @@ class Keyring:
     # -- files ---------------------------------------------------------------------------
 
     def write_file(self, path: Path, data: bytes) -> None:
-        write_private(path, self.seal_bytes(data))
+        """Seal `data` into `path` (0600, atomically), bound to the file's folder and name."""
+        write_private(Path(path), self.seal_bytes(data, file_aad(Path(path))))
 
     def read_file(self, path: Path) -> bytes:
-        return self.open_bytes(Path(path).read_bytes())
+        """The clear bytes of a file `write_file` made (a file never sealed comes back as it is)."""
+        return self.open_bytes(Path(path).read_bytes(), file_aad(Path(path)))
+
+    def __reduce__(self) -> tuple:
+        # The photo store seals in worker processes (bot.cpu): the keys travel with it.
+        return (Keyring, ([k.raw for k in self._keys],))
 
     # -- look-ups --------------------------------------------------------------------------
 
@@ -150,6 +161,61 @@ class Keyring:
                 "neither VSSID_DATA_KEY nor a line of data.key"
             )
         return key
+
+
+def file_aad(path: Path) -> bytes:
+    """What a sealed file is bound to: its folder (an owner's hash, `documents`) and name."""
+    return f"vssid-file:{path.parent.name}/{path.name}".encode()
+
+
+class SealedFileError(OSError):
+    """A sealed file that cannot be opened (wrong key, moved, altered). An OSError, so callers
+    that already handle a missing file (skip it, 404) handle this the same way."""
+
+
+_FILE_KEYRINGS: dict[Path, Keyring] = {}
+
+
+def use_for_files(data_dir: Path, keyring: Keyring) -> None:
+    """Let `open_file` open files sealed under `data_dir` with `keyring` (the assistant's)."""
+    _FILE_KEYRINGS[Path(data_dir).resolve()] = keyring
+
+
+def _keyrings_for_file(path: Path) -> list[Keyring]:
+    """The assistant's keyring for a file under its data dir, then the data dir's own keys
+    (the nearest folder above holding `data.key`: also right after a rotation), then
+    VSSID_DATA_KEY."""
+    env_key = os.environ.get("VSSID_DATA_KEY", "")
+    found: list[Keyring] = []
+    for parent in path.resolve().parents:
+        if parent in _FILE_KEYRINGS:
+            found.append(_FILE_KEYRINGS[parent])
+        if key_file(parent).is_file():
+            return [*found, load_keyring(parent, env_key)]
+    return [*found, Keyring.from_texts([env_key])] if env_key else found
+
+
+def open_file(path: Path | str) -> bytes:
+    """The clear bytes of a stored photo or PDF, read into memory (never written out in clear).
+
+    Channels call this to send or serve a file; a file that was never sealed (written by a
+    test, or before encryption) comes back as it is. Raises OSError when it is missing and
+    `SealedFileError` (an OSError) when it cannot be opened.
+    """
+    path = Path(path)
+    data = path.read_bytes()
+    if not data.startswith(FILE_MAGIC):
+        return data
+    failure = "no data key above it nor VSSID_DATA_KEY"
+    for keyring in _keyrings_for_file(path):
+        try:
+            return keyring.open_bytes(data, file_aad(path))
+        except DataKeyError:
+            failure = "sealed under another data key"
+        except (InvalidTag, ValueError):
+            failure = "altered, or moved from where it was sealed"
+            break
+    raise SealedFileError(f"{path.name} cannot be opened: {failure}")
 
 
 def key_file(data_dir: Path) -> Path:

@@ -27,6 +27,7 @@ import yaml
 from jinja2.sandbox import SandboxedEnvironment
 
 from bot.cpu import CpuPool, default_pool
+from bot.crypto import Keyring
 from bot.private import write_private
 from dialogs.ports import Declaration, paper_deadline
 
@@ -93,7 +94,8 @@ class FormWords:
 
 
 class PdfDocumentRenderer:
-    """Renders declarations to `out_dir/to-khai-<receipt>.pdf` (mode 0600, no personal data in the name)."""
+    """Renders declarations to `out_dir/to-khai-<receipt>.pdf` (mode 0600, sealed with the data
+    key, no personal data in the name)."""
 
     def __init__(
         self,
@@ -102,9 +104,13 @@ class PdfDocumentRenderer:
         today: Callable[[], date] = today_in_vietnam,
         cache_dir: Path | None = None,
         cpu: CpuPool | None = None,
+        keyring: Keyring | None = None,
     ) -> None:
         self.out_dir = Path(out_dir)
         self.cpu = cpu
+        # The PDF carries the whole declaration: sealed with the data key when given (always,
+        # from the assistant); channels read it back through bot.crypto.open_file.
+        self.keyring = keyring
         # The cut-down fonts, made once and kept (by default beside the documents' folder).
         self.cache_dir = Path(cache_dir) if cache_dir else self.out_dir.parent / "cache" / "fonts"
         self._today = today
@@ -120,7 +126,8 @@ class PdfDocumentRenderer:
         form = self.declaration_form(receipt, declaration, agency)
         data = await (self.cpu or default_pool()).run(layout_pdf, form, self.cache_dir)
         final = self.out_dir / f"to-khai-{name}.pdf"
-        await asyncio.to_thread(write_private, final, data)
+        write = self.keyring.write_file if self.keyring is not None else write_private
+        await asyncio.to_thread(write, final, data)
         log.info("declaration PDF written: receipt=%s kind=%s bytes=%d", receipt, declaration.kind, len(data))
         return final
 

@@ -34,6 +34,7 @@ from PIL import Image, ImageOps
 
 from bot.cardscan import read_qr_texts
 from bot.cpu import CpuPool, default_pool
+from bot.crypto import Keyring, open_file
 from bot.jpeg import strip_metadata
 from bot.private import private_dir, write_private
 from dialogs.ports import PhotoRejected, StoredPhoto
@@ -100,9 +101,13 @@ class FilePhotoStore:
         min_sharpness: float = DEFAULT_MIN_SHARPNESS,
         jpeg_quality: int = 90,
         cpu: CpuPool | None = None,
+        keyring: Keyring | None = None,
     ) -> None:
         self.root = Path(root)
         self.cpu = cpu
+        # Photos of ID cards are sealed at rest with the data key (bot/crypto.py) when given
+        # (always, from the assistant); without one (unit tests of the checks) they stay plain.
+        self.keyring = keyring
         self.max_bytes = max_bytes
         self.max_pixels = max_pixels
         self.min_short_side = min_short_side
@@ -289,7 +294,10 @@ class FilePhotoStore:
         final = directory / f"{kind}-{secrets.token_hex(8)}.jpg"
         # Created 0600 from the start (no window where another local user could read it);
         # written under a temporary name so a crash never leaves a half photo behind.
-        write_private(final, jpeg)
+        if self.keyring is not None:
+            self.keyring.write_file(final, jpeg)
+        else:
+            write_private(final, jpeg)
         return final
 
     def _delete_owner(self, owner: str) -> int:
@@ -420,7 +428,7 @@ def read_cccd_qr(path: Path | str) -> dict | None:
     Meant for photos `FilePhotoStore` already checked and stored. Blocking (zxing + Pillow):
     call `read_cccd_qr_async` from async code.
     """
-    with Image.open(path, formats=ACCEPTED_FORMATS) as image:
+    with Image.open(io.BytesIO(open_file(path)), formats=ACCEPTED_FORMATS) as image:
         texts = read_qr_texts(image)
     return next(filter(None, map(parse_cccd_qr, texts)), None)
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from bot.handout import forget_document
 from bot.schema import KeyValue
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,8 @@ async def purge_expired(assistant: Any, now: datetime, retention_days: int) -> i
             if pdf.exists():
                 pdf.unlink()
                 removed += 1
+            if getattr(assistant, "data_dir", None) is not None:
+                removed += forget_document(assistant.data_dir, pdf.name)  # the terminal's clear copies
         delete_before = getattr(services.photos, "delete_owner_before", None)
         if owner is not None and owner.conversation_id and delete_before is not None:
             removed += await delete_before(owner.conversation_id, decided.timestamp())

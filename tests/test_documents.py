@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import stat
 from datetime import date
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
+from bot.crypto import open_file
 from bot.documents import PdfDocumentRenderer
 from dialogs.ports import Address, Declaration
 
@@ -70,8 +72,9 @@ def child() -> Declaration:
 
 
 def pdf_text(path: Path) -> str:
-    """All text of the PDF with line breaks folded, as a reader would see it."""
-    reader = PdfReader(path)
+    """All text of the PDF with line breaks folded, as a reader would see it (opened the way
+    the channels open a sealed one)."""
+    reader = PdfReader(io.BytesIO(open_file(path)))
     return " ".join(" ".join(page.extract_text() or "" for page in reader.pages).split())
 
 

@@ -42,12 +42,21 @@ def needles(*people: dict) -> dict[str, bytes]:
     return found
 
 
+# A photo or PDF a viewer opens as it is: stored ones must be sealed (bot/crypto.py).
+CLEAR_FILE_SIGNATURES = {b"\xff\xd8\xff": "a JPEG", b"\x89PNG": "a PNG", b"%PDF": "a PDF"}
+
+
 def leaks(root: Path, log_text: str, searched: dict[str, bytes]) -> list[str]:
     found = []
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         data = path.read_bytes()
         found += [
             f"{path.relative_to(root)}: {label}" for label, needle in searched.items() if needle in data
+        ]
+        found += [
+            f"{path.relative_to(root)}: {kind} in clear"
+            for signature, kind in CLEAR_FILE_SIGNATURES.items()
+            if data.startswith(signature)
         ]
     logged = log_text.encode()
     found += [f"log: {label}" for label, needle in searched.items() if needle in logged]

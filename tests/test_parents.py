@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.assistant import build_assistant
+from bot.crypto import open_file
 from bot.notifications import NotificationPump
 from dialogs.messages import Outbound
 from tests.chat_harness import (
@@ -78,7 +79,7 @@ async def register_child(chat: Chat, backend, child: tuple[str, str, str], guard
     await chat.press("Đồng ý")
     await chat.text(otp_from_sms(await backend.sms_outbox(), guardian_phone))
     assert "Nộp tờ khai cho con thành công" in chat.said
-    assert chat.document is not None and chat.document.read_bytes().startswith(b"%PDF")
+    assert chat.document is not None and open_file(chat.document).startswith(b"%PDF")
     return next(d["receipt"] for d in await backend.list_declarations() if d["social_insurance_code"] == code)
 
 

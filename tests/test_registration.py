@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.assistant import build_assistant
+from bot.crypto import open_file
 from dialogs.flow import FlowError, load_flow
 from dialogs.messages import Inbound
 from knowledge.faq import FaqIndex, load_anchors, load_entries, load_out_of_scope
@@ -44,7 +45,7 @@ async def test_a_citizen_registers_end_to_end_and_gets_the_to_khai_pdf(assistant
 
     assert "Đăng ký thành công bước đầu" in chat.said
     assert "10 ngày" in chat.said and "[07919] BHXH Quận 7" in chat.said
-    assert chat.document is not None and chat.document.read_bytes().startswith(b"%PDF")
+    assert chat.document is not None and open_file(chat.document).startswith(b"%PDF")
     [declaration] = await backend.list_declarations()
     assert declaration["kind"] == "individual"
     assert declaration["status"] == "received"

@@ -44,6 +44,7 @@ from bot.channels.base import Assistant
 from bot.channels.locks import KeyedLocks
 from bot.channels.replies import web_message, web_replies
 from bot.channels.texts import channel_text
+from bot.crypto import open_file
 from bot.http_guard import BODY_TIMEOUT_S
 from dialogs.messages import Inbound, Outbound
 
@@ -51,6 +52,7 @@ log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "web"
 STATIC_FILES = {"app.js": "text/javascript", "style.css": "text/css"}
+_FILE_TYPES = {".pdf": "application/pdf", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png"}
 
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
 MAX_TEXT_CHARS = 2000
@@ -233,6 +235,11 @@ class WebChannel:
         path = self.links.resolve(request.match_info["signature"], request.match_info["encoded"])
         if path is None or not path.is_file():
             raise web.HTTPNotFound()
+        try:
+            # Opened in memory: the file on disk stays sealed (bot/crypto.py).
+            data = await asyncio.to_thread(open_file, path)
+        except OSError:
+            raise web.HTTPNotFound() from None
         disposition = "attachment" if path.suffix.lower() == ".pdf" else "inline"
         ascii_name = path.name.encode("ascii", "replace").decode().replace('"', "")
         headers = {
@@ -240,7 +247,8 @@ class WebChannel:
             "Content-Disposition": f"{disposition}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(path.name)}",
             "Cache-Control": "private, no-store",
         }
-        return web.FileResponse(path, headers=headers)
+        content_type = _FILE_TYPES.get(path.suffix.lower(), "application/octet-stream")
+        return web.Response(body=data, content_type=content_type, headers=headers)
 
     def _replies_json(self, request: web.Request, replies: list[Outbound]) -> dict:
         base = self.public_url or str(request.url.origin())

@@ -15,6 +15,7 @@ from typing import Any
 
 from bot.channels.outbox import STORE_ERRORS
 from bot.channels.replies import payload_to_outbounds
+from bot.crypto import open_file
 from bot.outbox import MESSAGE, Item
 from bot.retry import TELEGRAM, GaveUp, RetryPolicy, retrying
 from dialogs.messages import Outbound
@@ -134,7 +135,7 @@ class Delivery:
             return await self._call(lambda: self.api.send_text(chat_id, op.text or "", op.keyboard))
         assert op.path is not None
         try:
-            data = await asyncio.to_thread(op.path.read_bytes)
+            data = await asyncio.to_thread(open_file, op.path)
         except OSError as exc:
             # Gone from the data dir (e.g. the user's data was deleted meanwhile): retrying
             # cannot bring it back, and it must not hold back the messages after it.

@@ -20,6 +20,7 @@ from typing import Any
 
 import aiohttp
 
+from bot.crypto import open_file
 from bot.retry import ZALO, Failure, GaveUp, Verdict, retrying
 
 log = logging.getLogger("bot.channels.zalo")
@@ -121,7 +122,7 @@ class ZaloApi:
         else:
             path = Path(spec["path"])
             try:
-                data = await asyncio.to_thread(path.read_bytes)
+                data = await asyncio.to_thread(open_file, path)  # sealed on disk, clear in memory
             except OSError:
                 # Cannot get better by retrying: say so loudly rather than loop forever.
                 log.error("zalo: a %s to send is missing from the data directory; skipped", spec["kind"])
