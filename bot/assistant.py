@@ -201,6 +201,8 @@ class AssistantService:
     async def forget_user(self, conversation_id: str) -> None:
         """/delete: the stored conversation data, then what the user's channel keeps for them
         (replies parked in a pushing channel's outbox hold what they were told)."""
+        if self.desk is not None:  # before the store's own deletion, which checkpoints the WAL
+            await asyncio.to_thread(self.desk.store.forget_conversation, conversation_id)
         await asyncio.to_thread(self.store.forget_conversation, conversation_id)
         if self.data_dir is not None and self.store.keyring is not None:
             from bot.handout import forget_conversation

@@ -42,7 +42,7 @@ def _staff(settings: Settings, username: str) -> Any:
     from bot.console.auth import Staff, StaffDirectory
     from bot.storage import make_engine
 
-    directory = StaffDirectory(make_engine(settings.sqlalchemy_url))
+    directory = StaffDirectory(make_engine(settings.sqlalchemy_url, settings.keyring()))
     if not username:
         return directory, Staff("shell", "", "admin")
     staff = directory.get(username)
@@ -116,9 +116,9 @@ def list_tickets(
     if status is not None and status not in STATUSES:
         typer.echo(f"Error: --status is one of {', '.join(STATUSES)}.", err=True)
         raise typer.Exit(2)
-    rows = [
-        ticket_json(t) for t in HotlineStore(make_engine(_settings(data_dir).sqlalchemy_url)).tickets(status)
-    ]
+    settings = _settings(data_dir)
+    store = HotlineStore(make_engine(settings.sqlalchemy_url, settings.keyring()))
+    rows = [ticket_json(t) for t in store.tickets(status)]
     if json_output:
         print_json(rows)
         return

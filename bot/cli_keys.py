@@ -59,7 +59,7 @@ def rotate(data_dir: DataDirOption = None) -> None:
 
 def reseal_everything(settings: Settings, keyring: Keyring) -> dict[str, int]:
     counts = {
-        "conversation states and notices": _reseal_bot_database(settings, keyring),
+        "conversation states, notices, tickets and schools": _reseal_bot_database(settings, keyring),
         "stub backend rows": _reseal_stub(settings, keyring),
         "outbox rows": sum(
             _reseal_outbox(settings.data_dir / name, tables, keyring) for name, tables in OUTBOX_FILES.items()
@@ -76,13 +76,15 @@ def _table(model: Any) -> Table:
 
 
 def _reseal_bot_database(settings: Settings, keyring: Keyring) -> int:
+    from bot import migrate
     from bot.schema import ConversationRow, OfferedButtons, OutboxItem
     from bot.storage import make_engine
 
     url = settings.sqlalchemy_url
     if url.startswith("sqlite") and not Path(url.removeprefix("sqlite:///")).exists():
         return 0
-    engine = make_engine(url)
+    engine = make_engine(url, keyring)  # Sealed columns: opened with any key, sealed with the new one
+    migrate.upgrade(engine)  # the sealed columns are TEXT from 0007 on
     done = 0
     try:
         with engine.begin() as connection:
@@ -97,8 +99,28 @@ def _reseal_bot_database(settings: Settings, keyring: Keyring) -> int:
                     sealed = keyring.seal_text(keyring.open_text(value))
                     connection.execute(update(table).where(table.c[key] == row_key).values({column: sealed}))
                     done += 1
+            done += _reseal_sealed_columns(connection)
     finally:
         engine.dispose()
+    return done
+
+
+def _reseal_sealed_columns(connection: Any) -> int:
+    """The hotline's and schools' `Sealed` columns: read (opened with any key) and written back
+    (sealed with the new one) through the engine's keyring."""
+    from bot.schema import METADATA
+    from bot.sealing import sealed_columns
+
+    done = 0
+    for table in METADATA.sorted_tables:
+        columns = sealed_columns(table)
+        if not columns:
+            continue
+        keys = list(table.primary_key.columns)
+        for row in connection.execute(select(*keys, *(table.c[c] for c in columns))).all():
+            where = [k == row._mapping[k.name] for k in keys]
+            connection.execute(update(table).where(*where).values({c: row._mapping[c] for c in columns}))
+            done += 1
     return done
 
 

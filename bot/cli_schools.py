@@ -48,7 +48,7 @@ def _database(settings: Settings) -> Iterator[Any]:
     from bot.storage import ConversationStore
 
     prepare_data_dir(settings)
-    store = ConversationStore(settings.sqlalchemy_url)
+    store = ConversationStore(settings.sqlalchemy_url, keyring=settings.keyring())
     try:
         yield store.engine
     finally:

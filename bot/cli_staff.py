@@ -25,7 +25,7 @@ def open_directory(data_dir: Path | None) -> Any:
 
     settings = load_settings(data_dir=data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return StaffDirectory(make_engine(settings.sqlalchemy_url))
+    return StaffDirectory(make_engine(settings.sqlalchemy_url, settings.keyring()))
 
 
 @staff_app.command("add")

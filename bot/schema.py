@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 
 from sqlmodel import Field, SQLModel
 
+from bot.sealing import Sealed
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -125,7 +127,7 @@ class School(SQLModel, table=True):
     province: str = Field(max_length=100)
     ward_code: int
     ward: str = Field(max_length=100)
-    contact: str = Field(default="", max_length=200)
+    contact: str = Field(default="", sa_type=Sealed)  # a person's name and phone, often
     pupils: int | None = None  # the headcount 100 % is measured against, when known
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -193,9 +195,9 @@ class Handoff(SQLModel, table=True):
     token_hash: str = Field(primary_key=True, max_length=64)
     created_by: str = Field(default="", max_length=64)
     staff_name: str = Field(default="", max_length=120)
-    note: str = Field(max_length=500)
+    note: str = Field(sa_type=Sealed)  # what staff wrote about the caller
     flow: str | None = Field(default=None, max_length=40)
-    phone: str | None = Field(default=None, max_length=20)  # dropped once the link is used
+    phone: str | None = Field(default=None, sa_type=Sealed)  # dropped once the link is used
     created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime
     used_at: datetime | None = None
@@ -211,8 +213,8 @@ class Ticket(SQLModel, table=True):
     flow: str | None = Field(default=None, max_length=40)
     step: str | None = Field(default=None, max_length=80)
     reason: str = Field(max_length=40)
-    fields: str = "{}"  # masked JSON of what the form holds
-    callback_phone: str | None = Field(default=None, max_length=20)
+    fields: str = Field(default="{}", sa_type=Sealed)  # masked JSON of what the form holds
+    callback_phone: str | None = Field(default=None, sa_type=Sealed)
     held_by: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow, index=True)
     first_reply_at: datetime | None = None
@@ -228,7 +230,7 @@ class TicketMessage(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow)
     author: str = Field(max_length=10)  # user | bot | staff
     staff: str | None = Field(default=None, max_length=64)
-    text: str
+    text: str = Field(sa_type=Sealed)  # the transcript: masked numbers, but names and words as said
 
 
 METADATA = SQLModel.metadata

@@ -15,7 +15,7 @@ from bot.storage import make_engine
 
 def mount_console(app: web.Application, settings: Settings, assistant: Any) -> Console:
     store = getattr(assistant, "store", None)
-    engine = store.engine if store is not None else make_engine(settings.sqlalchemy_url)
+    engine = store.engine if store is not None else make_engine(settings.sqlalchemy_url, settings.keyring())
     console = Console(StaffDirectory(engine), secure_cookies=settings.public_url.startswith("https://"))
     desk = getattr(assistant, "desk", None)
     if desk is not None:

@@ -24,6 +24,7 @@ from bot.crypto import Keyring
 from bot.outbox import Item, OutboxQueue
 from bot.private import private_sqlite
 from bot.schema import ConversationRow, DeclarationOwner, KeyValue, OutboxItem, SeenMessage, utcnow
+from bot.sealing import use_keyring
 from bot.sqlite_fast import SaveResult, SqliteFastPath, sqlite_pragmas
 from dialogs.state import ConversationState
 
@@ -40,7 +41,9 @@ __all__ = [
 ]
 
 
-def make_engine(url: str) -> SqlEngine:
+def make_engine(url: str, keyring: Keyring | None = None) -> SqlEngine:
+    """An engine on the bot's database; with `keyring`, its `Sealed` columns (the hotline's and
+    the schools' personal fields, bot/schema.py) are sealed and opened with it."""
     if url.startswith("sqlite"):
         private_sqlite(url)  # 0600 before SQLite creates it: the WAL and SHM files follow its mode
         engine = create_engine(
@@ -49,6 +52,8 @@ def make_engine(url: str) -> SqlEngine:
         event.listen(engine, "connect", sqlite_pragmas)
     else:
         engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
+    if keyring is not None:
+        use_keyring(engine, keyring)
     return engine
 
 
@@ -77,7 +82,7 @@ class ConversationStore:
         # Conversation states and notices hold names, ID numbers, phones, addresses: sealed
         # with the data keys (bot/crypto.py) when a keyring is given (always, from the assistant).
         self.keyring = keyring
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, keyring)
         migrate.upgrade(self.engine)
         # Notices and the pushing channels' undelivered messages: one queue, in this database.
         self.outbox = OutboxQueue(self.engine, keyring)

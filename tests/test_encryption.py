@@ -107,3 +107,47 @@ async def test_photos_and_the_pdf_are_purged_n_days_after_the_decision(tmp_path:
         assert list((data / "documents").rglob("*.pdf")) == []
     finally:
         await assistant.close()
+
+
+def test_keys_rotate_reseals_the_hotlines_and_schools_columns(tmp_path: Path, monkeypatch):
+    import json
+
+    from bot.cli import app
+
+    monkeypatch.delenv("VSSID_DATA_KEY", raising=False)
+    data = tmp_path / "data"
+
+    def cli(*args: str) -> str:
+        result = CliRunner().invoke(app, [*args, "--data-dir", str(data)])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    note = f"Chị {CITIZEN['full_name']} gọi về mã số BHXH"
+    cli("handoff", "create", "--note", note, "--phone", CITIZEN["phone"], "--json")
+    csv = tmp_path / "schools.csv"
+    csv.write_text("code,name,province,ward,contact\nTHCS-A,Trường THCS A,79,27478,Cô Hạnh 0903000111\n")
+    cli("schools", "import", str(csv))
+
+    def raw() -> list[str]:
+        with sqlite3.connect(data / "vssid.sqlite3") as db:
+            return [
+                v
+                for query in (
+                    "SELECT note FROM handoff",
+                    "SELECT phone FROM handoff",
+                    "SELECT contact FROM school",
+                )
+                for (v,) in db.execute(query)
+            ]
+
+    before = raw()
+    assert all(v.startswith("enc1:") for v in before) and CITIZEN["full_name"] not in "".join(before)
+    old_key = (data / "data.key").read_text().split()
+    cli("keys", "rotate")
+    after = raw()
+    assert all(v.startswith("enc1:") and v not in before for v in after)
+    with pytest.raises(DataKeyError):
+        Keyring.from_texts(old_key).open_text(after[0])
+    new = Keyring.from_texts((data / "data.key").read_text().split())
+    assert [new.open_text(v) for v in after] == [note, "0987654321", "Cô Hạnh 0903000111"]
+    assert json.loads(cli("schools", "list", "--json"))[0]["contact"] == "Cô Hạnh 0903000111"

@@ -203,3 +203,128 @@ def sealed_values(path: Path, *columns: tuple[str, str]) -> list[str]:
 
 def found_nowhere(root: Path, searched: dict[str, bytes]) -> bool:
     return leaks(root, "", searched) == []
+
+
+# -- the hotline and the schools ---------------------------------------------------------------
+
+# A caller handed off from the hotline, and a school's contact person (synthetic).
+CALLER = {"name": "Trịnh Văn Khải", "id": "038090000808", "phone": "0978000808"}
+SCHOOL_CONTACT = {"name": "Phan Thị Mai", "phone": "0909000606"}
+
+
+async def staff_looks_at_the_ticket(assistant, settings, ticket_id: int) -> str:
+    """The console, as a hotline staff member uses it: login, then the ticket's page."""
+    from bot.console.auth import StaffDirectory
+    from bot.staff_site import mount_console
+    from tests.console_harness import StaffClient
+
+    StaffDirectory(assistant.store.engine).add("lan.nguyen", "mat-khau-dai-1", "hotline", "Chị Lan")
+    app = web.Application()
+    mount_console(app, settings, assistant)
+    async with TestServer(app) as server:
+        staff = StaffClient.open(str(server.make_url("/")))
+        try:
+            status, _ = await staff.login("lan.nguyen", "mat-khau-dai-1")
+            assert status == 200
+            status, page = await staff.get(f"/staff/tickets/{ticket_id}")
+            assert status == 200
+            return page
+        finally:
+            await staff.close()
+
+
+def sealed_column_values(engine, keyring) -> str:
+    """Every `Sealed` column of the bot's database, opened with the key."""
+    from sqlalchemy import select
+
+    from bot.schema import METADATA
+    from bot.sealing import sealed_columns
+
+    with engine.connect() as connection:
+        return "\n".join(
+            keyring.open_text(str(value))
+            for table in METADATA.sorted_tables
+            for column in sealed_columns(table)
+            for (value,) in connection.execute(select(table.c[column]))
+            if value is not None
+        )
+
+
+async def test_the_hotline_and_the_schools_keep_nothing_in_clear_and_delete_erases_the_tickets(
+    tmp_path: Path, caplog
+):
+    import json
+
+    from typer.testing import CliRunner
+
+    from bot.cli import app as cli_app
+    from bot.console.auth import Staff
+
+    setup_logging("DEBUG")
+    caplog.set_level(logging.DEBUG)
+    settings = isolated_settings(tmp_path)
+    data = settings.data_dir
+
+    def cli(*args: str):
+        result = CliRunner().invoke(cli_app, [*args, "--data-dir", str(data)])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    schools = tmp_path / "schools.csv"
+    contact = f"Cô {SCHOOL_CONTACT['name']} {SCHOOL_CONTACT['phone']}"
+    schools.write_text(f"code,name,province,ward,contact\nTHCS-Test,Trường THCS Lê Lợi,79,27478,{contact}\n")
+    cli("schools", "import", str(schools))
+    note = f"Anh {CALLER['name']}, CCCD {CALLER['id']}, hỏi mã số BHXH"
+    handoff = json.loads(
+        cli(
+            "handoff",
+            "create",
+            "--note",
+            note,
+            "--flow",
+            "registration",
+            "--phone",
+            CALLER["phone"],
+            "--json",
+        )
+    )
+
+    assistant = await build_assistant(settings)
+    try:
+        chat = Chat(assistant, user="caller-9")
+        await chat.text(f"/start h-{handoff['token']}")
+        assert CALLER["name"] in chat.said  # the note greets the caller
+        for answer in (CITIZEN["social_insurance_code"], CALLER["name"], CALLER["id"]):
+            await chat.text(answer)
+        await chat.press("0978 000 808")  # offered as a button, grouped
+        await chat.text("cho gặp người thật")
+        [ticket] = assistant.desk.store.tickets()
+        await assistant.desk.reply(
+            ticket.id, Staff("lan.nguyen", "Chị Lan", "hotline"), f"Chào anh {CALLER['name']}"
+        )
+        await chat.text(f"Số của tôi là {CALLER['phone']}")  # held: it goes to the ticket
+        page = await staff_looks_at_the_ticket(assistant, settings, ticket.id)
+        assert CALLER["name"] in page  # the console shows it, opened in memory
+        listed = json.loads(cli("schools", "list", "--json"))
+        assert listed[0]["contact"] == contact
+        assistant.store.commit_pending()
+
+        people = needles(CALLER, SCHOOL_CONTACT)
+        found = leaks(data, caplog.text, people)
+        assert found == [], found
+
+        # /delete (once the staff member handed back): nothing of the caller, even with the key.
+        await assistant.desk.hand_back(ticket.id, Staff("lan.nguyen", "Chị Lan", "hotline"))
+        await chat.text("/delete")
+        await chat.press("Xóa hết")
+        assistant.store.commit_pending()
+        [emptied] = json.loads(cli("tickets", "list", "--json"))
+        assert emptied["status"] == "closed" and emptied["conversation"] == ""
+        assert assistant.desk.store.messages(ticket.id) == []
+        opened = sealed_column_values(assistant.store.engine, settings.keyring())
+        assert contact in opened  # the school's contact is not the caller's to delete
+        remaining = [label for label, needle in needles(CALLER).items() if needle in opened.encode()]
+        assert remaining == [], remaining
+        assert found_nowhere(data, needles(CALLER))
+    finally:
+        await assistant.close()

@@ -6,7 +6,9 @@ A handoff token is stored as its SHA-256 only, used once, and expires.
 
 What a ticket keeps of the citizen is masked: digits of ID numbers and phones are hidden
 except the last three (`mask`), in the fields, the transcript and the messages. Only the
-callback phone is kept whole, for the staff member who calls back.
+callback phone is kept whole, for the staff member who calls back. The note, the phone, the
+fields, the callback phone and the transcript are sealed with the data keys (`Sealed`
+columns, bot/sealing.py); /delete empties a conversation's tickets (`forget_conversation`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import delete, func, update
 from sqlalchemy.engine import Engine as SqlEngine
 from sqlmodel import Session, col, select
 
@@ -132,7 +134,7 @@ class HotlineStore:
             taken = session.exec(  # type: ignore[call-overload]
                 update(Handoff)
                 .where(col(Handoff.token_hash) == key, col(Handoff.used_at).is_(None))
-                .values(used_at=now, phone=None)
+                .values(used_at=now, phone=None, note="")  # nothing of the caller kept once used
             )
             session.commit()
             if taken.rowcount != 1:
@@ -187,6 +189,19 @@ class HotlineStore:
             session.commit()
             session.refresh(row)
             return row
+
+    def forget_conversation(self, conversation: str, now: datetime | None = None) -> int:
+        """/delete: the conversation's tickets lose their transcript, fields and callback phone
+        and are closed; what stays (times, flow and step) only feeds the console's counts."""
+        now = now or utcnow()
+        with Session(self.engine) as session:
+            tickets = session.exec(select(Ticket).where(Ticket.conversation == conversation)).all()
+            for ticket in tickets:
+                session.execute(delete(TicketMessage).where(col(TicketMessage.ticket_id) == ticket.id))
+                ticket.fields, ticket.callback_phone, ticket.conversation = "{}", None, ""
+                ticket.status, ticket.closed_at = "closed", ticket.closed_at or now
+            session.commit()
+        return len(tickets)
 
     def tickets(self, status: str | None = None, limit: int = 500) -> list[Ticket]:
         with Session(self.engine) as session:
