@@ -161,6 +161,7 @@ async def test_no_personal_data_in_clear_anywhere_and_none_after_delete(tmp_path
                 await deleter.press("Xóa hết")
         assert list((data / "uploads").rglob("*.jpg")) == []
         assert list((data / "documents").rglob("*.pdf")) == []
+        assert [p for p in data.rglob("*") if p.is_file() and "handouts" in p.parts] == []
         assistant.store.commit_pending()
         keyring = settings.keyring()
         opened = "\n".join(
@@ -174,6 +175,12 @@ async def test_no_personal_data_in_clear_anywhere_and_none_after_delete(tmp_path
                 )
             ]
             + [keyring.open_text(v) for v in sealed_values(telegram_outbox, ("outbox", "payload"))]
+            + [
+                keyring.open_text(v)
+                for v in sealed_values(data / "vssid.sqlite3", ("seen_message", "replies"))
+                if v is not None
+            ]
+            + [sealed_column_values(assistant.store.engine, keyring)]
         )
         remaining = [label for label, needle in people.items() if needle in opened.encode()]
         assert remaining == [], remaining
