@@ -125,22 +125,39 @@ def _reseal_sealed_columns(connection: Any) -> int:
 
 
 def _reseal_stub(settings: Settings, keyring: Keyring) -> int:
-    from bot.backend.store import AccountRow, DeclarationRow, OtpRow, Sealed, SmsRow, make_engine, use_keyring
+    from bot.backend.store import (
+        AccountRow,
+        DeclarationRow,
+        EventRow,
+        OtpRow,
+        SmsRow,
+        account_key,
+        create_tables,
+        make_engine,
+        use_keyring,
+    )
+    from bot.sealing import sealed_columns
 
     if not Path(settings.backend_store_url.removeprefix("sqlite:///")).exists():
         return 0
     engine = make_engine(settings.backend_store_url)
     use_keyring(engine, keyring)  # reads open under any key, writes seal under the new one
+    create_tables(engine)  # a store from before sealed codes is brought up to date first
     done = 0
     try:
         with Session(engine) as session:
-            for model in (DeclarationRow, OtpRow, AccountRow, SmsRow):
-                sealed = [c.name for c in _table(model).columns if isinstance(c.type, Sealed)]
+            for model in (DeclarationRow, EventRow, OtpRow, AccountRow, SmsRow):
+                sealed = sealed_columns(_table(model))
                 for row in session.scalars(select(model)):
                     for name in sealed:
                         flag_modified(row, name)
+                    # The hash key changed too: look-up hashes are made again under the new key.
                     if isinstance(row, SmsRow):
-                        row.phone_digest = keyring.digest(row.phone)  # the hash key changed too
+                        row.phone_digest = keyring.digest(row.phone)
+                    elif isinstance(row, AccountRow):
+                        row.code_digest = account_key(session, row.social_insurance_code)
+                    elif isinstance(row, OtpRow) and row.purpose == "account":
+                        session.delete(row)  # found by the old hash; a new code is one tap away
                     done += 1
             session.commit()
     finally:

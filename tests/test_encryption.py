@@ -11,7 +11,14 @@ from typer.testing import CliRunner
 
 from bot.assistant import build_assistant
 from bot.crypto import DataKeyError, Keyring, load_keyring, new_key
-from tests.chat_harness import CITIZEN, Chat, isolated_settings, start_registration, type_answers
+from tests.chat_harness import (
+    CITIZEN,
+    Chat,
+    isolated_settings,
+    otp_from_sms,
+    start_registration,
+    type_answers,
+)
 
 
 def test_sealed_text_opens_only_with_its_key_and_never_shows_the_value():
@@ -151,3 +158,35 @@ def test_keys_rotate_reseals_the_hotlines_and_schools_columns(tmp_path: Path, mo
     new = Keyring.from_texts((data / "data.key").read_text().split())
     assert [new.open_text(v) for v in after] == [note, "0987654321", "Cô Hạnh 0903000111"]
     assert json.loads(cli("schools", "list", "--json"))[0]["contact"] == "Cô Hạnh 0903000111"
+
+
+async def test_the_stubs_codes_are_sealed_and_an_older_store_is_brought_up_to_date(tmp_path: Path):
+    """The mã số BHXH is a person's identifier: accounts are found by a keyed hash of it, and a
+    store from before (accounts keyed by the code in clear) is rebuilt at start, nothing lost."""
+    from bot.backend.stub import StubBackend
+
+    store = tmp_path / "stub-backend.sqlite3"
+    with sqlite3.connect(store) as db:  # the old table, as an older version made it
+        db.execute(
+            "CREATE TABLE stub_account (social_insurance_code VARCHAR(10) PRIMARY KEY, phone TEXT NOT NULL,"
+            " full_name TEXT NOT NULL, password_hash VARCHAR, source VARCHAR(16) NOT NULL, created_at DATETIME NOT NULL)"
+        )
+        db.execute(
+            "INSERT INTO stub_account VALUES ('7999000999', '0987000999', 'Hồ Văn Tư', NULL, 'approval',"
+            " '2026-01-02 03:04:05')"
+        )
+    keyring = load_keyring(tmp_path)
+    stub = StubBackend(f"sqlite:///{store}", keyring=keyring, people=[])
+    try:
+        sent = await stub.send_account_otp("7999000999", "0987000999")
+        assert sent.sent, sent
+        code = otp_from_sms(await stub.sms_outbox(), "0987000999")
+        assert (await stub.verify_account_otp("7999000999", code)).ok
+        assert not (await stub.send_account_otp("7999000998", "0987000999")).sent
+    finally:
+        await stub.close()
+    raw = store.read_bytes() + b"".join(
+        p.read_bytes() for p in tmp_path.glob("stub-backend.sqlite3-*") if p.is_file()
+    )
+    assert b"7999000999" not in raw and b"0987000999" not in raw
+    assert "Hồ Văn Tư".encode() not in raw

@@ -33,7 +33,7 @@ TELEGRAM = {"name": "Vương Thị Kim Liên", "id": "001190000777", "phone": "0
 def needles(*people: dict) -> dict[str, bytes]:
     found = {}
     for person in people:
-        for key in ("name", "id", "phone", "full_name", "id_number"):
+        for key in ("name", "id", "phone", "full_name", "id_number", "code", "social_insurance_code"):
             value = person.get(key)
             if value:
                 value = value.replace(" ", "")

@@ -14,7 +14,7 @@ from datetime import date
 from sqlmodel import Session
 
 from bot.backend.people import ADULT_AGE, SeedPerson, age, digits
-from bot.backend.store import AccountRow
+from bot.backend.store import AccountRow, account_key
 from dialogs.ports import Declaration
 from knowledge.text import fold
 
@@ -28,7 +28,7 @@ def approval_problem(
     """The reason to refuse the file, or None."""
     code = decl.social_insurance_code
     person = people.get(code)
-    account = s.get(AccountRow, code)
+    account = s.get(AccountRow, account_key(s, code))
     if person is not None:
         known_name = person.full_name
     elif account is not None:
@@ -53,7 +53,7 @@ def _child_problem(
     s: Session, decl: Declaration, today: date, person: SeedPerson | None, reason: Reason
 ) -> str | None:
     guardian = decl.guardian_social_insurance_code or ""
-    if not guardian or s.get(AccountRow, guardian) is None:
+    if not guardian or s.get(AccountRow, account_key(s, guardian)) is None:
         return reason("guardian_without_account", code=guardian or "?")
     born = decl.date_of_birth or (person.date_of_birth if person else None)
     if born is not None and age(born, today) >= ADULT_AGE:

@@ -9,44 +9,30 @@ Datetimes are aware (sqlmodel stores them as UTC and gives them back aware, even
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, Text, UniqueConstraint, event, inspect, text
+from sqlalchemy import Engine, UniqueConstraint, event, inspect, text
 from sqlalchemy.orm import registry
 from sqlalchemy.pool import StaticPool
-from sqlalchemy.types import TypeDecorator
-from sqlmodel import Field, SQLModel, create_engine
+from sqlmodel import Field, Session, SQLModel, create_engine
 
 from bot.private import private_sqlite
+from bot.sealing import Sealed, use_keyring
+
+__all__ = ["Sealed", "account_key", "use_keyring"]
 
 
 class StubModel(SQLModel, registry=registry()):
     """Base of the stub's tables; `StubModel.metadata` holds only them."""
 
 
-class Sealed(TypeDecorator):
-    """Text sealed with the engine's data keys (`use_keyring`); plain when the engine has none.
-
-    Names, phones, SMS texts and declarations are personal data: the store file holds them
-    encrypted (bot/crypto.py), and reads give the plain value back.
-    """
-
-    impl = Text
-    cache_ok = True
-
-    def process_bind_param(self, value: Any, dialect: Any) -> Any:
-        keyring = getattr(dialect, "vssid_keyring", None)
-        return keyring.seal_text(value) if keyring is not None and value is not None else value
-
-    def process_result_value(self, value: Any, dialect: Any) -> Any:
-        keyring = getattr(dialect, "vssid_keyring", None)
-        return keyring.open_text(value) if keyring is not None and value is not None else value
-
-
-def use_keyring(engine: Engine, keyring: Any) -> None:
-    """Seal the `Sealed` columns of this engine's tables with `keyring` (bot.crypto.Keyring)."""
-    engine.dialect.vssid_keyring = keyring  # type: ignore[attr-defined]
+def account_key(s: Any, code: str) -> str:
+    """The key an account (and its OTP challenge) is found by: a keyed hash of the mã số BHXH
+    under the store's data keys (bot/crypto.py), never the code itself; the code when the
+    engine has no keys (a unit test's scratch store)."""
+    keyring = getattr(s.get_bind().dialect, "vssid_keyring", None)
+    return keyring.digest("account:" + code) if keyring is not None else code
 
 
 class DeclarationRow(StubModel, table=True):
@@ -59,8 +45,8 @@ class DeclarationRow(StubModel, table=True):
     idempotency_key: str = Field(unique=True, max_length=200)
     kind: str = Field(max_length=16)
     status: str = Field(max_length=16, index=True)
-    reason: str | None = None
-    social_insurance_code: str = Field(max_length=10, index=True)
+    reason: str | None = Field(default=None, sa_type=Sealed)
+    social_insurance_code: str = Field(sa_type=Sealed)  # a person's identifier: no look-ups by it
     full_name: str = Field(sa_type=Sealed)
     agency_code: str = Field(max_length=16)
     payload: str = Field(sa_type=Sealed)  # the Declaration as JSON, exactly as submitted
@@ -77,7 +63,7 @@ class OtpRow(StubModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     purpose: str = Field(max_length=16)  # "declaration" (subject = receipt) | "account" (subject = code)
-    subject: str = Field(max_length=32)
+    subject: str = Field(max_length=64)  # a receipt, or account_key(code)
     phone: str = Field(sa_type=Sealed)
     salt: str = Field(max_length=32)
     code_hash: str = Field(max_length=64)
@@ -93,7 +79,8 @@ class AccountRow(StubModel, table=True):
 
     __tablename__ = "stub_account"
 
-    social_insurance_code: str = Field(primary_key=True, max_length=10)
+    code_digest: str = Field(primary_key=True, max_length=64)  # account_key(code)
+    social_insurance_code: str = Field(sa_type=Sealed)
     phone: str = Field(sa_type=Sealed)
     full_name: str = Field(sa_type=Sealed)
     password_hash: str | None = None
@@ -120,7 +107,7 @@ class EventRow(StubModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     receipt: str = Field(max_length=32)
     status: str = Field(max_length=16)
-    reason: str | None = None
+    reason: str | None = Field(default=None, sa_type=Sealed)  # an officer's words about the file
     at: datetime
 
 
@@ -173,3 +160,53 @@ def create_tables(engine: Engine) -> None:
     if "phone_digest" not in columns:
         with engine.begin() as connection:
             connection.execute(text("ALTER TABLE stub_sms ADD COLUMN phone_digest VARCHAR(64) DEFAULT ''"))
+    _upgrade_accounts(engine)
+
+
+def _upgrade_accounts(engine: Engine) -> None:
+    """A store made before codes were sealed: accounts are found by `account_key` from now on.
+
+    The old table (keyed by the code in clear) is read, dropped and made again; its rows go
+    back sealed. Declarations' codes stay readable as they were (a plain value opens as
+    itself) until `vssid-bot keys rotate` seals them.
+    """
+    if "code_digest" in {c["name"] for c in inspect(engine).get_columns("stub_account")}:
+        return
+    with engine.begin() as connection:
+        old = connection.execute(
+            text(
+                "SELECT social_insurance_code, phone, full_name, password_hash, source, created_at FROM stub_account"
+            )
+        ).all()
+        connection.execute(text("DROP TABLE stub_account"))
+        if engine.dialect.name == "postgresql":  # SQLite does not enforce lengths
+            connection.execute(
+                text("ALTER TABLE stub_declaration ALTER COLUMN social_insurance_code TYPE TEXT")
+            )
+            connection.execute(text("ALTER TABLE stub_otp ALTER COLUMN subject TYPE VARCHAR(64)"))
+    StubModel.metadata.create_all(engine)
+    keyring = getattr(engine.dialect, "vssid_keyring", None)
+
+    def opened(value: str) -> str:  # read raw above: sealed text, to be sealed once, not twice
+        return keyring.open_text(value) if keyring is not None else value
+
+    with Session(engine) as s:
+        for code, phone, full_name, password_hash, source, created_at in old:
+            s.add(
+                AccountRow(
+                    code_digest=account_key(s, code),
+                    social_insurance_code=code,
+                    phone=opened(phone),
+                    full_name=opened(full_name),
+                    password_hash=password_hash,
+                    source=source,
+                    created_at=_moment(created_at),
+                )
+            )
+        s.commit()
+
+
+def _moment(value: Any) -> datetime:
+    """A datetime read raw (SQLite gives text) as an aware one."""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

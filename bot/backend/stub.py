@@ -43,6 +43,7 @@ from bot.backend.store import (
     DeclarationRow,
     EventRow,
     SmsRow,
+    account_key,
     create_tables,
     is_memory_url,
     make_engine,
@@ -252,10 +253,11 @@ class StubBackend:
                 if (
                     person.has_account
                     and person.phone
-                    and s.get(AccountRow, person.social_insurance_code) is None
+                    and s.get(AccountRow, account_key(s, person.social_insurance_code)) is None
                 ):
                     s.add(
                         AccountRow(
+                            code_digest=account_key(s, person.social_insurance_code),
                             social_insurance_code=person.social_insurance_code,
                             phone=normalize_phone(person.phone),
                             full_name=person.full_name,
@@ -307,7 +309,11 @@ class StubBackend:
 
     # ----- OTP ---------------------------------------------------------------------
 
-    def _issue_otp(self, s: Session, purpose: str, subject: str, phone: str, now: datetime) -> OtpSent:
+    def _issue_otp(
+        self, s: Session, purpose: str, subject: str, phone: str, now: datetime, shown: str = ""
+    ) -> OtpSent:
+        """`subject`: what the challenge is found by (a receipt, an account's key); `shown`: the
+        code the SMS names (masked), when the subject is a hash."""
         sent, code = otp.issue(s, purpose, subject, phone, now, self._otp)
         if code is None:
             return sent
@@ -315,7 +321,9 @@ class StubBackend:
         if purpose == "declaration":
             self._sms(s, phone, "declaration_otp", receipt=subject, code=code, minutes=minutes)
         else:
-            self._sms(s, phone, "account_otp", code_masked=mask_code(subject), code=code, minutes=minutes)
+            self._sms(
+                s, phone, "account_otp", code_masked=mask_code(shown or subject), code=code, minutes=minutes
+            )
         return sent
 
     def _send_declaration_otp(self, receipt: str) -> OtpSent:
@@ -359,21 +367,21 @@ class StubBackend:
     def _send_account_otp(self, code: str, phone: str) -> OtpSent:
         now = self._now()
         with self._session() as s:
-            account = s.get(AccountRow, code)
+            account = s.get(AccountRow, account_key(s, code))
             if account is None:
                 return OtpSent(sent=False, reason="unknown")
             if normalize_phone(phone) != account.phone:
                 return OtpSent(sent=False, reason="phone_mismatch")
-            result = self._issue_otp(s, "account", code, account.phone, now)
+            result = self._issue_otp(s, "account", account.code_digest, account.phone, now, shown=code)
             s.commit()
             return result
 
     def _verify_account_otp(self, code: str, otp_code: str) -> OtpCheck:
         now = self._now()
         with self._session() as s:
-            check, _fresh = otp.check(s, "account", code, otp_code, now, self._lockout)
+            check, _fresh = otp.check(s, "account", account_key(s, code), otp_code, now, self._lockout)
             s.commit()
-            account = s.get(AccountRow, code) if check.ok else None
+            account = s.get(AccountRow, account_key(s, code)) if check.ok else None
             if account is not None:
                 check = check.model_copy(update={"full_name": account.full_name})
             return check
@@ -428,6 +436,7 @@ class StubBackend:
                 salt = secrets.token_hex(8)
                 s.add(
                     AccountRow(
+                        code_digest=account_key(s, decl.social_insurance_code),
                         social_insurance_code=decl.social_insurance_code,
                         phone=phone,
                         full_name=decl.full_name,
