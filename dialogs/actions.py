@@ -10,7 +10,7 @@ import logging
 import re
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from dialogs import payloads
 from dialogs.conversation import Conversation, Registry, Turn
@@ -48,15 +48,15 @@ def parse_start_payload(payload: str) -> dict[str, str]:
 def drop_field(state: ConversationState, path: str) -> None:
     old = state.get_value(path)
     state.drop_value(path)
-    for file in _files_in(old):
+    for file in files_in(old):
         forget_file(file)
 
 
-def _files_in(value: Any) -> list[str]:
+def files_in(value: Any) -> list[str]:
     if isinstance(value, str) and value.endswith(".jpg"):
         return [value]
     if isinstance(value, dict):
-        return [f for v in value.values() for f in _files_in(v)]
+        return [f for v in value.values() for f in files_in(v)]
     return []
 
 
@@ -71,7 +71,7 @@ def forget_file(path: str) -> None:
 async def discard_flow_uploads(engine: Conversation, state: ConversationState) -> None:
     submitted = {p for d in state.meta.get("declarations", []) for p in d.get("photos", [])}
     # The form's photos, and the ID-front photo of a card read but not yet used (dialogs/cardfill.py).
-    for file in _files_in({key: state.values.get(key) for key in ("photos", "_card")}):
+    for file in files_in({"photos": state.values.get("photos"), "card": state.flags.card_proposal}):
         if file not in submitted:
             forget_file(file)
 
@@ -88,7 +88,7 @@ def build_declaration(engine: Conversation, state: ConversationState) -> Declara
         full_name=v["full_name"],
         id_kind=identity.get("kind"),
         id_number=identity.get("number"),
-        phone=v.get("phone") or guardian.get("phone"),
+        phone=cast(str, v.get("phone") or guardian.get("phone")),
         email=v.get("email") or (guardian.get("email") if kind == "child" else None),
         address=Address(
             province_code=v["province"]["code"],
@@ -147,9 +147,9 @@ async def look_up_social_insurance_code(engine: Conversation, state: Conversatio
     assert flow is not None and step is not None
     position = flow.index[step.id]
     name_step, born_step, province_step = flow.steps[position - 3 : position]
-    name = state.get_value(name_step.field)
-    born = date.fromisoformat(state.get_value(born_step.field))
-    province = state.get_value(province_step.field)
+    name = state.get_value(name_step.field_path)
+    born = date.fromisoformat(state.get_value(born_step.field_path))
+    province = state.get_value(province_step.field_path)
     try:
         code = await engine.services.backend.lookup_social_insurance_code(name, born, int(province["code"]))
     except BackendUnavailable:
@@ -167,6 +167,7 @@ async def look_up_social_insurance_code(engine: Conversation, state: Conversatio
                 province=province.get("name", ""),
             )
         )
+        assert step.on_no is not None  # the flow's look-up step says where "not found" goes
         await engine.enter(state, turn, flow.step(step.on_no))
         return
     state.set_value("social_insurance_code", code)
@@ -203,10 +204,10 @@ async def verify_declaration_otp(engine: Conversation, state: ConversationState,
     if check.ok:
         await engine.advance(state, turn)
         return
-    await _say_otp_failure(engine, state, turn, check.reason, check.attempts_left)
+    await say_otp_failure(engine, state, turn, check.reason, check.attempts_left)
 
 
-async def _say_otp_failure(
+async def say_otp_failure(
     engine: Conversation, state: ConversationState, turn: Turn, reason: str, left: int
 ) -> None:
     key = reason if reason in ("wrong", "expired", "locked") else "none"
@@ -220,10 +221,10 @@ async def resend_declaration_otp(engine: Conversation, state: ConversationState,
     except BackendUnavailable:
         await say_backend_unavailable(engine, turn)
         return
-    await _say_otp_sent(engine, state, turn, sent)
+    await say_otp_sent(engine, state, turn, sent)
 
 
-async def _say_otp_sent(engine: Conversation, state: ConversationState, turn: Turn, sent: Any) -> None:
+async def say_otp_sent(engine: Conversation, state: ConversationState, turn: Turn, sent: Any) -> None:
     if sent.sent:
         turn.say(engine.texts("otp.sent", phone=sent.phone_masked or "").replace("  ", " "))
     elif sent.reason == "too_soon":
@@ -244,30 +245,7 @@ async def finish_declaration(engine: Conversation, state: ConversationState, tur
         document = await engine.services.documents.declaration_pdf(receipt, declaration, agency)
     except Exception:  # the declaration is submitted whatever happens to the PDF
         log.exception("rendering the declaration PDF failed")
-    record = {
-        "receipt": receipt,
-        "kind": declaration.kind,
-        "full_name": declaration.full_name,
-        "agency": agency,
-        "phone": declaration.phone,
-        "submitted_at": engine.services.clock().isoformat(timespec="seconds"),
-        "document": str(document) if document else None,
-        "photos": list(declaration.photos.values()),
-    }
-    state.meta.setdefault("declarations", []).append(record)
-    if declaration.kind == "individual":
-        # Confirmed by the OTP just now: this person may go on to register their children.
-        state.meta["guardian"] = {
-            "social_insurance_code": declaration.social_insurance_code,
-            "full_name": declaration.full_name,
-            "phone": declaration.phone,
-            "email": declaration.email,
-            "province": state.values.get("province"),
-            "ward": state.values.get("ward"),
-            "street": state.values.get("street"),
-            "agency": agency,
-            "confirmed_at": engine.services.clock().isoformat(timespec="seconds"),
-        }
+    _remember(engine, state, declaration, agency, document)
     state.values["_paper_deadline"] = paper_deadline(engine.services.clock().date())
     text = (
         render(step.prompt, **engine.context(state))
@@ -280,12 +258,47 @@ async def finish_declaration(engine: Conversation, state: ConversationState, tur
     if after and after in engine.flows:
         await engine.start_flow(state, turn, after)
         return
+    turn.say(engine.texts("menu_prompt"), _buttons_after(engine, state, declaration))
+
+
+def _remember(
+    engine: Conversation, state: ConversationState, declaration: Declaration, agency: dict, document: Any
+) -> None:
+    """What outlives the flow: the declaration's record (status, /mydata) and, for one's own
+    registration confirmed by the OTP just now, the guardian a child's registration starts from."""
+    now = engine.services.clock().isoformat(timespec="seconds")
+    record = {
+        "receipt": state.flags.receipt or "",
+        "kind": declaration.kind,
+        "full_name": declaration.full_name,
+        "agency": agency,
+        "phone": declaration.phone,
+        "submitted_at": now,
+        "document": str(document) if document else None,
+        "photos": list(declaration.photos.values()),
+    }
+    state.meta.setdefault("declarations", []).append(record)
+    if declaration.kind == "individual":
+        state.meta["guardian"] = {
+            "social_insurance_code": declaration.social_insurance_code,
+            "full_name": declaration.full_name,
+            "phone": declaration.phone,
+            "email": declaration.email,
+            "province": state.values.get("province"),
+            "ward": state.values.get("ward"),
+            "street": state.values.get("street"),
+            "agency": agency,
+            "confirmed_at": now,
+        }
+
+
+def _buttons_after(engine: Conversation, state: ConversationState, declaration: Declaration) -> list[Button]:
     buttons = engine.menu_buttons()
     if not state.meta.get("reminders_stopped"):
         buttons.append(Button(engine.texts("notices.no_reminder_button"), "reminders:stop"))
     if declaration.kind == "child":
         buttons.insert(0, Button(engine.texts("another_child_button"), "flow:child_registration"))
-    turn.say(engine.texts("menu_prompt"), buttons)
+    return buttons
 
 
 # ---------------------------------------------------------------- commands outside flows
@@ -327,170 +340,6 @@ async def show_status(engine: Conversation, state: ConversationState, turn: Turn
         await engine.ask(state, turn, prefix=engine.texts("faq_then_continue"))
 
 
-# ---------------------------------------------------------------- child registration (through the guardian)
-
-GUARDIAN_CONFIRMATION_TTL_S = 2 * 3600  # "several children one after another" in one sitting
-
-
-def guardian_confirmed(engine: Conversation, state: ConversationState) -> bool:
-    guardian = state.meta.get("guardian") or {}
-    confirmed_at = guardian.get("confirmed_at")
-    if not confirmed_at:
-        return False
-
-    age = (engine.services.clock() - datetime.fromisoformat(confirmed_at)).total_seconds()
-    return 0 <= age <= GUARDIAN_CONFIRMATION_TTL_S
-
-
-async def prepare_child_registration(engine: Conversation, state: ConversationState, turn: Turn) -> None:
-    """A guardian confirmed in this sitting goes straight to the child's form, address and agency pre-filled."""
-    if not guardian_confirmed(engine, state):
-        return
-    guardian = state.meta["guardian"]
-    state.values["guardian"] = {k: guardian.get(k) for k in ("social_insurance_code", "phone")}
-    for key in ("province", "ward", "street", "agency"):
-        if guardian.get(key):
-            state.values[key] = guardian[key]
-    turn.say(engine.texts("guardian.already_confirmed", code=guardian["social_insurance_code"]))
-    flow = engine.flow(state)
-    await engine.enter(state, turn, flow.step("social_insurance_code"))
-
-
-async def _send_guardian_code(engine: Conversation, state: ConversationState, turn: Turn) -> Any:
-    """Ask the backend to text an OTP to the guardian's registered phone; None when it is down."""
-    guardian = state.values.get("guardian") or {}
-    try:
-        return await engine.services.backend.send_account_otp(
-            guardian.get("social_insurance_code", ""), guardian.get("phone", "")
-        )
-    except BackendUnavailable:
-        await say_backend_unavailable(engine, turn)
-        return None
-
-
-async def send_guardian_otp(engine: Conversation, state: ConversationState, turn: Turn) -> bool:
-    sent = await _send_guardian_code(engine, state, turn)
-    if sent is None:
-        return False
-    if sent.sent or sent.reason == "too_soon":
-        if sent.reason == "too_soon":
-            turn.say(engine.texts("guardian.otp_recent", seconds=sent.retry_after_s))
-        return True
-    flow = engine.flow(state)
-    if sent.reason == "unknown":
-        turn.say(
-            engine.texts("guardian.unknown"),
-            [Button(engine.texts("guardian.register_first_button"), "childfirst:register")],
-        )
-        await engine.enter(state, turn, flow.step("guardian_code"))
-    elif sent.reason == "phone_mismatch":
-        turn.say(engine.texts("guardian.phone_mismatch"))
-        state.drop_value("guardian.phone")
-        await engine.ask(state, turn)
-    else:
-        turn.say(engine.texts("guardian.locked"))
-        await engine.ask(state, turn)
-    return False
-
-
-async def verify_guardian_otp(engine: Conversation, state: ConversationState, turn: Turn) -> None:
-    code = state.values.pop("otp", None)
-    guardian = state.values.get("guardian") or {}
-    try:
-        check = await engine.services.backend.verify_account_otp(
-            guardian.get("social_insurance_code", ""), code or ""
-        )
-    except BackendUnavailable:
-        await say_backend_unavailable(engine, turn)
-        return
-    if not check.ok:
-        await _say_otp_failure(engine, state, turn, check.reason, check.attempts_left)
-        return
-    state.meta["guardian"] = {
-        **(state.meta.get("guardian") or {}),
-        "social_insurance_code": guardian["social_insurance_code"],
-        # The name on the VssID account, for the child's Tờ khai (what the app itself fills in).
-        "full_name": check.full_name,
-        "phone": guardian["phone"],
-        "confirmed_at": engine.services.clock().isoformat(timespec="seconds"),
-    }
-    turn.say(engine.texts("guardian.confirmed"))
-    await engine.advance(state, turn)
-
-
-async def resend_guardian_otp(engine: Conversation, state: ConversationState, turn: Turn) -> None:
-    sent = await _send_guardian_code(engine, state, turn)
-    if sent is not None:
-        await _say_otp_sent(engine, state, turn, sent)
-
-
-async def _register_guardian_first(
-    engine: Conversation, state: ConversationState, turn: Turn, payload: payloads.Payload
-) -> None:
-    engine.end_flow(state)
-    state.meta["after_finish"] = "child_registration"
-    await engine.start_flow(state, turn, "registration")
-
-
-# ---------------------------------------------------------------- what the assistant holds about the user
-
-
-async def show_my_data(engine: Conversation, state: ConversationState, turn: Turn, arg: str) -> None:
-    t = engine.texts
-    lines = []
-    flow = engine.flow(state)
-    if flow is not None:
-        labels = [s.label for s in flow.steps if s.label and s.field and state.get_value(s.field) is not None]
-        if labels:
-            lines.append(t("mydata.form", flow=flow.title, fields=", ".join(labels)))
-    photos = len(_files_in(state.values.get("photos", {}))) + sum(
-        len(d.get("photos", [])) for d in state.meta.get("declarations", [])
-    )
-    if photos:
-        lines.append(t("mydata.photos", count=photos))
-    receipts = [d["receipt"] for d in state.meta.get("declarations", [])]
-    if receipts:
-        lines.append(t("mydata.declarations", receipts=", ".join(receipts)))
-    if state.meta.get("referral"):
-        lines.append(t("mydata.referral", referral=state.meta["referral"]))
-    if not lines:
-        turn.say(t("mydata.nothing"), engine.menu_buttons())
-        return
-    turn.say(
-        "\n".join([t("mydata.header"), *lines, t("mydata.footer")]),
-        [Button(t("mydata.delete_button"), "cmd:delete")],
-    )
-
-
-async def ask_delete(engine: Conversation, state: ConversationState, turn: Turn, arg: str) -> None:
-    state.pending = Pending(type="delete", step=state.step)
-    t = engine.texts
-    turn.say(
-        t("delete.confirm"),
-        [Button(t("delete.yes_button"), "confirm:yes"), Button(t("delete.no_button"), "confirm:no")],
-    )
-
-
-async def _answer_delete(
-    engine: Conversation, state: ConversationState, turn: Turn, pending: Pending, yes: bool
-) -> None:
-    t = engine.texts
-    if not yes:
-        turn.say(t("delete.kept"))
-        await engine.reask(state, turn)
-        return
-    documents = [d["document"] for d in state.meta.get("declarations", []) if d.get("document")]
-    for path in documents:
-        forget_file(path)
-    photos = await engine.services.photos.delete_owner(turn.conversation_id)
-    if engine.services.forget_user is not None:
-        await engine.services.forget_user(turn.conversation_id)
-    fresh = ConversationState()
-    for key in type(state).model_fields:
-        setattr(state, key, getattr(fresh, key))
-    turn.say(t("delete.done", photos=photos, documents=len(documents)), engine.menu_buttons())
-
-
 async def _answer_card_number(
     engine: Conversation, state: ConversationState, turn: Turn, pending: Pending, yes: bool
 ) -> None:
@@ -527,21 +376,13 @@ def register(registry: Registry) -> None:
             "verify_declaration_otp": verify_declaration_otp,
             "resend_declaration_otp": resend_declaration_otp,
             "finish_declaration": finish_declaration,
-            "prepare_child_registration": prepare_child_registration,
-            "send_guardian_otp": send_guardian_otp,
-            "verify_guardian_otp": verify_guardian_otp,
-            "resend_guardian_otp": resend_guardian_otp,
         }
     )
     registry.commands.update(
         {
             "status": show_status,
-            "mydata": show_my_data,
-            "delete": ask_delete,
             "stopreminders": _stop_reminders,
         }
     )
-    registry.buttons[payloads.RegisterGuardianFirst] = _register_guardian_first
     registry.buttons[payloads.Reminders] = _reminders_button
-    registry.confirms[PendingType.DELETE] = _answer_delete
     registry.confirms[PendingType.CARD_NUMBER] = _answer_card_number

@@ -9,7 +9,7 @@ knowledge.agencies.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -158,49 +158,63 @@ def parse_ward(text: str, values: Mapping[str, Any]) -> ParseResult:
     typed = _clean(text)
     if not typed:
         return Rejected(_say("ward", "empty", province=province.name, example=example))
-
-    query = typed
+    query: str | ParseResult = typed
     if admin_units.looks_like_old_address(typed):
-        conv = admin_units.convert_old_address(typed, province.code)
-        if conv is not None:
-            return _from_conversion(conv, province)
-        # "Tân Hưng, TP HCM": a new ward with the province after it.
-        first = typed.split(",")[0].strip()
-        first_match = admin_units.match_ward(province.code, first) if first else admin_units.UnitMatch()
-        if not first_match.exact:
-            elsewhere = admin_units.convert_old_address_elsewhere(typed, province.code)
-            if elsewhere is not None:
-                return Rejected(
-                    _say(
-                        "ward",
-                        "other_province",
-                        old=elsewhere.old_label,
-                        other=elsewhere.province.name,
-                        province=province.name,
-                        example=example,
-                    )
-                )
-        query = first or typed
+        query = _old_address(typed, province, example)
+    if not isinstance(query, str):
+        return query
+    found = _ward_named(query, province)
+    if found is not None:
+        return found
+    return Rejected(_say("ward", "not_found", typed=_typed(typed), province=province.name, example=example))
 
+
+def _old_address(typed: str, province: admin_units.Unit, example: str) -> str | ParseResult:
+    """A comma list or a district in it: the converted ward, a ward of another province
+    (refused, naming it), or what to look up as a ward ("Tân Hưng, TP HCM" -> "Tân Hưng")."""
+    conv = admin_units.convert_old_address(typed, province.code)
+    if conv is not None:
+        return _from_conversion(conv, province)
+    first = typed.split(",")[0].strip()
+    first_match = admin_units.match_ward(province.code, first) if first else admin_units.UnitMatch()
+    if not first_match.exact:
+        elsewhere = admin_units.convert_old_address_elsewhere(typed, province.code)
+        if elsewhere is not None:
+            return Rejected(
+                _say(
+                    "ward",
+                    "other_province",
+                    old=elsewhere.old_label,
+                    other=elsewhere.province.name,
+                    province=province.name,
+                    example=example,
+                )
+            )
+    return first or typed
+
+
+def _ward_named(query: str, province: admin_units.Unit) -> ParseResult | None:
+    """The ward `query` names: an exact name first, then an old ward's name, then a close one."""
     match = admin_units.match_ward(province.code, query)
     if match.unit is not None and match.exact:
         return Accepted(match.unit.as_value())
     if match.exact and match.candidates:
-        return Ambiguous(
-            _say("ward", "ambiguous", province=province.name, typed=_typed(query)),
-            tuple(_ward_choice(u) for u in match.candidates),
-        )
+        return _ambiguous_ward(query, province, match.candidates)
     old = _from_old_names(query, admin_units.convert_old_ward_name(province.code, query), province)
     if old is not None:
         return old
     if match.unit is not None:
         return Accepted(match.unit.as_value())
-    if match.candidates:
-        return Ambiguous(
-            _say("ward", "ambiguous", province=province.name, typed=_typed(query)),
-            tuple(_ward_choice(u) for u in match.candidates),
-        )
-    return Rejected(_say("ward", "not_found", typed=_typed(typed), province=province.name, example=example))
+    return _ambiguous_ward(query, province, match.candidates) if match.candidates else None
+
+
+def _ambiguous_ward(
+    query: str, province: admin_units.Unit, candidates: Sequence[admin_units.Unit]
+) -> Ambiguous:
+    return Ambiguous(
+        _say("ward", "ambiguous", province=province.name, typed=_typed(query)),
+        tuple(_ward_choice(u) for u in candidates),
+    )
 
 
 # ------------------------------------------------------------------------------------- street

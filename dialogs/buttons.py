@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from dialogs import navigation, questions
 from dialogs import payloads as p
 from dialogs.flow import StepKind
 from dialogs.state import ConversationState, PendingType
@@ -24,12 +25,12 @@ Handler = Callable[["Engine", ConversationState, "Turn", Any], Awaitable[bool]]
 async def start_flow(engine: Engine, state: ConversationState, turn: Turn, payload: p.StartFlow) -> bool:
     if payload.name not in engine.flows:
         return False
-    await engine._switch_flow(state, turn, payload.name)
+    await navigation.switch_flow(engine, state, turn, payload.name)
     return True
 
 
 async def nav(engine: Engine, state: ConversationState, turn: Turn, payload: p.Nav) -> bool:
-    await engine._global(state, turn, payload.name)
+    await navigation.global_move(engine, state, turn, payload.name)
     return True
 
 
@@ -42,7 +43,7 @@ async def command(engine: Engine, state: ConversationState, turn: Turn, payload:
 
 
 async def faq_entry(engine: Engine, state: ConversationState, turn: Turn, payload: p.FaqEntry) -> bool:
-    await engine._faq_entry(state, turn, payload.name)
+    await questions.faq_entry(engine, state, turn, payload.name)
     return True
 
 
@@ -58,7 +59,7 @@ async def pick(engine: Engine, state: ConversationState, turn: Turn, payload: p.
 
 async def confirm(engine: Engine, state: ConversationState, turn: Turn, payload: p.Confirm) -> bool:
     if state.pending is not None:
-        await engine._answer_pending_confirm(state, turn, payload.yes)
+        await navigation.answer_pending_confirm(engine, state, turn, payload.yes)
         return True
     step = engine.step(state)
     flow = engine.flow(state)
@@ -72,7 +73,7 @@ async def confirm(engine: Engine, state: ConversationState, turn: Turn, payload:
     if step.on_no:
         await engine.enter(state, turn, flow.step(step.on_no))
     else:
-        await engine._global(state, turn, "cancel")
+        await navigation.global_move(engine, state, turn, "cancel")
     return True
 
 
@@ -94,7 +95,7 @@ async def summary_ok(engine: Engine, state: ConversationState, turn: Turn, paylo
 
 async def edit(engine: Engine, state: ConversationState, turn: Turn, payload: p.Edit) -> bool:
     if not payload.step:
-        await engine._show_edit_list(state, turn)
+        await navigation.show_edit_list(engine, state, turn)
         return True
     step, flow = engine.step(state), engine.flow(state)
     if step is None or flow is None or payload.step not in flow.index:

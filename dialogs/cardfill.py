@@ -9,7 +9,7 @@ be corrected one by one; typing stays possible throughout (a typed answer at the
 goes to the first field still missing).
 
 The chip CCCD's photo is stored as the ID-front photo, so it is not asked for again; a BHYT
-card's photo is read and not kept. The proposal lives in `values["_card"]` until used.
+card's photo is read and not kept. The proposal lives in `state.flags.card_proposal` until used.
 """
 
 from __future__ import annotations
@@ -36,9 +36,6 @@ from knowledge.text import fold
 if TYPE_CHECKING:
     from dialogs.engine import Engine, Turn
 
-PROPOSAL = "_card"
-USED = "_cards_used"
-FILLED = "_card_filled"  # fields the user took from a card: the form's usual order skips them
 ID_FRONT = "photos.id_front"
 _WARD_WORDS = ("phuong ", "xa ", "thi tran ", "dac khu ", "p. ", "x. ", "tt ")
 _GLOBAL_WORDS = frozenset().union(*GLOBAL_WORDS.values())
@@ -66,9 +63,7 @@ def takes_card_photo(flow: Flow | None, step: Step) -> bool:
 def filled(state: ConversationState, step: Step) -> bool:
     """A step whose value came from a card the user confirmed (not asked again in the usual order)."""
     return (
-        bool(step.field)
-        and step.field in state.values.get(FILLED, ())
-        and state.get_value(step.field) is not None
+        bool(step.field) and step.field in state.flags.card_filled and state.get_value(step.field) is not None
     )
 
 
@@ -82,7 +77,7 @@ def field_step(flow: Flow, field: str) -> Step | None:
 
 def prompt(state: ConversationState, step: Step, text: str) -> tuple[str, list[Button]]:
     """The card step's question: the proposal when one waits for an answer, else the prompt."""
-    proposal = state.values.get(PROPOSAL)
+    proposal = state.flags.card_proposal
     if proposal:
         return _proposal_text(proposal), _proposal_buttons()
     return text, [Button(texts()("type_label"), "card:type")]
@@ -122,7 +117,7 @@ async def on_photo(engine: Engine, state: ConversationState, turn: Turn, step: S
             proposal["photo"] = stored.path
         except PhotoRejected:
             pass  # readable QR, photo too soft for the office: the photo step asks again
-    state.values[PROPOSAL] = proposal
+    state.flags.card_proposal = proposal
     await engine.ask(state, turn)
     return True
 
@@ -133,7 +128,7 @@ async def on_text(engine: Engine, state: ConversationState, turn: Turn, step: St
     engine's interpreter (a global word, a pending question, a question for the FAQ)."""
     if fold(text) in _GLOBAL_WORDS or state.pending is not None:
         return False
-    proposal = state.values.get(PROPOSAL)
+    proposal = state.flags.card_proposal
     if proposal and proposal.get("fixing") is not None:
         await _fix_item(engine, state, turn, proposal, text)
         return True
@@ -158,7 +153,7 @@ async def on_text(engine: Engine, state: ConversationState, turn: Turn, step: St
 
 async def on_button(engine: Engine, state: ConversationState, turn: Turn, arg: str) -> None:
     step = engine.step(state)
-    proposal = state.values.get(PROPOSAL)
+    proposal = state.flags.card_proposal or {}
     action, _, index = arg.partition(":")
     if step is None or step.kind != "card" or (action != "type" and not proposal):
         await engine._stale(state, turn)
@@ -224,7 +219,7 @@ class _Draft:
         step = field_step(self.flow, field)
         if step is None:
             return None
-        result = parsers.parser(step.parser)(text, self.values)
+        result = parsers.parser(step.parser or "")(text, self.values)
         if isinstance(result, Accepted | NeedsConfirmation):
             self.values[field] = result.value
             self.items.append(_item(step, result.value, note=note))
@@ -281,7 +276,7 @@ def _item(
 ) -> dict[str, Any]:
     if shown is None:
         holder = ConversationState()
-        holder.set_value(step.field, value)
+        holder.set_value(step.field_path, value)
         shown = render(step.show, v=holder.values) if step.show else str(value)
     label = step.label or step.field
     return {
@@ -351,7 +346,7 @@ async def _fix_item(
         await engine.ask(state, turn)
         return
     values = {**state.values, **{i["field"]: i["value"] for i in proposal["items"] if i.get("field")}}
-    result = parsers.parser(step.parser)(text, values)
+    result = parsers.parser(step.parser or "")(text, values)
     if isinstance(result, Accepted | NeedsConfirmation):
         proposal["items"][proposal["fixing"]] = _item(step, result.value)
         proposal["fixing"] = None
@@ -383,9 +378,9 @@ async def _use(engine: Engine, state: ConversationState, turn: Turn, proposal: d
         state.set_value(ID_FRONT, proposal["photo"])
         filled.append({"field": ID_FRONT})
         turn.say(say("id_front_kept"))
-    state.values.pop(PROPOSAL, None)
-    state.values.setdefault(USED, []).append(proposal["kind"])
-    state.values.setdefault(FILLED, []).extend(i["field"] for i in filled)
+    state.flags.card_proposal = None
+    state.flags.cards_used.append(proposal["kind"])
+    state.flags.card_filled.extend(i["field"] for i in filled)
     for item in filled:  # the hooks a typed answer would run (the ID's verification check)
         step = field_step(flow, item["field"])
         if step is not None and step.after:
@@ -395,7 +390,7 @@ async def _use(engine: Engine, state: ConversationState, turn: Turn, proposal: d
 
 async def _next_card_or_go_on(engine: Engine, state: ConversationState, turn: Turn, flow: Flow) -> None:
     target = card_step(flow)
-    used = state.values.get(USED, [])
+    used = state.flags.cards_used
     for kind in target.cards if target else ():
         fields = [f for f in CARD_FIELDS[kind] if field_step(flow, f) is not None]
         if kind not in used and any(state.get_value(f) is None for f in fields):
@@ -438,7 +433,7 @@ def _needs_id_front(flow: Flow) -> bool:
 
 
 def _forget_proposal(state: ConversationState) -> None:
-    proposal = state.values.pop(PROPOSAL, None)
+    proposal, state.flags.card_proposal = state.flags.card_proposal, None
     if proposal and proposal.get("photo"):
         actions.forget_file(proposal["photo"])
 

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from dialogs.catalog import Catalog
 from dialogs.flow import Flow, Step
 from dialogs.messages import Button, Outbound
 from dialogs.payloads import Payload
 from dialogs.ports import DocumentRenderer, PhotoStore, RegistrationBackend
 from dialogs.state import ConversationState, Pending, PendingType
-from dialogs.texts import Texts
 from knowledge.faq import FaqIndex
 
 
@@ -50,7 +50,7 @@ class Conversation(Protocol):
     """The engine's moves an action may make."""
 
     services: Services
-    texts: Texts
+    texts: Catalog
     flows: dict[str, Flow]
 
     def flow(self, state: ConversationState) -> Flow | None: ...

@@ -5,7 +5,8 @@ pure: no I/O, no clock except through ``values["_today"]``, no logging (the inpu
 data). Flows name parsers through :data:`PARSERS`. Every Vietnamese sentence comes from
 ``field_texts.yaml`` next to this file, so a social-insurance officer can review and edit the
 wording without touching Python; every :class:`Rejected` message says what is wrong and shows
-an example introduced by "Ví dụ".
+an example introduced by "Ví dụ". The phone and email rules are in dialogs/contact_fields.py,
+the texts and helpers every rule shares in dialogs/field_rules.py; PARSERS names them all.
 
 Contract with the engine (keys it may put into ``values``; all optional):
 
@@ -37,75 +38,20 @@ from __future__ import annotations
 
 import calendar
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import date, datetime
-from pathlib import Path
+from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
-import phonenumbers
-from phonenumbers import PhoneNumberType
-from rapidfuzz.distance import DamerauLevenshtein
-
-from dialogs.catalog import catalog, render
+from dialogs.contact_fields import EMAIL_SUGGESTION_DECLINED_FLAG as EMAIL_SUGGESTION_DECLINED_FLAG
+from dialogs.contact_fields import parse_email, parse_phone
+from dialogs.field_rules import TEXTS_PATH as TEXTS_PATH
+from dialogs.field_rules import Parser, compact, quoted, reject, say, texts, today_of
+from dialogs.field_rules import RejectedWithEscape as RejectedWithEscape
 from dialogs.parsing import Accepted, Ambiguous, Choice, NeedsConfirmation, ParseResult, Rejected
 from knowledge.text import collapse_spaces, fold, has_diacritics, nfc, strip_diacritics
 
-TEXTS_PATH = Path(__file__).with_name("field_texts.yaml")
 NAME_WITHOUT_ACCENTS_FLAG = "_name_without_accents_ok"
-EMAIL_SUGGESTION_DECLINED_FLAG = "_email_suggestion_declined"
 ID_KINDS = ("cccd", "cmnd", "passport")
-
-Parser = Callable[[str, Mapping[str, Any]], ParseResult]
-
-
-@dataclass(frozen=True)
-class RejectedWithEscape(Rejected):
-    """A refusal the user may overrule: show `button_label`; on press set values[flag] = True and re-parse."""
-
-    button_label: str = ""
-    flag: str = ""
-
-
-def texts() -> Mapping[str, Any]:
-    """The reviewed texts and word lists, read once per process (edit the YAML, restart the bot)."""
-    return catalog(TEXTS_PATH).data
-
-
-def _say(section: str, key: str, **fill: Any) -> str:
-    """Format one message; the section's `example*` entries and limits are always available as placeholders."""
-    entries = texts()[section]
-    defaults = {k: v for k, v in entries.items() if k.startswith(("example", "max_"))}
-    return render(entries[key], **(defaults | fill))
-
-
-def _reject(section: str, key: str, **fill: Any) -> Rejected:
-    return Rejected(_say(section, key, **fill))
-
-
-def _today(values: Mapping[str, Any]) -> date:
-    given = values.get("_today")
-    if isinstance(given, datetime):
-        return given.date()
-    if isinstance(given, date):
-        return given
-    if isinstance(given, str):
-        return date.fromisoformat(given)
-    return date.today()
-
-
-def _quoted(chars: str) -> str:
-    """The offending characters, each once, in order, for messages like “a”, “#”."""
-    seen = dict.fromkeys(chars)
-    return ", ".join(f"“{ch}”" for ch in list(seen)[:6])
-
-
-# Separators people type inside numbers ("01 2345 6789", "091.234.5678", "0123-456-789").
-_NUMBER_SEPARATORS = re.compile(r"[\s.\-]+")
-
-
-def _compact(text: str) -> str:
-    return _NUMBER_SEPARATORS.sub("", nfc(text))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -118,28 +64,28 @@ _BHYT_CARD = re.compile(r"[A-Z]{2}[0-9]{13}")
 def parse_social_insurance_code(text: str, values: Mapping[str, Any]) -> ParseResult:
     """10 digits, or an old 15-character BHYT card code whose last 10 digits are the mã số BHXH."""
     section = "social_insurance_code"
-    raw = _compact(text).upper()
+    raw = compact(text).upper()
     if not raw:
-        return _reject(section, "empty")
+        return reject(section, "empty")
     if raw.isascii() and raw.isdigit():
         if len(raw) == 10:
             return Accepted(raw)
-        return _reject(section, "digit_count", count=len(raw))
+        return reject(section, "digit_count", count=len(raw))
     if not any(ch.isascii() and ch.isdigit() for ch in raw):
         # "tôi ko có thẻ bhyt" is not a malformed card code: no number was typed at all.
-        return _reject(section, "no_digits")
+        return reject(section, "no_digits")
     if len(raw) >= 2 and raw[:2].isascii() and raw[:2].isalpha():
         # Starts like a BHYT card code: object code (2 letters), benefit level, province, 10 digits.
         if len(raw) != 15:
-            return _reject(section, "bhyt_length", count=len(raw))
+            return reject(section, "bhyt_length", count=len(raw))
         if not _BHYT_CARD.fullmatch(raw):
-            return _reject(section, "bhyt_structure")
+            return reject(section, "bhyt_structure")
         if raw[2] not in "12345":
-            return _reject(section, "bhyt_benefit", digit=raw[2])
+            return reject(section, "bhyt_benefit", digit=raw[2])
         code = raw[-10:]
-        return Accepted(code, notice=_say(section, "bhyt_notice", code=code))
+        return Accepted(code, notice=say(section, "bhyt_notice", code=code))
     wrong = "".join(ch for ch in raw if not (ch.isascii() and ch.isdigit()))
-    return _reject(section, "letters", chars=_quoted(wrong))
+    return reject(section, "letters", chars=quoted(wrong))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -160,25 +106,25 @@ def parse_full_name(
     cfg = texts()[section]
     name = collapse_spaces(nfc(text))
     if not name:
-        return _reject(section, "empty")
+        return reject(section, "empty")
     digits = "".join(ch for ch in name if ch.isdigit())
     if digits:
-        return _reject(section, "digits", chars=_quoted(digits))
+        return reject(section, "digits", chars=quoted(digits))
     strange = "".join(ch for ch in name if ch != " " and not _is_name_letter(ch))
     if strange:
-        return _reject(section, "symbols", chars=_quoted(strange))
+        return reject(section, "symbols", chars=quoted(strange))
     words = name.split(" ")
     if len(words) < 2:
-        return _reject(section, "single_word", name=name)
+        return reject(section, "single_word", name=name)
     if len(words) > cfg["max_words"]:
-        return _reject(section, "too_many_words", count=len(words))
+        return reject(section, "too_many_words", count=len(words))
     if len(name) > cfg["max_chars"]:
-        return _reject(section, "too_long", count=len(name))
+        return reject(section, "too_long", count=len(name))
     proper = " ".join(word[:1].upper() + word[1:].lower() for word in words)
     if not has_diacritics(proper) and not values.get(NAME_WITHOUT_ACCENTS_FLAG):
         button = texts()[button_key]
         return RejectedWithEscape(
-            _say(section, "no_accents", name=proper, button=button),
+            say(section, "no_accents", name=proper, button=button),
             button_label=button,
             flag=NAME_WITHOUT_ACCENTS_FLAG,
         )
@@ -227,181 +173,61 @@ def _check_cccd(number: str, today: date) -> Rejected | str:
     section = "id_number"
     province = texts()["cccd_province_codes"].get(number[:3])
     if province is None:
-        return _reject(section, "cccd_province", code=number[:3])
+        return reject(section, "cccd_province", code=number[:3])
     year = cccd_birth_year(number)
     if year > today.year:
-        return _reject(section, "cccd_future", year=year)
+        return reject(section, "cccd_future", year=year)
     if year < today.year - _OLDEST_AGE:
-        return _reject(section, "cccd_too_old", year=year)
+        return reject(section, "cccd_too_old", year=year)
     return province
 
 
 def _id_wrong_form(number: str, picked: str | None) -> Rejected:
     """Why `number` is no ID at all, phrased for the kind the user picked if they did."""
     section = "id_number"
-    forms = _say(section, "forms")
+    forms = say(section, "forms")
     digits = sum(ch.isdigit() for ch in number)
     letters = sum(ch.isalpha() for ch in number)
     if picked == "passport" or (picked is None and letters and number[:1].isalpha()):
-        return _reject(section, "passport_shape", letters=letters, digits=digits)
+        return reject(section, "passport_shape", letters=letters, digits=digits)
     if picked in ("cccd", "cmnd"):
         if letters:
             example = texts()[section][f"example_{picked}"]
-            return _reject(
+            return reject(
                 section, "digits_only", kind=texts()[section]["kind_names"][picked], example=example
             )
-        return _reject(section, f"{picked}_length", count=digits)
+        return reject(section, f"{picked}_length", count=digits)
     if number.isdigit():
-        return _reject(section, "wrong_length", count=digits, forms=forms)
-    return _reject(section, "bad_shape", forms=forms)
+        return reject(section, "wrong_length", count=digits, forms=forms)
+    return reject(section, "bad_shape", forms=forms)
 
 
 def parse_id_number(text: str, values: Mapping[str, Any]) -> ParseResult:
     """CCCD (12 digits), old CMND (9 digits) or passport (1-2 letters + 7 digits)."""
     section = "id_number"
     cfg = texts()[section]
-    number = _compact(text).upper()
+    number = compact(text).upper()
     picked = values.get("id_kind") if values.get("id_kind") in ID_KINDS else None
     if not number:
-        return _reject(section, "empty", forms=_say(section, "forms"))
+        return reject(section, "empty", forms=say(section, "forms"))
     wrong = "".join(ch for ch in number if not (ch.isascii() and ch.isalnum()))
     if wrong:
-        return _reject(section, "bad_chars", chars=_quoted(wrong), forms=_say(section, "forms"))
+        return reject(section, "bad_chars", chars=quoted(wrong), forms=say(section, "forms"))
     kind = _kind_of(number)
     if kind is None:
         return _id_wrong_form(number, picked)
     notice_fill: dict[str, Any] = {"number": number}
     if kind == "cccd":
-        checked = _check_cccd(number, _today(values))
+        checked = _check_cccd(number, today_of(values))
         if isinstance(checked, Rejected):
             return checked
         notice_fill["province"] = checked
     value = {"kind": kind, "number": number}
     if picked is not None and picked != kind:
         return NeedsConfirmation(
-            value, _say(section, f"mismatch_{kind}", picked=cfg["kind_names"][picked], number=number)
+            value, say(section, f"mismatch_{kind}", picked=cfg["kind_names"][picked], number=number)
         )
-    return Accepted(value, notice=_say(section, f"accepted_{kind}", **notice_fill))
-
-
-# ---------------------------------------------------------------------------------------------
-# số điện thoại
-
-
-_PHONE_ALLOWED = re.compile(r"[0-9+().\-\s]*")
-
-
-def _national(number: phonenumbers.PhoneNumber) -> str:
-    return "0" + str(number.national_number)
-
-
-def _old_mobile(digits: str) -> ParseResult | None:
-    """Pre-2018 11-digit mobiles (0168..., 0123...) -> their 10-digit number, to be confirmed."""
-    if len(digits) == 12 and digits.startswith("841"):
-        digits = "0" + digits[2:]
-    if len(digits) != 11 or not digits.startswith("01"):
-        return None
-    new_prefix = texts()["phone"]["old_prefixes"].get(digits[:4])
-    if new_prefix is None:
-        return None
-    converted = new_prefix + digits[4:]
-    parsed = phonenumbers.parse(converted, "VN")
-    if phonenumbers.number_type(parsed) != PhoneNumberType.MOBILE:
-        return None
-    message = _say("phone", "old_prefix", old_prefix=digits[:4], new_prefix=new_prefix, phone=converted)
-    return NeedsConfirmation(converted, message)
-
-
-def parse_phone(text: str, values: Mapping[str, Any]) -> ParseResult:
-    """A Vietnamese mobile number (it must receive the OTP SMS), stored as "0xxxxxxxxx"."""
-    section = "phone"
-    typed = collapse_spaces(nfc(text))
-    if not typed:
-        return _reject(section, "empty")
-    if not _PHONE_ALLOWED.fullmatch(typed) or "+" in typed[1:]:
-        # Anything but digits and separators, or a "+" that is not the leading one.
-        wrong = "".join(ch for ch in typed if not _PHONE_ALLOWED.fullmatch(ch)) or "+"
-        return _reject(section, "bad_chars", chars=_quoted(wrong))
-    digits = "".join(ch for ch in typed if ch.isdigit())
-    if not digits:
-        return _reject(section, "empty")
-    old = None if typed.startswith("+") and not typed.startswith("+84") else _old_mobile(digits)
-    if old is not None:
-        return old
-    try:
-        parsed = phonenumbers.parse(typed, "VN")
-    except phonenumbers.NumberParseException as error:
-        if error.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
-            return _reject(section, "not_vietnamese", phone=typed)
-        return _reject(section, "too_long" if len(digits) > 10 else "too_short", count=len(digits))
-    if parsed.country_code != 84:
-        shown = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
-        return _reject(section, "not_vietnamese", phone=shown)
-    national = _national(parsed)
-    shown = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
-    if not phonenumbers.is_valid_number(parsed):
-        if len(national) < 10:
-            return _reject(section, "too_short", count=len(national))
-        if len(national) > 10:
-            return _reject(section, "too_long", count=len(national))
-        return _reject(section, "invalid", phone=shown)
-    kind = phonenumbers.number_type(parsed)
-    if kind == PhoneNumberType.MOBILE:
-        return Accepted(national)
-    if kind in (PhoneNumberType.FIXED_LINE, PhoneNumberType.FIXED_LINE_OR_MOBILE):
-        return _reject(section, "landline", phone=shown)
-    return _reject(section, "not_mobile", phone=shown)
-
-
-# ---------------------------------------------------------------------------------------------
-# email
-
-
-_EMAIL_LOCAL = re.compile(r"[A-Za-z0-9._%+\-]+")
-_EMAIL_DOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?\.)+[a-z]{2,}")
-_EMAIL_ALLOWED = re.compile(r"[A-Za-z0-9._%+\-@]")
-
-
-def _suggest_domain(domain: str) -> str | None:
-    known = texts()["email"]["known_domains"]
-    if domain in known:
-        return None
-    # Damerau-Levenshtein counts a swap ("gmial") as one slip, like a thumb on a phone keyboard.
-    distance, best = min((DamerauLevenshtein.distance(domain, k), k) for k in known)
-    return best if distance <= 2 else None
-
-
-def parse_email(text: str, values: Mapping[str, Any]) -> ParseResult:
-    """Optional email: a practical local@domain.tld shape, domain lower-cased; typos of big providers offered back."""
-    section = "email"
-    cfg = texts()[section]
-    typed = nfc(text).strip()
-    if not typed:
-        return _reject(section, "empty")
-    if fold(typed) in cfg["skip_words"]:
-        return Accepted(None, notice=cfg["skipped_notice"])
-    if any(ch.isspace() for ch in typed):
-        return _reject(section, "spaces")
-    ats = typed.count("@")
-    if ats == 0:
-        return _reject(section, "no_at")
-    if ats > 1:
-        return _reject(section, "many_at", count=ats)
-    wrong = "".join(ch for ch in typed if not _EMAIL_ALLOWED.fullmatch(ch))
-    if wrong:
-        return _reject(section, "bad_chars", chars=_quoted(wrong))
-    local, domain = typed.split("@")
-    domain = domain.lower()
-    if not _EMAIL_LOCAL.fullmatch(local) or local.startswith(".") or local.endswith(".") or ".." in local:
-        return _reject(section, "bad_local")
-    if not _EMAIL_DOMAIN.fullmatch(domain):
-        return _reject(section, "bad_domain", domain=domain)
-    address = f"{local}@{domain}"
-    suggestion = None if values.get(EMAIL_SUGGESTION_DECLINED_FLAG) else _suggest_domain(domain)
-    if suggestion is not None:
-        corrected = f"{local}@{suggestion}"
-        return NeedsConfirmation(corrected, _say(section, "typo", suggestion=corrected, email=address))
-    return Accepted(address)
+    return Accepted(value, notice=say(section, f"accepted_{kind}", **notice_fill))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -429,46 +255,49 @@ def _show(day: date) -> str:
 
 def _child_century(year_s: str, values: Mapping[str, Any]) -> str | None:
     """A child is under 18: of "15" only 2015 (never 1915) can be meant; None if both could be."""
-    today = _today(values)
+    today = today_of(values)
     years = [y for y in (1900 + int(year_s), 2000 + int(year_s)) if today.year - 18 <= y <= today.year]
     return str(years[0]) if len(years) == 1 else None
 
 
 def _birth_date(text: str, values: Mapping[str, Any], section: str) -> date | Rejected:
     """A real date of birth, not in the future (day/month/year, 4-digit year)."""
+    fields = _date_fields(text, values, section)
+    if isinstance(fields, Rejected):
+        return fields
+    year, month, day = fields
+    if not 1 <= month <= 12:
+        return reject(section, "bad_month", month=month)
+    days = calendar.monthrange(year, month)[1]
+    if not 1 <= day <= days:
+        return reject(section, "bad_day", day=day, month=month, year=year, days=days)
+    born = date(year, month, day)
+    today = today_of(values)
+    if born > today:
+        return reject(section, "future", date=_show(born), today=_show(today))
+    return born
+
+
+def _date_fields(text: str, values: Mapping[str, Any], section: str) -> tuple[int, int, int] | Rejected:
+    """Year, month and day as typed (day first, or year first with 4 digits), the year in full."""
     if not text.strip():
-        return _reject(section, "empty")
+        return reject(section, "empty")
     parts = _date_parts(text)
-    if parts is None:
-        return _reject(section, "bad_format", text=collapse_spaces(text)[:40])
-    if len(parts) in (1, 2):
-        return _reject(section, "missing_part")
-    if len(parts) != 3:
-        return _reject(section, "bad_format", text=collapse_spaces(text)[:40])
-    if len(parts[0]) == 4:
-        year_s, month_s, day_s = parts
-    else:
-        day_s, month_s, year_s = parts
+    if parts is not None and len(parts) in (1, 2):
+        return reject(section, "missing_part")
+    if parts is None or len(parts) != 3:
+        return reject(section, "bad_format", text=collapse_spaces(text)[:40])
+    year_s, month_s, day_s = parts if len(parts[0]) == 4 else parts[::-1]
     if len(day_s) > 2 or len(month_s) > 2:
-        return _reject(section, "bad_format", text=collapse_spaces(text)[:40])
+        return reject(section, "bad_format", text=collapse_spaces(text)[:40])
     if len(year_s) <= 2:
         full_year = _child_century(year_s, values) if section == "date_of_birth" else None
         if full_year is None:
-            return _reject(section, "two_digit_year", year=year_s.zfill(2))
+            return reject(section, "two_digit_year", year=year_s.zfill(2))
         year_s = full_year
-    year, month, day = int(year_s), int(month_s), int(day_s)
-    if len(year_s) != 4 or year < 1900:
-        return _reject(section, "bad_year", year=year_s)
-    if not 1 <= month <= 12:
-        return _reject(section, "bad_month", month=month)
-    days = calendar.monthrange(year, month)[1]
-    if not 1 <= day <= days:
-        return _reject(section, "bad_day", day=day, month=month, year=year, days=days)
-    born = date(year, month, day)
-    today = _today(values)
-    if born > today:
-        return _reject(section, "future", date=_show(born), today=_show(today))
-    return born
+    if len(year_s) != 4 or int(year_s) < 1900:
+        return reject(section, "bad_year", year=year_s)
+    return int(year_s), int(month_s), int(day_s)
 
 
 def parse_date_of_birth(text: str, values: Mapping[str, Any]) -> ParseResult:
@@ -476,10 +305,10 @@ def parse_date_of_birth(text: str, values: Mapping[str, Any]) -> ParseResult:
     born = _birth_date(text, values, "date_of_birth")
     if isinstance(born, Rejected):
         return born
-    today = _today(values)
+    today = today_of(values)
     age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
     if age >= 18:
-        return _reject("date_of_birth", "adult", date=_show(born))
+        return reject("date_of_birth", "adult", date=_show(born))
     return Accepted(born.isoformat())
 
 
@@ -499,7 +328,7 @@ def parse_relationship(text: str, values: Mapping[str, Any]) -> ParseResult:
     cfg = texts()[section]
     key = fold(text)  # fold turns the payloads' "_" into spaces, so "con_de" matches "con de"
     if not key:
-        return _reject(section, "empty")
+        return reject(section, "empty")
     for value, words in cfg["synonyms"].items():
         if key in words or key == fold(value):
             return Accepted(value)
@@ -507,7 +336,7 @@ def parse_relationship(text: str, values: Mapping[str, Any]) -> ParseResult:
         labels = cfg["labels"]
         choices = tuple(Choice(labels[v], v) for v in ("con_de", "con_nuoi"))
         return Ambiguous(cfg["ambiguous"], choices)
-    return _reject(section, "unknown", text=collapse_spaces(text)[:40])
+    return reject(section, "unknown", text=collapse_spaces(text)[:40])
 
 
 def parse_otp_code(text: str, values: Mapping[str, Any]) -> ParseResult:
@@ -515,12 +344,12 @@ def parse_otp_code(text: str, values: Mapping[str, Any]) -> ParseResult:
     section = "otp_code"
     code = re.sub(r"\s+", "", nfc(text))
     if not code:
-        return _reject(section, "empty")
+        return reject(section, "empty")
     wrong = "".join(ch for ch in code if not (ch.isascii() and ch.isdigit()))
     if wrong:
-        return _reject(section, "not_digits", chars=_quoted(wrong))
+        return reject(section, "not_digits", chars=quoted(wrong))
     if len(code) != 6:
-        return _reject(section, "wrong_count", count=len(code))
+        return reject(section, "wrong_count", count=len(code))
     return Accepted(code)
 
 
@@ -537,7 +366,7 @@ def yes_no_word(folded: str) -> bool | None:
 def parse_yes_no(text: str, values: Mapping[str, Any]) -> ParseResult:
     """Có/không in the ways people type it ("co", "ok", "vâng", "ko", "k", "0"...)."""
     answer = yes_no_word(fold(text))
-    return _reject("yes_no", "unknown") if answer is None else Accepted(answer)
+    return reject("yes_no", "unknown") if answer is None else Accepted(answer)
 
 
 def example(parser: str) -> str | None:

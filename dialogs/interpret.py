@@ -205,29 +205,25 @@ class Interpreter:
     def _pressed(self, state: ConversationState, step: Step, message: Message) -> Press | None:
         """A button of the step typed by its label or, at a step of buttons, by its number."""
         folded = message.folded
-        if step.kind == StepKind.CHOICE:
-            for i, option in enumerate(step.options):
-                if folded in {fold(option.label), str(i + 1), fold(str(option.value))}:
-                    return Press(f"opt:{i}")
-        elif step.kind == StepKind.CONFIRM:
-            if folded in {fold(step.yes_label), "1"}:
-                return Press("confirm:yes")
-            if folded in {fold(step.no_label), "2"}:
-                return Press("confirm:no")
-        elif step.kind == StepKind.SUMMARY:
-            if yes_no_word(folded) is True or folded in {fold(step.confirm_label), "1"}:
-                return Press("summary:ok")
-            if folded in {fold(step.edit_label), "2"}:
-                return Press("edit")
+        by_kind = _TYPED_BUTTON.get(step.kind)
+        press = by_kind(step, folded) if by_kind is not None else None
+        if press is not None:
+            return press
         for label, payload in self.extra_buttons(state, step):
             if fold(label) == folded:
                 return Press(payload)
         if step.kind == StepKind.CHOICE and step.parser:
-            result = parsers.parser(step.parser)(message.text, self.parse_values(state))
-            if isinstance(result, Accepted):
-                for i, option in enumerate(step.options):
-                    if option.value == result.value:
-                        return Press(f"opt:{i}")
+            return self._option_by_rule(state, step, message)
+        return None
+
+    def _option_by_rule(self, state: ConversationState, step: Step, message: Message) -> Press | None:
+        """The option whose value the step's rule reads in the text ("con ruột" -> con_de)."""
+        assert step.parser is not None
+        result = parsers.parser(step.parser)(message.text, self.parse_values(state))
+        if isinstance(result, Accepted):
+            for i, option in enumerate(step.options):
+                if option.value == result.value:
+                    return Press(f"opt:{i}")
         return None
 
     # -- the step's own rule first
@@ -275,6 +271,37 @@ class Interpreter:
         if faq.outcome == "answer" or (faq.outcome == "suggest" and (suggest_always or question_like)):
             return Question(faq)
         return Question(faq) if question_like else None
+
+
+def _typed_option(step: Step, folded: str) -> Press | None:
+    for i, option in enumerate(step.options):
+        if folded in {fold(option.label), str(i + 1), fold(str(option.value))}:
+            return Press(f"opt:{i}")
+    return None
+
+
+def _typed_confirm(step: Step, folded: str) -> Press | None:
+    if folded in {fold(step.yes_label), "1"}:
+        return Press("confirm:yes")
+    if folded in {fold(step.no_label), "2"}:
+        return Press("confirm:no")
+    return None
+
+
+def _typed_summary(step: Step, folded: str) -> Press | None:
+    if yes_no_word(folded) is True or folded in {fold(step.confirm_label), "1"}:
+        return Press("summary:ok")
+    if folded in {fold(step.edit_label), "2"}:
+        return Press("edit")
+    return None
+
+
+# The buttons a step of each kind shows, pressed by typing their label or number.
+_TYPED_BUTTON: dict[StepKind, Callable[[Step, str], Press | None]] = {
+    StepKind.CHOICE: _typed_option,
+    StepKind.CONFIRM: _typed_confirm,
+    StepKind.SUMMARY: _typed_summary,
+}
 
 
 def _is_index(text: str) -> bool:

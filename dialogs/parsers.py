@@ -6,13 +6,16 @@ maps names to functions (imported on first use) so the flow YAML stays plain dat
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from typing import Any
 
 from dialogs.parsing import Accepted, Choice, ParseResult
+from dialogs.state import ConversationState
 
-Parser = Callable[[str, dict], ParseResult]
+Parser = Callable[[str, Mapping[str, Any]], ParseResult]
+# The choices a step offers as buttons (its `suggestions:`), from the conversation so far.
+Suggestions = Callable[[ConversationState], Sequence[Choice]]
 
 
 @cache
@@ -37,21 +40,24 @@ def parser(name: str) -> Parser:
 
 
 @cache
-def _suggestions() -> dict[str, Callable[[dict], Any]]:
+def _suggestions() -> dict[str, Suggestions]:
     from dialogs import address_fields
 
-    return {"agency_choices": address_fields.agency_choices, "handoff_phone": handoff_phone}
+    return {
+        "agency_choices": lambda state: address_fields.agency_choices(state.values),
+        "handoff_phone": handoff_phone,
+    }
 
 
-def handoff_phone(values: dict) -> tuple[Choice, ...]:
+def handoff_phone(state: ConversationState) -> tuple[Choice, ...]:
     """The phone a hotline staff member noted on the call (a handoff link), offered to confirm."""
-    phone = values.get("_handoff_phone")
+    phone = state.flags.handoff_phone
     if not isinstance(phone, str) or len(phone) != 10:
         return ()
     return (Choice(f"{phone[:4]} {phone[4:7]} {phone[7:]}", phone),)
 
 
-def suggestions(name: str) -> Callable[[dict], Any]:
+def suggestions(name: str) -> Suggestions:
     return _suggestions()[name]
 
 

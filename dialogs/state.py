@@ -44,6 +44,13 @@ class Flags(BaseModel):
     # Sent, or sent without an answer: nothing on the form may change any more.
     submit_attempted: bool = False
     receipt: str | None = None
+    # What a card's QR gave, shown for confirmation and not yet used (dialogs/cardfill.py).
+    card_proposal: dict[str, Any] | None = None
+    # The cards already used in this flow, and the fields they filled (skipped in the usual order).
+    cards_used: list[str] = Field(default_factory=list)
+    card_filled: list[str] = Field(default_factory=list)
+    # The phone hotline staff noted on a handoff link: offered as a button at the phone step.
+    handoff_phone: str | None = None
 
 
 # Where flags lived before they had a place of their own: underscore keys among the values.
@@ -53,6 +60,10 @@ LEGACY_FLAG_KEYS = {
     "_looked_up_code": "looked_up_code",
     "_submit_attempted": "submit_attempted",
     "_receipt": "receipt",
+    "_card": "card_proposal",
+    "_cards_used": "cards_used",
+    "_card_filled": "card_filled",
+    "_handoff_phone": "handoff_phone",
 }
 
 

@@ -297,7 +297,7 @@ def test_error_messages_are_distinct_per_mistake():
 def test_bhyt_card_code_gives_its_last_ten_digits_and_says_so():
     result = parse("social_insurance_code", "HS 4 79 0123456789")
     assert result == Accepted(
-        "0123456789", notice=fields._say("social_insurance_code", "bhyt_notice", code="0123456789")
+        "0123456789", notice=fields.say("social_insurance_code", "bhyt_notice", code="0123456789")
     )
     assert "0123456789" in result.notice
     assert parse("social_insurance_code", "0123456789").notice is None

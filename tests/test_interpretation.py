@@ -213,6 +213,31 @@ def test_state_stored_with_flags_among_the_values_loads_with_them_apart():
     assert again == state
 
 
+def test_state_stored_with_a_card_proposal_and_a_handoff_phone_among_the_values_loads_with_them_apart():
+    """A card read but not yet used, and the phone of a hotline handoff, were "_name" values too."""
+    proposal = {"kind": "cccd", "items": [{"field": "full_name", "value": "Lê Văn An"}], "photo": "p/x.jpg"}
+    stored = {
+        "flow": "registration",
+        "step": "social_insurance_code",
+        "values": {
+            "phone": "0912345678",
+            "_card": proposal,
+            "_cards_used": ["bhyt"],
+            "_card_filled": ["social_insurance_code"],
+            "_handoff_phone": "0987654321",
+        },
+    }
+    state = ConversationState.model_validate_json(json.dumps(stored))
+    assert state.values == {"phone": "0912345678"}
+    assert state.flags == Flags(
+        card_proposal=proposal,
+        cards_used=["bhyt"],
+        card_filled=["social_insurance_code"],
+        handoff_phone="0987654321",
+    )
+    assert ConversationState.model_validate_json(state.model_dump_json()) == state
+
+
 async def test_a_name_without_accents_kept_by_its_button_is_stored_without_the_flag(assistant):
     chat = Chat(assistant)
     await start_registration(chat)

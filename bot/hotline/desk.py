@@ -169,9 +169,7 @@ class HotlineDesk:
         current = state.meta.get("ticket")
         if current:
             return [Outbound(self.texts("ticket_already_open", id=current["id"]))]
-        phone = (
-            state.get_value("phone") or state.get_value("guardian.phone") or state.get_value("_handoff_phone")
-        )
+        phone = state.get_value("phone") or state.get_value("guardian.phone") or state.flags.handoff_phone
         ticket = Ticket(
             channel=inbound.channel,
             conversation=inbound.conversation_id,
@@ -330,7 +328,7 @@ class HotlineDesk:
         else:
             state, replies = await self.engine.handle(state, start)
         if handoff.phone and state.flow == handoff.flow:
-            state.values["_handoff_phone"] = handoff.phone
+            state.flags.handoff_phone = handoff.phone
             greeting += "\n" + self.texts("handoff_phone_hint")
         state.meta["handoff_by"] = handoff.created_by
         log.info("handoff link used (flow %s)", handoff.flow or "-")

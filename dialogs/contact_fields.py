@@ -1,0 +1,150 @@
+"""The contact fields' rules: the mobile phone (it receives the OTP SMS) and the optional email."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import phonenumbers
+from phonenumbers import PhoneNumberType
+from rapidfuzz.distance import DamerauLevenshtein
+
+from dialogs.field_rules import quoted, reject, say, texts
+from dialogs.parsing import Accepted, NeedsConfirmation, ParseResult, Rejected
+from knowledge.text import collapse_spaces, fold, nfc
+
+EMAIL_SUGGESTION_DECLINED_FLAG = "_email_suggestion_declined"
+
+
+# ---------------------------------------------------------------------------------------------
+# số điện thoại
+
+
+_PHONE_ALLOWED = re.compile(r"[0-9+().\-\s]*")
+
+
+def _national(number: phonenumbers.PhoneNumber) -> str:
+    return "0" + str(number.national_number)
+
+
+def _old_mobile(digits: str) -> ParseResult | None:
+    """Pre-2018 11-digit mobiles (0168..., 0123...) -> their 10-digit number, to be confirmed."""
+    if len(digits) == 12 and digits.startswith("841"):
+        digits = "0" + digits[2:]
+    if len(digits) != 11 or not digits.startswith("01"):
+        return None
+    new_prefix = texts()["phone"]["old_prefixes"].get(digits[:4])
+    if new_prefix is None:
+        return None
+    converted = new_prefix + digits[4:]
+    parsed = phonenumbers.parse(converted, "VN")
+    if phonenumbers.number_type(parsed) != PhoneNumberType.MOBILE:
+        return None
+    message = say("phone", "old_prefix", old_prefix=digits[:4], new_prefix=new_prefix, phone=converted)
+    return NeedsConfirmation(converted, message)
+
+
+def parse_phone(text: str, values: Mapping[str, Any]) -> ParseResult:
+    """A Vietnamese mobile number (it must receive the OTP SMS), stored as "0xxxxxxxxx"."""
+    section = "phone"
+    typed = collapse_spaces(nfc(text))
+    digits = _phone_digits(typed)
+    if isinstance(digits, Rejected):
+        return digits
+    old = None if typed.startswith("+") and not typed.startswith("+84") else _old_mobile(digits)
+    if old is not None:
+        return old
+    try:
+        parsed = phonenumbers.parse(typed, "VN")
+    except phonenumbers.NumberParseException as error:
+        if error.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
+            return reject(section, "not_vietnamese", phone=typed)
+        return reject(section, "too_long" if len(digits) > 10 else "too_short", count=len(digits))
+    if parsed.country_code != 84:
+        shown = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+        return reject(section, "not_vietnamese", phone=shown)
+    return _vietnamese_mobile(parsed)
+
+
+def _phone_digits(typed: str) -> str | Rejected:
+    """The digits of what was typed, or why it cannot be a phone number at all."""
+    section = "phone"
+    if not typed:
+        return reject(section, "empty")
+    if not _PHONE_ALLOWED.fullmatch(typed) or "+" in typed[1:]:
+        # Anything but digits and separators, or a "+" that is not the leading one.
+        wrong = "".join(ch for ch in typed if not _PHONE_ALLOWED.fullmatch(ch)) or "+"
+        return reject(section, "bad_chars", chars=quoted(wrong))
+    digits = "".join(ch for ch in typed if ch.isdigit())
+    return digits or reject(section, "empty")
+
+
+def _vietnamese_mobile(parsed: phonenumbers.PhoneNumber) -> ParseResult:
+    """A +84 number: accepted when it is a valid mobile, else what kind of number it is."""
+    section = "phone"
+    national = _national(parsed)
+    shown = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
+    if not phonenumbers.is_valid_number(parsed):
+        if len(national) < 10:
+            return reject(section, "too_short", count=len(national))
+        if len(national) > 10:
+            return reject(section, "too_long", count=len(national))
+        return reject(section, "invalid", phone=shown)
+    kind = phonenumbers.number_type(parsed)
+    if kind == PhoneNumberType.MOBILE:
+        return Accepted(national)
+    if kind in (PhoneNumberType.FIXED_LINE, PhoneNumberType.FIXED_LINE_OR_MOBILE):
+        return reject(section, "landline", phone=shown)
+    return reject(section, "not_mobile", phone=shown)
+
+
+# ---------------------------------------------------------------------------------------------
+# email
+
+
+_EMAIL_LOCAL = re.compile(r"[A-Za-z0-9._%+\-]+")
+_EMAIL_DOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?\.)+[a-z]{2,}")
+_EMAIL_ALLOWED = re.compile(r"[A-Za-z0-9._%+\-@]")
+
+
+def _suggest_domain(domain: str) -> str | None:
+    known = texts()["email"]["known_domains"]
+    if domain in known:
+        return None
+    # Damerau-Levenshtein counts a swap ("gmial") as one slip, like a thumb on a phone keyboard.
+    distance, best = min((DamerauLevenshtein.distance(domain, k), k) for k in known)
+    return best if distance <= 2 else None
+
+
+def parse_email(text: str, values: Mapping[str, Any]) -> ParseResult:
+    """Optional email: a practical local@domain.tld shape, domain lower-cased; typos of big providers offered back."""
+    section = "email"
+    cfg = texts()[section]
+    typed = nfc(text).strip()
+    if not typed:
+        return reject(section, "empty")
+    if fold(typed) in cfg["skip_words"]:
+        return Accepted(None, notice=cfg["skipped_notice"])
+    if any(ch.isspace() for ch in typed):
+        return reject(section, "spaces")
+    ats = typed.count("@")
+    if ats == 0:
+        return reject(section, "no_at")
+    if ats > 1:
+        return reject(section, "many_at", count=ats)
+    wrong = "".join(ch for ch in typed if not _EMAIL_ALLOWED.fullmatch(ch))
+    if wrong:
+        return reject(section, "bad_chars", chars=quoted(wrong))
+    local, domain = typed.split("@")
+    domain = domain.lower()
+    if not _EMAIL_LOCAL.fullmatch(local) or local.startswith(".") or local.endswith(".") or ".." in local:
+        return reject(section, "bad_local")
+    if not _EMAIL_DOMAIN.fullmatch(domain):
+        return reject(section, "bad_domain", domain=domain)
+    address = f"{local}@{domain}"
+    suggestion = None if values.get(EMAIL_SUGGESTION_DECLINED_FLAG) else _suggest_domain(domain)
+    if suggestion is not None:
+        corrected = f"{local}@{suggestion}"
+        return NeedsConfirmation(corrected, say(section, "typo", suggestion=corrected, email=address))
+    return Accepted(address)
