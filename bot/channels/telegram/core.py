@@ -13,10 +13,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bot.channels.base import Assistant
 from bot.retry import RetryPolicy
+from dialogs.catalog import catalog
 from dialogs.messages import Inbound, Outbound
 
 from .api import BotApi
@@ -33,8 +32,8 @@ MAX_DOWNLOAD = 20 * 1024 * 1024  # getFile refuses bigger files
 @cache
 def channel_texts() -> dict[str, str]:
     """User-facing texts of the channel itself, kept in a reviewable data file."""
-    with (Path(__file__).parent.parent / "telegram.yaml").open(encoding="utf-8") as fh:
-        return {k: str(v).strip() for k, v in yaml.safe_load(fh).items()}
+    texts = catalog(Path(__file__).parent.parent / "telegram.yaml")
+    return {key: texts(key) for key in texts.data}
 
 
 _current_chat: contextvars.ContextVar[int | None] = contextvars.ContextVar("telegram_chat", default=None)
