@@ -1,8 +1,10 @@
 """The one engine: given the conversation state and what the user did, decide what happens next.
 
 Channels never decide anything; flows (dialogs/flows/*.yaml) say what to ask; this module
-walks them, applies the global moves (back, cancel, restart, help, edit from the summary,
-questions at any step) and calls the side effects through the ports it is given.
+walks them: it enters steps, takes their answers and runs their actions. Its rooms:
+interpret.py says what a typed message is, asking.py asks a step, navigation.py makes the
+global moves (back, cancel, restart, help, «sửa» from the summary), questions.py answers
+questions at any step, buttons.py handles each payload; side effects go through the ports.
 """
 
 from __future__ import annotations
