@@ -225,7 +225,9 @@ async def staff_looks_at_the_ticket(assistant, settings, ticket_id: int) -> str:
     from bot.staff_site import mount_console
     from tests.console_harness import StaffClient
 
-    StaffDirectory(assistant.store.engine).add("lan.nguyen", "mat-khau-dai-1", "hotline", "Chị Lan")
+    directory = StaffDirectory(assistant.store.engine)
+    if directory.get("lan.nguyen") is None:
+        directory.add("lan.nguyen", "mat-khau-dai-1", "hotline", "Chị Lan")
     app = web.Application()
     mount_console(app, settings, assistant)
     async with TestServer(app) as server:
@@ -320,14 +322,17 @@ async def test_the_hotline_and_the_schools_keep_nothing_in_clear_and_delete_eras
         found = leaks(data, caplog.text, people)
         assert found == [], found
 
-        # /delete (once the staff member handed back): nothing of the caller, even with the key.
-        await assistant.desk.hand_back(ticket.id, Staff("lan.nguyen", "Chị Lan", "hotline"))
+        # /delete while the staff member still holds the conversation: it reaches the assistant,
+        # and afterwards nothing of the caller is left, even with the key.
         await chat.text("/delete")
         await chat.press("Xóa hết")
+        assert "Đã xóa" in chat.said, chat.said
         assistant.store.commit_pending()
         [emptied] = json.loads(cli("tickets", "list", "--json"))
         assert emptied["status"] == "closed" and emptied["conversation"] == ""
         assert assistant.desk.store.messages(ticket.id) == []
+        page = await staff_looks_at_the_ticket(assistant, settings, ticket.id)
+        assert CALLER["name"] not in page  # the emptied ticket still opens, with nothing of theirs
         opened = sealed_column_values(assistant.store.engine, settings.keyring())
         assert contact in opened  # the school's contact is not the caller's to delete
         remaining = [label for label, needle in needles(CALLER).items() if needle in opened.encode()]

@@ -35,7 +35,7 @@ from bot.hotline.store import HotlineStore, Ticket, mask, mask_values
 from bot.notifications import outbounds_to_payload
 from dialogs.catalog import Catalog, catalog
 from dialogs.messages import Button, Inbound, Outbound
-from dialogs.state import ConversationState
+from dialogs.state import ConversationState, PendingType
 from dialogs.texts import Texts
 from knowledge.faq import message as faq_message
 from knowledge.text import fold
@@ -79,6 +79,16 @@ def handoff_token(inbound: Inbound) -> str | None:
     return found.group(1) if found else None
 
 
+def _erasing(state: ConversationState, inbound: Inbound) -> bool:
+    """/delete and its confirmation reach the assistant even while staff hold the conversation:
+    a citizen can always have their data erased (the ticket is emptied with it)."""
+    command = inbound.command
+    pending = state.pending
+    return (command is not None and command[0] == "delete") or (
+        pending is not None and pending.type == PendingType.DELETE
+    )
+
+
 class HotlineDesk:
     def __init__(
         self,
@@ -114,14 +124,14 @@ class HotlineDesk:
         if token is not None:
             return await self._handoff(state, inbound, token)
         ticket = state.meta.get("ticket")
-        if ticket and ticket.get("status") == "held":
+        if ticket and ticket.get("status") == "held" and not _erasing(state, inbound):
             await asyncio.to_thread(self.store.add_message, ticket["id"], "user", self._as_text(inbound))
             return state, []
         if asks_for_person(inbound):
             return state, await self._open(state, inbound, "asked")
         state, replies = await self.engine.handle(state, inbound)
         self._remember(state, inbound, replies)
-        if ticket:  # waiting: staff see what happens meanwhile
+        if ticket and state.meta.get("ticket"):  # waiting (or held, /delete asked): staff see it
             await asyncio.to_thread(self._copy_to_ticket, ticket["id"], inbound, replies)
         return state, replies + self._offer(state, replies)
 
