@@ -233,3 +233,33 @@ async def test_an_update_held_by_a_worker_killed_mid_answer_is_answered_by_anoth
     await survivor.idle()
     assert answered == [("u1", "một"), ("u1", "hai")]  # answered once
     store.close()
+
+
+async def test_a_zalo_reply_held_by_a_worker_killed_mid_send_is_sent_once_by_another(tmp_path):
+    from bot.outbox import MESSAGE
+    from tests.fake_assistant import ScriptedAssistant
+    from tests.fake_zalo_api import FakeZaloApi
+    from tests.test_zalo import make_channel
+
+    user = "8492990001070555002"
+    api = await FakeZaloApi().start()
+    channel = make_channel(ScriptedAssistant(document=tmp_path / "to-khai.pdf"), api, tmp_path / "data")
+    await channel.start()
+    try:
+        queue = channel.outbox.queue
+        queue.add_messages(f"zalo:{user}", [{"kind": "text", "text": "Hồ sơ đã được duyệt."}], "refused")
+        # Another worker took it to send and died before it could.
+        [held] = queue.claim(
+            "dead-worker", timedelta(seconds=1), conversation_id=f"zalo:{user}", kinds=(MESSAGE,)
+        )
+        await channel.retry_outbox()
+        assert held.payload[0]["text"] == "Hồ sơ đã được duyệt."
+        assert api.texts(user) == []  # held: not sent twice
+        await asyncio.sleep(1.1)
+        await channel.retry_outbox()
+        await channel.retry_outbox()
+        assert api.texts(user) == ["Hồ sơ đã được duyệt."]  # once, after the lease ended
+        assert await channel.outbox.items() == []
+    finally:
+        await channel.stop()
+        await api.close()
