@@ -36,6 +36,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot import migrate
 from bot.crypto import keyring_beside
 from bot.outbox import MESSAGE, Item, OutboxQueue, lease_holder
+from bot.storage import make_engine
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +54,6 @@ def queue_of(assistant: Any, database_url: str, data_dir: Path) -> OutboxQueue:
     queue = getattr(getattr(assistant, "store", None), "outbox", None)
     if isinstance(queue, OutboxQueue):
         return queue
-    from bot.storage import make_engine  # only for stand-ins: storage is the assistant's
-
     engine = make_engine(database_url)
     migrate.upgrade(engine)
     return OutboxQueue(engine, keyring_beside(data_dir / "vssid.sqlite3"))

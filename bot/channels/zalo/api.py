@@ -93,12 +93,12 @@ class ZaloApi:
         self._app_secret_key = app_secret_key
         self.api_base = api_base.rstrip("/")
         self.oauth_base = oauth_base.rstrip("/")
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self.timeout_s = timeout_s
         self._session: aiohttp.ClientSession | None = None
         self._refresh_lock = asyncio.Lock()
 
     async def open(self) -> None:
-        self._session = aiohttp.ClientSession(timeout=self._timeout)
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout_s))
         if not self.tokens.access_token:
             try:
                 await self.refresh("")

@@ -103,15 +103,10 @@ class ZaloChannel:
             oauth_base=oauth_base,
             timeout_s=http_timeout_s,
         )
-        queue: OutboxQueue = queue_of(
-            assistant, database_url or f"sqlite:///{data_dir / 'vssid.sqlite3'}", data_dir
-        )
-        self.outbox = ZaloOutbox(queue, self.name)
-        # Behind several workers (a server database) events go through the shared inbox: one
-        # user's are answered in order whichever worker got them, a redelivered one once.
-        self.inbox = (
-            Inbox(queue, self.name, self._answer_event) if queue.engine.dialect.name != "sqlite" else None
-        )
+        self._queues(queue_of(assistant, database_url or f"sqlite:///{data_dir / 'vssid.sqlite3'}", data_dir))
+
+    def _queues(self, queue: OutboxQueue) -> None:
+        """The shared tables, and what this process keeps of the users it serves."""
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._tasks: set[asyncio.Task] = set()
         self._conversation_locks = KeyedLocks()
@@ -120,6 +115,12 @@ class ZaloChannel:
         self._retry_task: asyncio.Task | None = None
         self._accepting = False
         self._stopped = asyncio.Event()
+        self.outbox = ZaloOutbox(queue, self.name)
+        # Behind several workers (a server database) events go through the shared inbox: one
+        # user's are answered in order whichever worker got them, a redelivered one once.
+        self.inbox = (
+            Inbox(queue, self.name, self._answer_event) if queue.engine.dialect.name != "sqlite" else None
+        )
 
     @classmethod
     def from_settings(cls, settings: Any, assistant: Assistant) -> ZaloChannel:
