@@ -22,8 +22,15 @@ depends_on = None
 _STRING = sqlmodel.sql.sqltypes.AutoString
 
 
-def _tables() -> list[tuple[str, list, list[tuple[str, str, bool]]]]:
-    """(table, columns and constraints, indexes as (name, column, unique))."""
+Table = tuple[str, list, list[tuple[str, str, bool]]]
+
+
+def _tables() -> list[Table]:
+    """(table, columns and constraints, indexes as (name, column, unique)), in creation order."""
+    return _conversation_tables() + _notice_tables()
+
+
+def _conversation_tables() -> list[Table]:
     return [
         (
             "conversation",
@@ -61,6 +68,11 @@ def _tables() -> list[tuple[str, list, list[tuple[str, str, bool]]]]:
             ],
             [("ix_declaration_owner_conversation_id", "conversation_id", False)],
         ),
+    ]
+
+
+def _notice_tables() -> list[Table]:
+    return [
         (
             "notice",
             [
