@@ -18,6 +18,7 @@ from typing import Annotated
 import typer
 
 from bot.channels.replies import terminal_replies
+from bot.cli_texts import cli_text
 from dialogs.messages import Button, Inbound, Outbound
 
 CHANNEL = "terminal"
@@ -32,9 +33,9 @@ def _inbound_from_json(line: str, user: str) -> Inbound | dict:
     try:
         message = json.loads(line)
     except json.JSONDecodeError:
-        return _error_reply('Dòng này không phải JSON. Ví dụ đúng: {"text": "xin chào"}')
+        return _error_reply(cli_text("chat.not_json"))
     if not isinstance(message, dict):
-        return _error_reply('Cần một đối tượng JSON. Ví dụ đúng: {"button": "flow:registration"}')
+        return _error_reply(cli_text("chat.not_an_object"))
     if isinstance(message.get("text"), str):
         return Inbound(channel=CHANNEL, user_id=user, text=message["text"])
     if isinstance(message.get("button"), str):
@@ -43,19 +44,17 @@ def _inbound_from_json(line: str, user: str) -> Inbound | dict:
         try:
             data = Path(message["photo"]).expanduser().read_bytes()
         except OSError:
-            return _error_reply(
-                f'Không đọc được tệp ảnh «{message["photo"]}». Ví dụ đúng: {{"photo": "/tmp/anh.jpg"}}'
-            )
+            return _error_reply(cli_text("chat.json_photo_unreadable", path=message["photo"]))
         return Inbound(channel=CHANNEL, user_id=user, photo=data)
-    return _error_reply('Cần một trong các khóa "text", "button" hoặc "photo". Ví dụ: {"text": "xin chào"}')
+    return _error_reply(cli_text("chat.no_known_key"))
 
 
 def _print_reply(reply: Outbound, out) -> list[Button]:
     print(f"\n🤖 {reply.text}", file=out)
     if reply.progress:
-        print(f"   (Bước {reply.progress[0]}/{reply.progress[1]})", file=out)
+        print("   " + cli_text("chat.progress", step=reply.progress[0], total=reply.progress[1]), file=out)
     if reply.document:
-        print(f"   📄 Tài liệu: {reply.document}", file=out)
+        print("   " + cli_text("chat.document", path=reply.document), file=out)
     for number, button in enumerate(reply.buttons, start=1):
         print(f"   [{number}] {button.label}", file=out)
     return list(reply.buttons)
@@ -85,16 +84,14 @@ def _photo_from_command(line: str, user: str) -> Inbound | None:
     try:
         return Inbound(channel=CHANNEL, user_id=user, photo=path.read_bytes())
     except OSError:
-        print(f"Không đọc được tệp «{path}». Ví dụ: /photo ~/Pictures/cccd-mat-truoc.jpg")
+        print(cli_text("chat.photo_unreadable", path=path))
         return None
 
 
 async def _interactive(assistant, user: str) -> None:
     from knowledge.text import fold
 
-    print(
-        "Trợ lý VssID — gõ tin nhắn; chọn nút bằng số thứ tự hoặc tên nút; gửi ảnh bằng /photo ĐƯỜNG_DẪN; Ctrl-D để thoát."
-    )
+    print(cli_text("chat.welcome"))
     buttons: list[Button] = []
     pending: Inbound | None = Inbound(channel=CHANNEL, user_id=user, text="/start")
     while True:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from bot.cli_texts import cli_text
 from knowledge.faq import FaqIndex, FaqMatch, FaqResult, load_eval, message
 from knowledge.faq.models import RANKER_PATH
 
@@ -55,7 +56,7 @@ def _dump(obj: object) -> None:
 
 
 def faq(
-    question: Annotated[str | None, typer.Argument(help='The question, e.g. "mã bhxh là số nào".')] = None,
+    question: Annotated[str | None, typer.Argument(help=cli_text("faq.question_help"))] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print JSON; without a question, read stdin line by line.")
     ] = False,
@@ -107,9 +108,7 @@ def _answer(index: FaqIndex, question: str, as_json: bool) -> None:
 def _answer_stdin(index: FaqIndex, as_json: bool) -> None:
     """One JSON object per question line; without --json there is nothing to read stdin for."""
     if not as_json:
-        typer.echo(
-            'Thiếu câu hỏi. Ví dụ: vssid-bot faq "mã bhxh là số nào" (hoặc --json để đọc từ stdin).', err=True
-        )
+        typer.echo(cli_text("faq.missing_question"), err=True)
         raise typer.Exit(2)
     for line in sys.stdin:
         line = line.rstrip("\r\n")

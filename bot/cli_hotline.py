@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from bot.cli_options import DataDirOption, JsonOption, print_json
+from bot.cli_texts import cli_text
 from bot.config import Settings, load_settings
 
 handoff_app = typer.Typer(
@@ -145,7 +146,7 @@ def _act(data_dir: Any, username: str, action: str, ticket_id: int, text: str = 
             await assistant.close()
 
     if action == "reply" and not text.strip():
-        typer.echo('Error: the reply is empty; example: vssid-bot tickets reply 12 "Chào chị, ..."', err=True)
+        typer.echo(cli_text("tickets.empty_reply"), err=True)
         raise typer.Exit(2)
     ticket = asyncio.run(run())
     if ticket is None:

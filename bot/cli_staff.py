@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from bot.cli_options import DataDirOption, JsonOption, print_json
+from bot.cli_texts import cli_text
 from bot.config import load_settings
 
 staff_app = typer.Typer(
@@ -36,7 +37,7 @@ def add(
         bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin.")
     ] = False,
     display_name: Annotated[
-        str, typer.Option("--display-name", help='How citizens see the name, e.g. "Chị Lan".')
+        str, typer.Option("--display-name", help=cli_text("staff.display_name_help"))
     ] = "",
     school: Annotated[
         str | None,

@@ -106,14 +106,17 @@ class NotificationPump:
             return [
                 Outbound(
                     self.texts("notices.approved", **context),
-                    (Button("Hỗ trợ tài khoản", "flow:account_help"),),
+                    (Button(self.texts("notices.account_help_button"), "flow:account_help"),),
                 )
             ]
         again = "flow:child_registration" if owner.kind == "child" else "flow:registration"
         return [
             Outbound(
                 self.texts("notices.rejected", **context),
-                (Button("Đăng ký lại", again), Button("Theo dõi hồ sơ", "cmd:status")),
+                (
+                    Button(self.texts("notices.register_again_button"), again),
+                    Button(self.texts("notices.status_button"), "cmd:status"),
+                ),
             )
         ]
 
@@ -141,7 +144,7 @@ class NotificationPump:
                 )
                 buttons = (
                     Button(self.texts("notices.stop_reminders"), "reminders:stop"),
-                    Button("Theo dõi hồ sơ", "cmd:status"),
+                    Button(self.texts("notices.status_button"), "cmd:status"),
                 )
                 queued += await asyncio.to_thread(
                     self.store.enqueue_notice,

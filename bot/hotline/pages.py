@@ -15,18 +15,18 @@ from aiohttp import web
 from bot.config import Settings
 from bot.console.auth import Staff
 from bot.console.web import PREFIX, Console
-from bot.hotline.desk import HotlineDesk
+from bot.hotline.desk import HotlineDesk, hotline_texts
 from bot.hotline.handoffs import FLOWS, HandoffRefused, create_handoff, qr_svg
 from bot.hotline.store import STATUSES, fields_of, ticket_json
 from bot.schools.links import telegram_username
 
 ROLES = ("hotline", "admin")
-FLOW_LABELS = {
-    "registration": "Đăng ký tài khoản VssID",
-    "child_registration": "Đăng ký cho con dưới 18 tuổi",
-    "install_guide": "Cài ứng dụng VssID",
-    "account_help": "Hỗ trợ tài khoản",
-}
+
+
+def _flow_labels() -> dict[str, str]:
+    """What staff see for each guide a ticket or handoff is about (hotline texts.yaml)."""
+    labels: dict[str, str] = hotline_texts().raw("flow_labels")
+    return labels
 
 
 class HotlinePages:
@@ -40,8 +40,9 @@ class HotlinePages:
     def mount(self) -> None:
         c = self.console
         c.add_templates(Path(__file__).with_name("templates"))
-        c.add_nav("Phiếu hỗ trợ", PREFIX + "/tickets", ROLES)
-        c.add_nav("Tạo đường dẫn", PREFIX + "/handoffs", ROLES)
+        texts = hotline_texts()
+        c.add_nav(texts("nav.tickets"), PREFIX + "/tickets", ROLES)
+        c.add_nav(texts("nav.handoffs"), PREFIX + "/handoffs", ROLES)
         c.add_panel("hotline_panel.html.j2", self._panel)
         c.route("GET", "/tickets", self.tickets, ROLES)
         c.route("GET", "/api/tickets", self.tickets_json, ROLES)
@@ -91,7 +92,7 @@ class HotlinePages:
             ticket=ticket,
             fields=fields_of(ticket),
             messages=messages,
-            flow_label=FLOW_LABELS.get(ticket.flow or "", ticket.flow or ""),
+            flow_label=_flow_labels().get(ticket.flow or "", ticket.flow or ""),
         )
 
     async def _act(self, request: web.Request, staff: Staff, action: str) -> web.StreamResponse:
@@ -121,7 +122,7 @@ class HotlinePages:
     def _handoff_page(self, request: web.Request, staff: Staff, **context: Any) -> web.Response:
         values = {"error": "", "result": None, "qr": {}, "form": {}, **context}
         return self.console.render(
-            request, "handoff.html.j2", staff, flows=[(f, FLOW_LABELS[f]) for f in FLOWS], **values
+            request, "handoff.html.j2", staff, flows=[(f, _flow_labels()[f]) for f in FLOWS], **values
         )
 
     async def handoff_form(self, request: web.Request, staff: Staff) -> web.StreamResponse:

@@ -27,8 +27,7 @@ from knowledge import admin_units
 
 ROLES = ("admin", "school")
 COLORS = {"self": "#1f6fb2", "children": "#e07b00"}
-GROUP_LABELS = {"self": "bản thân", "children": "cho con"}
-KEY_LABELS = {"province": "Tỉnh/thành phố", "ward": "Phường/xã"}
+KEYS = ("province", "ward")  # the roll-up tables' keys, labelled like the export's columns
 
 
 @dataclass(frozen=True)
@@ -71,7 +70,7 @@ class Chart:
                     width=round(span * row[f"{group}_{stage}"] / self.largest),
                     value=row[f"{group}_{stage}"],
                     group=group,
-                    group_label=GROUP_LABELS[group],
+                    group_label=school_text(f"group.{group}"),
                     color=COLORS[group],
                 )
                 for j, group in enumerate(COLORS)
@@ -92,7 +91,7 @@ class SchoolPages:
 
         c = self.console
         c.add_templates(Path(__file__).with_name("templates"))
-        c.add_nav("Trường học", PREFIX + "/schools", ROLES)
+        c.add_nav(school_text("nav.schools"), PREFIX + "/schools", ROLES)
         c.route("GET", "/schools", self.page, ROLES)
         c.route("GET", "/schools/export.csv", self.export_csv, ROLES)
         c.route("GET", "/schools/export.xlsx", self.export_xlsx, ROLES)
@@ -139,10 +138,20 @@ class SchoolPages:
             chart=Chart(rows),
             colors=COLORS,
             rollups=[
-                ("Theo phường/xã", "by-ward", ("province", "ward"), roll_up(rows, ("province", "ward"))),
-                ("Theo tỉnh/thành phố", "by-province", ("province",), roll_up(rows, ("province",))),
+                (
+                    school_text("rollup.by_ward"),
+                    "by-ward",
+                    ("province", "ward"),
+                    roll_up(rows, ("province", "ward")),
+                ),
+                (
+                    school_text("rollup.by_province"),
+                    "by-province",
+                    ("province",),
+                    roll_up(rows, ("province",)),
+                ),
             ],
-            key_labels=KEY_LABELS,
+            key_labels={k: school_text(f"column.{k}") for k in KEYS},
             deadline=deadline,
             days_left=days_left(deadline, today_in_vietnam()),
             deadline_error=deadline_error,

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine as SqlEngine
 from sqlmodel import Session, col, select
 
 from bot.schema import School, utcnow
+from bot.schools.texts import school_text
 from knowledge import admin_units
 
 COLUMNS = ("code", "name", "province", "ward", "contact")
@@ -52,13 +53,13 @@ class SchoolRecord:
 def _province(text: str) -> tuple[admin_units.Unit | None, str | None]:
     if text.isdigit():
         unit = admin_units.province(int(text))
-        return unit, None if unit else f"province code {text} is not one of the 34 provinces of 2025"
+        return unit, None if unit else school_text("csv.province_code_unknown", text=text)
     match = admin_units.match_province(text)
     unit = match.unit
     if unit is None or not match.exact:
-        return None, f"province «{text}» is not a 2025 province name (e.g. «Thành phố Hồ Chí Minh» or 79)"
+        return None, school_text("csv.province_unknown", text=text)
     if match.old_name:
-        return None, f"«{text}» is a province before 2025: write «{unit.name}» ({unit.code})"
+        return None, school_text("csv.province_before_2025", text=text, name=unit.name, code=unit.code)
     return unit, None
 
 
@@ -66,13 +67,12 @@ def _ward(province: admin_units.Unit, text: str) -> tuple[admin_units.Unit | Non
     if text.isdigit():
         unit = admin_units.ward(int(text))
         if unit is None or unit.province_code != province.code:
-            return None, f"ward code {text} is not a 2025 ward of {province.name}"
+            return None, school_text("csv.ward_code_unknown", text=text, province=province.name)
         return unit, None
     match = admin_units.match_ward(province.code, text)
     if match.unit is None or not match.exact:
         example = admin_units.example_ward(province.code)
-        hint = f" (e.g. «{example.name}» or {example.code})" if example else ""
-        return None, f"ward «{text}» is not a 2025 ward of {province.name}{hint}"
+        return None, school_text("csv.ward_unknown", text=text, province=province.name, example=example)
     return match.unit, None
 
 
@@ -80,7 +80,7 @@ def _pupils(text: str) -> tuple[int | None, str | None]:
     if not text:
         return None, None
     if not text.isdigit() or int(text) == 0:
-        return None, f"pupils «{text}» must be a whole number above 0 (e.g. 850) or left empty"
+        return None, school_text("csv.pupils_bad", text=text)
     return int(text), None
 
 
@@ -88,11 +88,9 @@ def _row(row: dict[str, str]) -> tuple[SchoolRecord | None, list[str]]:
     value = {k: (row.get(k) or "").strip() for k in (*COLUMNS, *OPTIONAL_COLUMNS)}
     problems = []
     if not CODE.match(value["code"]):
-        problems.append(
-            f"code «{value['code']}» must be 1-57 letters, digits, '-' or '_' (e.g. THCS-LeLoi-Q7)"
-        )
+        problems.append(school_text("csv.code_bad", code=value["code"]))
     if not value["name"]:
-        problems.append("name is empty (e.g. Trường THCS Lê Lợi)")
+        problems.append(school_text("csv.name_empty"))
     province, problem = _province(value["province"])
     ward = None
     if problem:
