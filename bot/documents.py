@@ -23,13 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import yaml
 from jinja2.sandbox import SandboxedEnvironment
 
 from bot.cpu import CpuPool, default_pool
 from bot.crypto import Keyring
 from bot.private import write_private
 from dialogs.ports import Declaration, paper_deadline
+from knowledge import yamlfile
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def today_in_vietnam() -> date:
 
 @cache
 def _catalog() -> dict[str, Any]:
-    return yaml.safe_load((TEMPLATES_DIR / "to_khai.yaml").read_text(encoding="utf-8"))
+    return yamlfile.safe_load((TEMPLATES_DIR / "to_khai.yaml").read_text(encoding="utf-8"))
 
 
 @cache

@@ -18,9 +18,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from jinja2 import StrictUndefined, Template
 from jinja2.sandbox import SandboxedEnvironment
+
+from knowledge import yamlfile
 
 # Helpers every template may call, registered by the modules that own them (dialogs.texts
 # registers the label helpers); registration happens before the first render.
@@ -105,5 +106,5 @@ class Catalog:
 @cache
 def catalog(path: Path) -> Catalog:
     """The catalog in `path`, read once per process (edit the YAML, restart the bot)."""
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    data = yamlfile.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     return Catalog(data, name=Path(path).name)

@@ -29,7 +29,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Literal
 
-import yaml
+from knowledge import yamlfile
 
 CardKind = Literal["cccd", "bhyt"]
 
@@ -39,7 +39,7 @@ _CCCD_NUMBER = re.compile(r"\d{12}")
 _BHYT_CODE = re.compile(r"[A-Z]{2}[1-5]\d{12}")
 _SOCIAL_INSURANCE_CODE = re.compile(r"\d{10}")
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
-_BHYT_GENDER: dict[str, str] = yaml.safe_load(
+_BHYT_GENDER: dict[str, str] = yamlfile.safe_load(
     Path(__file__).with_name("cards.yaml").read_text(encoding="utf-8")
 )["bhyt_genders"]
 

@@ -11,7 +11,7 @@ import re
 import unicodedata
 from pathlib import Path
 
-import yaml
+from knowledge import yamlfile
 
 _SPACES = re.compile(r"\s+")
 _NON_WORD = re.compile(r"[^\w\s]", re.UNICODE)
@@ -81,7 +81,7 @@ _DIGIT_GAP = re.compile(r"(?<=\d) (?=\d)")
 @functools.cache
 def _teencode() -> tuple[re.Pattern[str], dict[str, str]]:
     """The abbreviation table as one whole-word regex (longest variant first) and its map."""
-    raw = yaml.safe_load(_TEENCODE_PATH.read_text(encoding="utf-8")) or {}
+    raw = yamlfile.safe_load(_TEENCODE_PATH.read_text(encoding="utf-8")) or {}
     table: dict[str, str] = {}
     for canonical, variants in raw.items():
         target = fold(str(canonical))

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import phonenumbers
-import yaml
 from pydantic import BaseModel
 
 from dialogs.ports import IdKind, Relationship
+from knowledge import yamlfile
 
 HERE = Path(__file__).resolve().parent
 PEOPLE_PATH = HERE / "people.yaml"
@@ -46,14 +46,14 @@ class SeedPerson(BaseModel):
 
 
 def load_people(path: Path = PEOPLE_PATH) -> list[SeedPerson]:
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data = yamlfile.safe_load(path.read_text(encoding="utf-8"))
     return [SeedPerson.model_validate(item) for item in data["people"]]
 
 
 @cache
 def load_texts(path: Path = TEXTS_PATH) -> dict[str, Any]:
     """The SMS texts and refusal reasons (texts.yaml)."""
-    texts: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    texts: dict[str, Any] = yamlfile.safe_load(path.read_text(encoding="utf-8"))
     return texts
 
 

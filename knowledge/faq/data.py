@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
+from knowledge import yamlfile
 
 KNOWLEDGE = Path(__file__).resolve().parent.parent
 FAQ_PATH = KNOWLEDGE / "faq.yaml"
@@ -121,7 +121,7 @@ def read_faq(path: Path = FAQ_PATH) -> FaqFile:
 
 @functools.cache
 def _parse(path: Path, _mtime_ns: int, _size: int) -> FaqFile:
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    raw = yamlfile.safe_load(path.read_text(encoding="utf-8")) or {}
     return FaqFile(
         entries=tuple(_entries(path.name, raw.get("entries") or [])),
         out_of_scope=_strings(raw.get("out_of_scope")),

@@ -9,11 +9,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import yaml
 from rapidfuzz.distance import OSA
 
+from knowledge import yamlfile
+
 # Vietnamese word lists the matcher reads as data (knowledge/faq/words.yaml).
-_WORDS = yaml.safe_load((Path(__file__).with_name("words.yaml")).read_text(encoding="utf-8"))
+_WORDS = yamlfile.safe_load((Path(__file__).with_name("words.yaml")).read_text(encoding="utf-8"))
 
 PAIR_WEIGHT = 0.5
 """Word pairs confirm words already counted; half weight keeps one pair from dominating."""
