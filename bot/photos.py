@@ -28,17 +28,19 @@ import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 from PIL import Image, ImageOps
 
-from bot.cardscan import read_qr_texts
 from bot.cpu import CpuPool, default_pool
 from bot.crypto import Keyring, open_file
 from bot.jpeg import strip_metadata
 from bot.private import private_dir, write_private
 from dialogs.ports import PhotoRejected, StoredPhoto
 from knowledge.cards import cccd_fields
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -345,6 +347,8 @@ def sharpness(image: Image.Image) -> float:
     # kernel filter does) in numpy: the same numbers as Pillow's MedianFilter and Kernel,
     # several times faster. Only pixels 2 or more from the edge are used, where neither
     # filter needs to invent a border.
+    import numpy as np  # here, not at the top: a start-up that checks no photo skips numpy
+
     median = _median3(np.asarray(gray)).astype(np.int16)
     centre = median[1:-1, 1:-1]
     laplacian = median[:-2, 1:-1] + median[2:, 1:-1] + median[1:-1, :-2] + median[1:-1, 2:] - 4 * centre + 128
@@ -361,6 +365,8 @@ _MEDIAN9 = (
 
 def _median3(pixels: np.ndarray) -> np.ndarray:
     """3x3 median of every pixel not on the edge (the result is 2 smaller each way)."""
+    import numpy as np
+
     height, width = pixels.shape
     p = [pixels[dy : height - 2 + dy, dx : width - 2 + dx] for dy in range(3) for dx in range(3)]
     for a, b in _MEDIAN9:
@@ -401,6 +407,13 @@ def _plain_rgb(image: Image.Image) -> Image.Image:
     clean = Image.new("RGB", rgb.size)
     clean.paste(rgb)
     return clean
+
+
+def read_qr_texts(source: bytes | Image.Image) -> list[str]:
+    """`bot.cardscan.read_qr_texts`, imported on first use (numpy, zxing)."""
+    from bot.cardscan import read_qr_texts as read
+
+    return read(source)
 
 
 def _looks_like_heif(data: bytes) -> bool:

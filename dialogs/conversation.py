@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dialogs.catalog import Catalog
 from dialogs.flow import Flow, Step
@@ -18,7 +18,9 @@ from dialogs.messages import Button, Outbound
 from dialogs.payloads import Payload
 from dialogs.ports import DocumentRenderer, PhotoStore, RegistrationBackend
 from dialogs.state import ConversationState, Pending, PendingType
-from knowledge.faq import FaqIndex
+
+if TYPE_CHECKING:
+    from knowledge.faq.index import FaqIndex
 
 
 @dataclass

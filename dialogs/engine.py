@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dialogs import actions, asking, buttons, cardfill, guardian, my_data, navigation, payloads, questions
 from dialogs.catalog import Catalog
@@ -38,7 +38,9 @@ from dialogs.parsing import Accepted, Ambiguous, NeedsConfirmation, ParseResult,
 from dialogs.ports import PhotoRejected
 from dialogs.state import ConversationState, Flags, Pending, PendingType
 from dialogs.texts import Texts, holds, render
-from knowledge.faq import FaqIndex
+
+if TYPE_CHECKING:
+    from knowledge.faq.index import FaqIndex
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,8 @@ class Engine:
     @property
     def faq(self) -> FaqIndex:
         if self.services.faq is None:
+            from knowledge.faq.index import FaqIndex  # numpy & co. on first question only
+
             self.services.faq = FaqIndex.default()
         return self.services.faq
 

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dialogs import parsers
 from dialogs.fields import RejectedWithEscape, yes_no_word
 from dialogs.flow import Step, StepKind
 from dialogs.parsing import Accepted, Ambiguous, Choice, ParseResult, Rejected
 from dialogs.state import ConversationState, PendingType
-from knowledge.faq import FaqIndex, FaqResult
+from knowledge.faq import FaqResult
 from knowledge.text import fold
+
+if TYPE_CHECKING:
+    from knowledge.faq.index import FaqIndex
 
 # Whole-message words that act as global moves wherever the user is (compared folded).
 GLOBAL_WORDS = {

@@ -95,6 +95,20 @@ def test_starting_twice_on_a_migrated_database_changes_nothing(tmp_path):
     again.close()
 
 
+def test_the_quick_head_check_agrees_with_alembic(tmp_path):
+    """Start-up skips alembic when the SQLite file is at the newest revision, read from the
+    scripts' own lines: that reading must name the head alembic names, and a file at an
+    older revision (or without one) is not taken for migrated."""
+    assert migrate.head_from_files() == migrate.head_revision()
+    path = tmp_path / "bot.sqlite3"
+    ConversationStore(f"sqlite:///{path}").close()
+    assert migrate._sqlite_at_head(str(path))
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE alembic_version SET version_num = '0004'")
+    assert not migrate._sqlite_at_head(str(path))
+    assert not migrate._sqlite_at_head(str(tmp_path / "missing.sqlite3"))
+
+
 @pytest.fixture(params=KINDS)
 def empty_database(request, tmp_path):
     """A URL to a database with no tables at all."""

@@ -29,8 +29,6 @@ from knowledge.faq.data import (
     message,
     read_faq,
 )
-from knowledge.faq.index import FaqIndex
-from knowledge.faq.scoring import Analysis, Candidate
 
 __all__ = [
     "FAQ_PATH",
@@ -52,3 +50,17 @@ __all__ = [
     "message",
     "read_faq",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # The matcher itself (numpy, rapidfuzz) is imported on first use, not with the package:
+    # most start-ups (a terminal chat, a channel) answer their first message without it.
+    if name == "FaqIndex":
+        from knowledge.faq.index import FaqIndex
+
+        return FaqIndex
+    if name in ("Analysis", "Candidate"):
+        from knowledge.faq import scoring
+
+        return getattr(scoring, name)
+    raise AttributeError(name)
