@@ -10,11 +10,16 @@ request goes to the next worker in turn (a load balancer without stickiness); a 
 that fails (connection refused, 5xx) is sent again with the same message_id to the next
 worker. A third of the way through, worker 1 is SIGKILLed and started again.
 
-    python bench/load.py [--workers 1,2,4] [--conversations N]
+    python bench/load.py [--workers 1,2,4] [--conversations N] [--no-kill]
 
 The last line printed is JSON: {"runs": [{"workers", "conversations", "registrations_per_s",
-"p50_ms", "p99_ms", "lost", "duplicated"}], "scaling_4_over_1"}. `lost`: parents without
-their PDF at the end; `duplicated`: declarations the backend received beyond one per parent.
+"p50_ms", "p99_ms", "lost", "duplicated", "steps"}], "scaling_4_over_1"}. `lost`: parents
+without their PDF at the end; `duplicated`: declarations the backend received beyond one per
+parent; `steps`: {"text", "photo", "pdf"} -> {"count", "p50_ms", "p99_ms"}, the reply time
+as the parent sees it (retries after a 503 or a dead worker included) at text and button
+steps, at photo steps, and at the OTP step that renders the Tờ khai. `--no-kill` leaves every
+worker running (the one-process latency figures of issue 19: `--workers 1 --conversations
+1000 --no-kill`).
 """
 
 from __future__ import annotations
@@ -147,6 +152,7 @@ class Driver:
     session: aiohttp.ClientSession
     expected: int  # requests a run is expected to make
     latencies: list[float] = field(default_factory=list)
+    by_step: dict[str, list[float]] = field(default_factory=dict)
     sent: int = 0
     third_sent: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -156,15 +162,19 @@ class Driver:
             self.third_sent.set()
         return self.cluster.url(self.sent % self.cluster.workers)
 
-    async def post(self, conversation: str, message_id: str, body: dict[str, Any]) -> list[dict]:
+    async def post(
+        self, conversation: str, message_id: str, body: dict[str, Any], step: str = "text"
+    ) -> list[dict]:
         started = time.monotonic()
         while time.monotonic() - started < RETRY_FOR_S:
             url = f"{self._next_worker()}/api/chat/{conversation}/messages"
             with contextlib.suppress(aiohttp.ClientError, OSError, asyncio.TimeoutError):
                 async with self.session.post(url, **_request(message_id, body)) as response:
                     if response.status == 200:
+                        replies = (await response.json())["replies"]
                         self.latencies.append(time.monotonic() - started)
-                        return (await response.json())["replies"]
+                        self.by_step.setdefault(step, []).append(time.monotonic() - started)
+                        return replies
             await asyncio.sleep(0.2)
         raise RuntimeError("a message got no answer from any worker")
 
@@ -206,9 +216,10 @@ class Parent:
     def phone(self) -> str:
         return f"098{self.number:07d}"
 
-    async def send(self, **body: Any) -> list[dict]:
+    async def send(self, step: str = "", **body: Any) -> list[dict]:
         self.count += 1
-        self.replies = await self.driver.post(self.conversation, f"m{self.count}", body)
+        step = step or ("photo" if "photo" in body else "text")
+        self.replies = await self.driver.post(self.conversation, f"m{self.count}", body, step)
         return self.replies
 
     async def press(self, label: str) -> list[dict]:
@@ -238,7 +249,7 @@ async def register(parent: Parent, photos: dict[str, bytes]) -> bool:
     await parent.press("Bỏ qua")
     await parent.press("Thông tin đúng, tiếp tục")
     await parent.press("Đồng ý")
-    done = await parent.send(text=await parent.otp())
+    done = await parent.send(text=await parent.otp(), step="pdf")
     documents = [r["document"] for r in done if r.get("document")]
     if not documents:
         return False
@@ -246,7 +257,7 @@ async def register(parent: Parent, photos: dict[str, bytes]) -> bool:
     return pdf.startswith(b"%PDF")
 
 
-async def one_run(workers: int, conversations: int, postgres_url: str) -> dict[str, Any]:
+async def one_run(workers: int, conversations: int, postgres_url: str, kill: bool = True) -> dict[str, Any]:
     data_dir = Path(tempfile.mkdtemp(prefix="vssid-load-"))
     if workers > 1:
         if not postgres_url:
@@ -265,7 +276,9 @@ async def one_run(workers: int, conversations: int, postgres_url: str) -> dict[s
             driver = Driver(cluster, session, expected=conversations * MESSAGES_PER_REGISTRATION)
             parents = [Parent(driver, n) for n in range(conversations)]
             started = time.monotonic()
-            killer = asyncio.create_task(kill_and_restart(cluster, session, driver))
+            killer = asyncio.create_task(
+                kill_and_restart(cluster, session, driver) if kill else asyncio.sleep(0)
+            )
             done = await asyncio.gather(*(register(p, photos) for p in parents), return_exceptions=True)
             elapsed = time.monotonic() - started
             if not killer.done():  # the run ended (or failed) before a third of its messages
@@ -275,7 +288,17 @@ async def one_run(workers: int, conversations: int, postgres_url: str) -> dict[s
             declarations = await driver.backend("/v1/declarations")
         finally:
             cluster.stop()
-    return summary(workers, conversations, elapsed, driver.latencies, done, declarations, parents)
+    run = summary(workers, conversations, elapsed, driver.latencies, done, declarations, parents)
+    return run | {"steps": {step: _percentiles(times) for step, times in sorted(driver.by_step.items())}}
+
+
+def _percentiles(times: list[float]) -> dict[str, int]:
+    ordered = sorted(times) or [0.0]
+    return {
+        "count": len(times),
+        "p50_ms": round(statistics.median(ordered) * 1000),
+        "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000),
+    }
 
 
 async def kill_and_restart(cluster: Cluster, session: aiohttp.ClientSession, driver: Driver) -> None:
@@ -315,11 +338,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", default="1,2,4", help="worker counts to run, comma-separated")
     parser.add_argument("--conversations", type=int, default=40, help="parents registering at once")
+    parser.add_argument("--no-kill", action="store_true", help="do not SIGKILL a worker mid-run")
     args = parser.parse_args()
     postgres_url = os.environ.get("VSSID_LOAD_POSTGRES_URL") or os.environ.get("VSSID_TEST_POSTGRES_URL", "")
     runs = []
     for workers in [int(w) for w in args.workers.split(",") if w.strip()]:
-        run = asyncio.run(one_run(workers, args.conversations, postgres_url))
+        run = asyncio.run(one_run(workers, args.conversations, postgres_url, kill=not args.no_kill))
         print(f"{workers} worker(s): {run}", file=sys.stderr)
         runs.append(run)
     rates = {run["workers"]: run["registrations_per_s"] for run in runs}
