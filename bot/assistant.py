@@ -344,6 +344,12 @@ async def _warm_up(engine: Engine) -> None:
     # included) about half a second: off the event loop, before the first question.
     await asyncio.to_thread(admin_units.preload)
     await asyncio.to_thread(_load_faq, engine)
+    documents = engine.services.documents
+    if hasattr(documents, "warm_up"):  # the PDF fonts cut and parsed before the first Tờ khai
+        try:
+            await documents.warm_up()
+        except Exception:  # the first document will try again, and say what is wrong
+            log.exception("PDF warm-up failed")
     freeze_long_lived_objects()
 
 

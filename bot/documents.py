@@ -131,6 +131,11 @@ class PdfDocumentRenderer:
         log.info("declaration PDF written: receipt=%s kind=%s bytes=%d", receipt, declaration.kind, len(data))
         return final
 
+    async def warm_up(self) -> None:
+        """Cut the fonts (once per data dir, kept on disk) and parse them in a CPU worker, so
+        the first parent to finish does not wait for it; harmless if it runs twice."""
+        await (self.cpu or default_pool()).run(warm_up, self.cache_dir)
+
     def declaration_form(self, receipt: str, declaration: Declaration, agency: dict) -> list[Block]:
         """The filled-in form as layout blocks (see `Block`)."""
         today = self._today()
@@ -282,6 +287,11 @@ def _small_fonts(cache_dir: Path) -> dict[str, Path]:
             write_private(target, buffer.getvalue())
         fonts[style] = target
     return fonts
+
+
+def warm_up(cache_dir: Path) -> None:
+    """What the first document would pay for: fpdf2's import, the fonts cut and parsed."""
+    _parsed_fonts(tuple(_small_fonts(cache_dir).items()))
 
 
 def layout_pdf(form: list[Block], cache_dir: Path) -> bytes:

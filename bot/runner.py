@@ -163,7 +163,10 @@ async def _default_assistant(settings: Settings) -> Any:
     from bot.cpu import CpuPool
 
     # Photo checks and PDFs in worker processes: the event loop and the I/O threads stay free.
-    cpu = CpuPool.processes(settings.cpu_workers or None, preload=("bot.photos", "bot.documents"))
+    # The forkserver imports what they use once (bot.photos and bot.documents import numpy,
+    # the card reader and fpdf2 lazily, for the terminal's cold start), so no worker pays it.
+    preload = ("bot.photos", "bot.documents", "bot.cardscan", "numpy", "fpdf", "fontTools.subset")
+    cpu = CpuPool.processes(settings.cpu_workers or None, preload=preload)
     return await build_assistant(settings, warm_up=True, cpu=cpu)
 
 
