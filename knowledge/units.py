@@ -16,8 +16,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from rapidfuzz import fuzz
+
+from knowledge import yamlfile
 
 from . import vnau
 from .text import collapse_spaces, fold, nfc
@@ -29,7 +30,7 @@ _WORDS_PATH = Path(__file__).with_name("admin_units.yaml")
 @cache
 def words() -> dict[str, Any]:
     """Name prefixes and ward kinds (knowledge/admin_units.yaml)."""
-    data: dict[str, Any] = yaml.safe_load(_WORDS_PATH.read_text(encoding="utf-8"))
+    data: dict[str, Any] = yamlfile.safe_load(_WORDS_PATH.read_text(encoding="utf-8"))
     return data
 
 
