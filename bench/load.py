@@ -19,7 +19,9 @@ parent; `steps`: {"text", "photo", "pdf"} -> {"count", "p50_ms", "p99_ms"}, the 
 as the parent sees it (retries after a 503 or a dead worker included) at text and button
 steps, at photo steps, and at the OTP step that renders the Tờ khai. `--no-kill` leaves every
 worker running (the one-process latency figures of issue 19: `--workers 1 --conversations
-1000 --no-kill`).
+1000 --no-kill`); `--think-s S` makes each parent pause S seconds on average before each
+message, as people read and type (without it every parent answers at once, and each reply
+waits behind the other parents' messages: reply time ≈ parents / messages per second).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import asyncio
 import contextlib
 import json
 import os
+import random
 import re
 import secrets
 import signal
@@ -208,6 +211,7 @@ class Parent:
 
     driver: Driver
     number: int
+    think_s: float = 0.0  # mean pause before each message (reading, typing), uniform 0..2x
     conversation: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     replies: list[dict] = field(default_factory=list)
     count: int = 0
@@ -217,6 +221,8 @@ class Parent:
         return f"098{self.number:07d}"
 
     async def send(self, step: str = "", **body: Any) -> list[dict]:
+        if self.think_s:
+            await asyncio.sleep(random.uniform(0, 2 * self.think_s))
         self.count += 1
         step = step or ("photo" if "photo" in body else "text")
         self.replies = await self.driver.post(self.conversation, f"m{self.count}", body, step)
@@ -257,7 +263,9 @@ async def register(parent: Parent, photos: dict[str, bytes]) -> bool:
     return pdf.startswith(b"%PDF")
 
 
-async def one_run(workers: int, conversations: int, postgres_url: str, kill: bool = True) -> dict[str, Any]:
+async def one_run(
+    workers: int, conversations: int, postgres_url: str, kill: bool = True, think_s: float = 0.0
+) -> dict[str, Any]:
     data_dir = Path(tempfile.mkdtemp(prefix="vssid-load-"))
     if workers > 1:
         if not postgres_url:
@@ -274,7 +282,7 @@ async def one_run(workers: int, conversations: int, postgres_url: str, kill: boo
         try:
             await cluster.start(session)
             driver = Driver(cluster, session, expected=conversations * MESSAGES_PER_REGISTRATION)
-            parents = [Parent(driver, n) for n in range(conversations)]
+            parents = [Parent(driver, n, think_s) for n in range(conversations)]
             started = time.monotonic()
             killer = asyncio.create_task(
                 kill_and_restart(cluster, session, driver) if kill else asyncio.sleep(0)
@@ -339,11 +347,20 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2,4", help="worker counts to run, comma-separated")
     parser.add_argument("--conversations", type=int, default=40, help="parents registering at once")
     parser.add_argument("--no-kill", action="store_true", help="do not SIGKILL a worker mid-run")
+    parser.add_argument(
+        "--think-s",
+        type=float,
+        default=0.0,
+        help="mean pause of a parent before each message (0: answer at once, a closed loop in "
+        "which every reply waits for the N-1 others: reply time = N / throughput)",
+    )
     args = parser.parse_args()
     postgres_url = os.environ.get("VSSID_LOAD_POSTGRES_URL") or os.environ.get("VSSID_TEST_POSTGRES_URL", "")
     runs = []
     for workers in [int(w) for w in args.workers.split(",") if w.strip()]:
-        run = asyncio.run(one_run(workers, args.conversations, postgres_url, kill=not args.no_kill))
+        run = asyncio.run(
+            one_run(workers, args.conversations, postgres_url, kill=not args.no_kill, think_s=args.think_s)
+        )
         print(f"{workers} worker(s): {run}", file=sys.stderr)
         runs.append(run)
     rates = {run["workers"]: run["registrations_per_s"] for run in runs}
