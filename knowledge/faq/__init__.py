@@ -12,6 +12,8 @@ The knowledge base is knowledge/faq.yaml (reviewable by a non-programmer). The p
 - `training`: evaluation and fitting, offline only (never imported by the bot).
 """
 
+from typing import TYPE_CHECKING
+
 from knowledge.faq.data import (
     FAQ_PATH,
     OUT_OF_SCOPE,
@@ -50,6 +52,10 @@ __all__ = [
     "message",
     "read_faq",
 ]
+
+if TYPE_CHECKING:  # imported on first use (below); type checkers see them as usual
+    from knowledge.faq.index import FaqIndex
+    from knowledge.faq.scoring import Analysis, Candidate
 
 
 def __getattr__(name: str) -> object:
