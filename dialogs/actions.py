@@ -246,7 +246,7 @@ async def finish_declaration(engine: Conversation, state: ConversationState, tur
     except Exception:  # the declaration is submitted whatever happens to the PDF
         log.exception("rendering the declaration PDF failed")
     _remember(engine, state, declaration, agency, document)
-    state.values["_paper_deadline"] = paper_deadline(engine.services.clock().date())
+    state.flags.paper_deadline = paper_deadline(engine.services.clock().date())
     text = (
         render(step.prompt, **engine.context(state))
         if step and step.prompt

@@ -51,6 +51,8 @@ class Flags(BaseModel):
     card_filled: list[str] = Field(default_factory=list)
     # The phone hotline staff noted on a handoff link: offered as a button at the phone step.
     handoff_phone: str | None = None
+    # The day the paper form is due (dd/mm/yyyy), for the flow's last word.
+    paper_deadline: str | None = None
 
 
 # Where flags lived before they had a place of their own: underscore keys among the values.
@@ -64,6 +66,7 @@ LEGACY_FLAG_KEYS = {
     "_cards_used": "cards_used",
     "_card_filled": "card_filled",
     "_handoff_phone": "handoff_phone",
+    "_paper_deadline": "paper_deadline",
 }
 
 
