@@ -53,7 +53,7 @@ async def pick(engine: Engine, state: ConversationState, turn: Turn, payload: p.
         return False
     if payload.index >= len(pending.choices) or step is None or pending.step != step.id:
         return False
-    await engine._accept(state, turn, step, pending.choices[payload.index]["value"])
+    await engine.accept(state, turn, step, pending.choices[payload.index]["value"])
     return True
 
 
@@ -81,7 +81,7 @@ async def option(engine: Engine, state: ConversationState, turn: Turn, payload: 
     step = engine.step(state)
     if step is None or step.kind != StepKind.CHOICE or payload.index >= len(step.options):
         return False
-    await engine._choose_option(state, turn, step, step.options[payload.index])
+    await engine.choose_option(state, turn, step, step.options[payload.index])
     return True
 
 
@@ -132,7 +132,7 @@ async def skip(engine: Engine, state: ConversationState, turn: Turn, payload: p.
     step = engine.step(state)
     if step is None or not step.optional:
         return False
-    await engine._accept(state, turn, step, None)
+    await engine.accept(state, turn, step, None)
     return True
 
 
@@ -143,7 +143,7 @@ async def escape(engine: Engine, state: ConversationState, turn: Turn, payload: 
     state.flags.offered_escape = None
     state.flags.escapes.append(payload.name)
     if state.last_rejected:
-        await engine._text(state, turn, state.last_rejected)
+        await engine.on_text(state, turn, state.last_rejected)
     else:
         await engine.ask(state, turn)
     return True

@@ -147,7 +147,7 @@ async def on_text(engine: Engine, state: ConversationState, turn: Turn, step: St
         return True
     state.history.append(step.id)
     state.step = resume.id
-    await engine._text(state, turn, text)
+    await engine.on_text(state, turn, text)
     return True
 
 
@@ -156,7 +156,7 @@ async def on_button(engine: Engine, state: ConversationState, turn: Turn, arg: s
     proposal = state.flags.card_proposal or {}
     action, _, index = arg.partition(":")
     if step is None or step.kind != "card" or (action != "type" and not proposal):
-        await engine._stale(state, turn)
+        await engine.stale(state, turn)
     elif action == "type":
         _forget_proposal(state)
         await _go_on(engine, state, turn)
@@ -174,7 +174,7 @@ async def on_button(engine: Engine, state: ConversationState, turn: Turn, arg: s
         proposal["fixing"] = int(index)
         turn.say(texts()("type_field", label=item["label"], shown=item["shown"]))
     else:
-        await engine._stale(state, turn)
+        await engine.stale(state, turn)
 
 
 async def _on_card_button(engine: Any, state: ConversationState, turn: Turn, payload: Payload) -> None:
@@ -424,7 +424,7 @@ def _resume_step(engine: Engine, state: ConversationState) -> Step | None:
     while (
         flow is not None and step is not None and (not engine.applicable(state, step) or filled(state, step))
     ):
-        step = engine._following(flow, step)
+        step = engine.following(flow, step)
     return step
 
 

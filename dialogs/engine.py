@@ -87,7 +87,7 @@ class Engine:
         elif inbound.photo is not None:
             await self._photo(state, turn, inbound.photo)
         elif inbound.text is not None and inbound.text.strip():
-            await self._text(state, turn, inbound.text.strip())
+            await self.on_text(state, turn, inbound.text.strip())
         else:
             await self.reask(state, turn)
         return state, self._with_progress(state, turn.replies)
@@ -156,7 +156,7 @@ class Engine:
         flow = self.flow(state)
         assert flow is not None
         while step is not None and (not self.applicable(state, step) or cardfill.filled(state, step)):
-            step = self._following(flow, step)
+            step = self.following(flow, step)
         if step is None:
             self.end_flow(state)
             turn.say(self.texts("menu_prompt"), self.menu_buttons())
@@ -182,7 +182,7 @@ class Engine:
             return
         await self.ask(state, turn)
 
-    def _following(self, flow: Flow, step: Step) -> Step | None:
+    def following(self, flow: Flow, step: Step) -> Step | None:
         if step.next:
             return flow.step(step.next)
         position = flow.index[step.id] + 1
@@ -193,7 +193,7 @@ class Engine:
         step = self.step(state)
         if flow is None or step is None:
             return
-        following = flow.step(target) if target else self._following(flow, step)
+        following = flow.step(target) if target else self.following(flow, step)
         # Editing one field goes back to the summary, unless the field's side road (the
         # mã số BHXH look-up) is under way: that runs to its end first.
         if state.editing and not (following is not None and flow.on_side_road(following)):
@@ -259,9 +259,9 @@ class Engine:
                 await self.registry.buttons[type(pressed)](self, state, turn, pressed)
                 handled = True
         if not handled:
-            await self._stale(state, turn)
+            await self.stale(state, turn)
 
-    async def _stale(self, state: ConversationState, turn: Turn) -> None:
+    async def stale(self, state: ConversationState, turn: Turn) -> None:
         if self.step(state) is None:
             turn.say(self.texts("menu_prompt"), self.menu_buttons())
             return
@@ -309,11 +309,11 @@ class Engine:
                 ],
             )
             return
-        await self._accept(state, turn, step, stored.path)
+        await self.accept(state, turn, step, stored.path)
 
     # ---------------------------------------------------------------- text
 
-    async def _text(self, state: ConversationState, turn: Turn, text: str) -> None:
+    async def on_text(self, state: ConversationState, turn: Turn, text: str) -> None:
         step = self.step(state)
         if step is not None and step.kind == "card" and await cardfill.on_text(self, state, turn, step, text):
             return  # a proposal's answer or correction, or a value typed instead of the card
@@ -332,7 +332,7 @@ class Engine:
             await navigation.answer_pending_confirm(self, state, turn, verdict.yes)
         elif isinstance(verdict, Pick):
             if step is not None:
-                await self._accept(state, turn, step, verdict.value)
+                await self.accept(state, turn, step, verdict.value)
         elif isinstance(verdict, NotYesNo):
             turn.say(self.texts("choose_one"))
         elif isinstance(verdict, Press):
@@ -362,7 +362,7 @@ class Engine:
         if isinstance(result, Accepted):
             if result.notice:
                 turn.say(result.notice)
-            await self._accept(state, turn, step, result.value)
+            await self.accept(state, turn, step, result.value)
         elif isinstance(result, Ambiguous):
             choices = [{"label": c.label, "value": c.value} for c in result.choices]
             asking.offer_choices(self, state, step, choices)
@@ -398,14 +398,14 @@ class Engine:
         buttons += asking.own_buttons(step)
         turn.say(result.message, buttons)
 
-    async def _choose_option(self, state: ConversationState, turn: Turn, step: Step, option: Any) -> None:
+    async def choose_option(self, state: ConversationState, turn: Turn, step: Step, option: Any) -> None:
         if option.flow:
             self.end_flow(state)
             if option.then:
                 state.meta["after_finish"] = option.then
             await self.start_flow(state, turn, option.flow)
             return
-        await self._accept(state, turn, step, option.value, target=option.next)
+        await self.accept(state, turn, step, option.value, target=option.next)
 
     def _photo_error(self, rejected: PhotoRejected, kind: str | None) -> str:
         """The rejection in words, the photo kind's own wording first (a blurry portrait is
@@ -423,7 +423,7 @@ class Engine:
         if count == 3:
             turn.say(self.texts("too_many_attempts"), [Button(self.texts("help_button"), "nav:help")])
 
-    async def _accept(
+    async def accept(
         self, state: ConversationState, turn: Turn, step: Step, value: Any, target: str | None = None
     ) -> None:
         state.pending = None

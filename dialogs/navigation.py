@@ -82,7 +82,7 @@ async def global_move(engine: Engine, state: ConversationState, turn: Turn, move
     elif move == "skip":
         step = engine.step(state)
         if step and step.optional:
-            await engine._accept(state, turn, step, None)
+            await engine.accept(state, turn, step, None)
         else:
             turn.say(engine.texts("step_required"))
             await engine.reask(state, turn)
@@ -188,7 +188,7 @@ async def answer_pending_confirm(engine: Engine, state: ConversationState, turn:
     elif pending.type in {PendingType.CONFIRM, PendingType.QUESTION_OR_VALUE}:
         step = engine.step(state)
         if yes and step is not None:
-            await engine._accept(state, turn, step, pending.value)
+            await engine.accept(state, turn, step, pending.value)
         else:
             await engine.ask(state, turn, prefix=engine.texts("confirm_retype"))
     elif pending.type in engine.registry.confirms:

@@ -64,7 +64,7 @@ async def faq_entry(engine: Engine, state: ConversationState, turn: Turn, entry_
     try:
         entry = engine.faq.get(entry_id)
     except KeyError:
-        await engine._stale(state, turn)
+        await engine.stale(state, turn)
         return
     in_flow = engine.step(state) is not None
     say_answer(engine, turn, entry, in_flow)
