@@ -77,6 +77,8 @@ def photo_bytes(spec: str | tuple) -> bytes:
 
     if spec == "portrait":
         return imagegen.encode(imagegen.portrait_image())
+    if spec == "blurry_portrait":
+        return imagegen.encode(imagegen.blurred(imagegen.portrait_image(), 6))
     if spec == "document":
         return imagegen.sharp_document_jpeg()
     if spec == "text_file":
