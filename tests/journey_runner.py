@@ -26,7 +26,7 @@ import yaml
 
 JOURNEYS_DIR = Path(__file__).resolve().parent / "journeys"
 ACTIONS = ("type", "tap", "ask", "photo", "otp", "wait", "reload")
-CHECKS = ("expect", "not", "buttons", "exact_buttons", "step")
+CHECKS = ("expect", "not", "buttons", "exact_buttons", "step", "pdf")
 REASKED_PREFIX = "Quay lại việc đang làm:"
 
 
@@ -108,7 +108,7 @@ def photo_for(value: str | dict) -> bytes:
 class Reply:
     text: str
     buttons: tuple[tuple[str, str], ...]  # (label, payload)
-    document: bool = False
+    document: str | None = None  # the Tờ khai sent: a file path (engine) or a download link (web)
     progress: tuple[int, int] | None = None
 
     @property
@@ -151,7 +151,12 @@ class EngineDriver:
         inbound = Inbound("journey", self.user, message_id=f"{self.user}-{next(self._ids)}", **what)
         self.state, replies = await self.engine.handle(self.state, inbound)
         return [
-            Reply(r.text, tuple((b.label, b.payload) for b in r.buttons), r.document is not None, r.progress)
+            Reply(
+                r.text,
+                tuple((b.label, b.payload) for b in r.buttons),
+                str(r.document) if r.document else None,
+                r.progress,
+            )
             for r in replies
         ]
 
@@ -170,6 +175,9 @@ class EngineDriver:
         if step is None:
             return None
         return "otp" if step.parser == "otp_code" else str(getattr(step.kind, "value", step.kind))
+
+    async def document(self, where: str) -> bytes:
+        return Path(where).read_bytes()
 
     async def reload(self) -> list[Reply]:
         from dialogs.state import ConversationState
@@ -196,7 +204,7 @@ class WebDriver:
             Reply(
                 r["text"],
                 tuple((b["label"], b["payload"]) for b in r["buttons"]),
-                r["document"] is not None,
+                r["document"],
                 tuple(r["progress"]) if r.get("progress") else None,
             )
             for r in body["replies"]
@@ -212,6 +220,13 @@ class WebDriver:
         form = aiohttp.FormData()
         form.add_field("photo", data, filename="anh.jpg", content_type="image/jpeg")
         return await self._post(data=form)
+
+    async def document(self, where: str) -> bytes:
+        """The PDF behind the signed link, as the page's download button fetches it."""
+        path = "/" + where.split("//", 1)[-1].split("/", 1)[1] if "//" in where else where
+        async with self.session.get(self.base + path) as response:
+            assert response.status == 200
+            return await response.read()
 
     async def reload(self) -> list[Reply]:
         async with self.session.get(self.base + "/") as page:
@@ -261,6 +276,8 @@ class Player:
             if replies:
                 self.shown = replies
             self._check(number, action, replies, previous)
+            if "pdf" in action:
+                await self._check_pdf(number, action, replies)
         if os.environ.get("JOURNEY_TRACE"):
             print(f"=== {self.journey.name}", *self.transcript, sep="\n")
         after = [d for d in await self.world.stub.list_declarations() if d["receipt"] not in before]
@@ -327,6 +344,16 @@ class Player:
         if "ask" in action:
             self._check_asked_again(number, replies, previous)
 
+    async def _check_pdf(self, number: int, action: dict[str, Any], replies: list[Reply]) -> None:
+        """The Tờ khai sent with this answer, read as text: it holds each line asked for."""
+        where = next((r.document for r in replies if r.document), None)
+        if where is None:
+            self.fail(number, "no Tờ khai (PDF) was sent")
+        text = pdf_text(await self.driver.document(where))
+        for line in _as_list(action["pdf"]):
+            if line not in text:
+                self.fail(number, f"the Tờ khai does not say «{line}»: {text}")
+
     def _check_asked_again(self, number: int, replies: list[Reply], previous: list[Reply]) -> None:
         """A question is answered (or gets the hotline), then the same step is asked again
         with exactly the buttons it had."""
@@ -337,6 +364,16 @@ class Player:
             self.fail(number, f"the step was not asked again: «{last.text}»")
         if last.labels != before.labels:
             self.fail(number, f"the step came back with buttons {last.labels}, it had {before.labels}")
+
+
+def pdf_text(data: bytes) -> str:
+    """All text of a PDF with line breaks folded, as a reader would see it."""
+    import io
+
+    from pypdf import PdfReader
+
+    reader = PdfReader(io.BytesIO(data))
+    return " ".join(" ".join(page.extract_text() or "" for page in reader.pages).split())
 
 
 def _as_list(value: Any) -> list[Any]:
