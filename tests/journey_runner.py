@@ -177,7 +177,9 @@ class EngineDriver:
         return "otp" if step.parser == "otp_code" else str(getattr(step.kind, "value", step.kind))
 
     async def document(self, where: str) -> bytes:
-        return Path(where).read_bytes()
+        from bot.crypto import open_file
+
+        return open_file(where)  # sealed at rest: opened the way the channels open it
 
     async def reload(self) -> list[Reply]:
         from dialogs.state import ConversationState
