@@ -16,20 +16,17 @@ import io
 import logging
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta, timezone
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-import jinja2
-from jinja2.sandbox import SandboxedEnvironment
-
 from bot.cpu import CpuPool, default_pool
 from bot.crypto import Keyring
 from bot.private import write_private
+from dialogs.catalog import catalog, render
 from dialogs.ports import Declaration, paper_deadline
-from knowledge import yamlfile
 
 log = logging.getLogger(__name__)
 
@@ -59,20 +56,10 @@ def today_in_vietnam() -> date:
     return datetime.now(UTC).astimezone(VIETNAM_TIME).date()
 
 
-@cache
-def _catalog() -> dict[str, Any]:
-    return yamlfile.safe_load((TEMPLATES_DIR / "to_khai.yaml").read_text(encoding="utf-8"))
-
-
-@cache
-def _environment() -> SandboxedEnvironment:
-    # StrictUndefined: a renamed field must fail loudly, not print blank on a legal form.
-    return SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
-
-
-@cache
-def _compiled(source: str) -> jinja2.Template:
-    return _environment().from_string(source)
+def _catalog() -> Mapping[str, Any]:
+    # Through the one text loader (StrictUndefined: a renamed field fails loudly instead of
+    # printing blank on a legal form).
+    return catalog(TEMPLATES_DIR / "to_khai.yaml").data
 
 
 class FormWords:
@@ -88,7 +75,7 @@ class FormWords:
         return self.render(node)
 
     def render(self, source: str) -> str:
-        text = _compiled(source).render(**self.context) if "{" in source else source
+        text = render(source, **self.context)
         # Keyboards emit decomposed accents too; precomposed (NFC) glyphs render reliably.
         return unicodedata.normalize("NFC", " ".join(text.split()))
 
