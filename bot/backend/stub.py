@@ -50,6 +50,7 @@ from bot.backend.store import (
     use_keyring,
 )
 from bot.backend.views import aware, declaration_json, event_of, status_of, submission_of
+from dialogs.catalog import render
 from dialogs.ports import (
     BackendUnavailable,
     Declaration,
@@ -236,7 +237,7 @@ class StubBackend:
         return now.astimezone(UTC) if now.tzinfo else now.replace(tzinfo=UTC)
 
     def _sms(self, session: Session, phone: str, key: str, **params: Any) -> None:
-        text = " ".join(self._texts["sms"][key].format(**params).split())
+        text = " ".join(render(self._texts["sms"][key], **params).split())
         session.add(SmsRow(phone=phone, phone_digest=self._digest(phone), text=text, sent_at=self._now()))
         log.info("sms %s queued to %s", key, mask_phone(phone))
 
@@ -244,7 +245,7 @@ class StubBackend:
         return self._keyring.digest(phone)
 
     def _reason(self, key: str, **params: Any) -> str:
-        return self._texts["reasons"][key].format(**params)
+        return render(self._texts["reasons"][key], **params)
 
     def _seed_accounts(self) -> None:
         now = self._now()
@@ -357,7 +358,7 @@ class StubBackend:
                     "deadline_days": texts["paper_deadline_days"],
                     "agency_code": decl.agency_code,
                     "full_name": decl.full_name,
-                    "link": texts["declaration_link"].format(receipt=receipt),
+                    "link": render(texts["declaration_link"], receipt=receipt),
                 }
                 key = "received_child" if decl.kind == "child" else "received_individual"
                 self._sms(s, normalize_phone(decl.phone), key, **params)
