@@ -177,50 +177,35 @@ def test_new_sets_are_big_enough_and_labelled_with_real_entries(path: Path) -> N
 
 
 @pytest.fixture(scope="module")
-def sealed2_reports() -> dict[Path, EvalReport]:
+def blind_reports() -> dict[Path, EvalReport]:
     index = FaqIndex.default()
-    return {path: evaluate(index, load_eval(path)) for path in SEALED2}
+    return {path: evaluate(index, load_eval(path)) for path in (*SEALED2, *SEALED3)}
 
 
-@pytest.mark.parametrize("path", SEALED2, ids=PERSONAS)
-def test_each_kind_of_writer_of_the_sealed_set_holds(
-    path: Path, sealed2_reports: dict[Path, EvalReport]
+BLIND_SETS = {"sealed2": (SEALED2, SEALED2_FLOORS), "sealed3": (SEALED3, SEALED3_FLOORS)}
+BLIND_POOLS = {"sealed2": (SEALED2, SEALED2_POOLED_FLOORS), "sealed3": (SEALED3, SEALED3_POOLED_FLOORS)}
+
+
+def _holds(report: EvalReport, floors: tuple[float, float, float]) -> None:
+    answered, wrong, refused = floors
+    assert report.answered_rate >= answered
+    assert report.wrong_rate <= wrong
+    assert report.refusal_rate >= refused
+
+
+@pytest.mark.parametrize(
+    ("path", "floors"),
+    [(path, floors) for paths, floors in BLIND_SETS.values() for path in paths],
+    ids=[f"{name}-{persona}" for name in BLIND_SETS for persona in PERSONAS],
+)
+def test_each_kind_of_writer_of_the_blind_sets_holds(
+    path: Path, floors: tuple[float, float, float], blind_reports: dict[Path, EvalReport]
 ) -> None:
-    answered, wrong, refused = SEALED2_FLOORS
-    report = sealed2_reports[path]
-    assert report.answered_rate >= answered
-    assert report.wrong_rate <= wrong
-    assert report.refusal_rate >= refused
+    _holds(blind_reports[path], floors)
 
 
-def test_the_sealed_set_together_holds(sealed2_reports: dict[Path, EvalReport]) -> None:
-    answered, wrong, refused = SEALED2_POOLED_FLOORS
-    report = pooled(list(sealed2_reports.values()))
-    assert report.answered_rate >= answered
-    assert report.wrong_rate <= wrong
-    assert report.refusal_rate >= refused
-
-
-@pytest.fixture(scope="module")
-def sealed3_reports() -> dict[Path, EvalReport]:
-    index = FaqIndex.default()
-    return {path: evaluate(index, load_eval(path)) for path in SEALED3}
-
-
-@pytest.mark.parametrize("path", SEALED3, ids=PERSONAS)
-def test_each_kind_of_writer_of_the_newest_blind_set_holds(
-    path: Path, sealed3_reports: dict[Path, EvalReport]
+@pytest.mark.parametrize(("paths", "floors"), list(BLIND_POOLS.values()), ids=list(BLIND_POOLS))
+def test_each_blind_set_together_holds(
+    paths: tuple[Path, ...], floors: tuple[float, float, float], blind_reports: dict[Path, EvalReport]
 ) -> None:
-    answered, wrong, refused = SEALED3_FLOORS
-    report = sealed3_reports[path]
-    assert report.answered_rate >= answered
-    assert report.wrong_rate <= wrong
-    assert report.refusal_rate >= refused
-
-
-def test_the_newest_blind_set_together_holds(sealed3_reports: dict[Path, EvalReport]) -> None:
-    answered, wrong, refused = SEALED3_POOLED_FLOORS
-    report = pooled(list(sealed3_reports.values()))
-    assert report.answered_rate >= answered
-    assert report.wrong_rate <= wrong
-    assert report.refusal_rate >= refused
+    _holds(pooled([blind_reports[path] for path in paths]), floors)
