@@ -16,12 +16,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any
-
-from jinja2 import StrictUndefined, Template
-from jinja2.sandbox import SandboxedEnvironment
+from typing import TYPE_CHECKING, Any
 
 from knowledge import yamlfile
+
+if TYPE_CHECKING:
+    from jinja2 import Template
+    from jinja2.sandbox import SandboxedEnvironment
 
 # Helpers every template may call, registered by the modules that own them (dialogs.texts
 # registers the label helpers); registration happens before the first render.
@@ -42,6 +43,11 @@ def register(
 
 @cache
 def environment() -> SandboxedEnvironment:
+    # jinja2 is imported with the first template, not with this module: a plain text needs
+    # none, and `vssid-bot faq` reads its help text at start-up (its cold start is measured).
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
     # Plain chat text, not HTML: each channel escapes for its own markup (Telegram HTML-escapes).
     env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, trim_blocks=True)
     env.globals.update(_GLOBALS)
