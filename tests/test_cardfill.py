@@ -17,6 +17,7 @@ from tests.chat_harness import (
     start_registration,
     type_answers,
 )
+from tests.test_parents import confirm_guardian
 
 TRAM = cardgen.person("Bùi Thị Ngọc Trâm")  # no VssID account, ID not verified: ID photos are asked
 KHANG = cardgen.person("Lê Minh Khang")
@@ -203,12 +204,7 @@ async def test_dropping_what_was_read_keeps_no_photo(assistant, tmp_path) -> Non
 
 async def test_the_childs_own_bhyt_card_fills_the_childs_code_name_and_birth_date(assistant, backend) -> None:
     chat = Chat(assistant)
-    await chat.text("/start")
-    await chat.press("Đăng ký cho con dưới 18 tuổi")
-    await chat.press("Tôi đã có tài khoản VssID")
-    await chat.text("7999000101")
-    await chat.text("0901000101")
-    await chat.text(otp_from_sms(await backend.sms_outbox(), "0901000101"))
+    await confirm_guardian(chat, backend)
     assert "mã số BHXH của CON" in chat.said
     await chat.press("Chụp thẻ để điền nhanh")
     await chat.photo(tram_cccd())

@@ -19,7 +19,7 @@ from tests.chat_harness import (
     start_registration,
     type_answers,
 )
-from tests.test_parents import PARENT_WITH_ACCOUNT
+from tests.test_parents import confirm_guardian
 
 NAMES_WITH_QUESTION_WORDS = [
     "Đặng Văn Hà",
@@ -164,12 +164,7 @@ async def test_a_question_at_a_text_step_is_answered_and_the_step_asked_again(as
 
 async def _at_the_childs_step(chat: Chat, backend, marker: str) -> None:
     """A confirmed guardian fills a child's form until the step whose prompt shows `marker`."""
-    await chat.text("/start")
-    await chat.press("Đăng ký cho con dưới 18 tuổi")
-    await chat.press("Tôi đã có tài khoản VssID")
-    await chat.text(PARENT_WITH_ACCOUNT["code"])
-    await chat.text(PARENT_WITH_ACCOUNT["phone"])
-    await chat.text(otp_from_sms(await backend.sms_outbox(), PARENT_WITH_ACCOUNT["phone"]))
+    await confirm_guardian(chat, backend)
     for answer in ("7999000201", "Lê Minh Khang", "03/09/2015", "Con đẻ", portrait_jpeg()):
         if marker in chat.said or marker in chat.labels:
             return

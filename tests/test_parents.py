@@ -50,6 +50,16 @@ class PushChannel:
         self.sent.append((user_id, replies))
 
 
+async def confirm_guardian(chat: Chat, backend) -> None:
+    """A parent with a VssID account starts a child's registration and confirms it by OTP."""
+    await chat.text("/start")
+    await chat.press("Đăng ký cho con dưới 18 tuổi")
+    await chat.press("Tôi đã có tài khoản VssID")
+    await chat.text(PARENT_WITH_ACCOUNT["code"])
+    await chat.text(PARENT_WITH_ACCOUNT["phone"])
+    await chat.text(otp_from_sms(await backend.sms_outbox(), PARENT_WITH_ACCOUNT["phone"]))
+
+
 async def register_child(chat: Chat, backend, child: tuple[str, str, str], guardian_phone: str) -> str:
     code, name, born = child
     await chat.text(code)
@@ -122,12 +132,7 @@ async def test_a_parent_with_an_account_registers_two_children_confirming_once(a
 async def test_a_parent_looks_up_the_childs_code_and_skips_what_the_look_up_asked(assistant, backend):
     code, name, born = KHANG
     chat = Chat(assistant)
-    await chat.text("/start")
-    await chat.press("Đăng ký cho con dưới 18 tuổi")
-    await chat.press("Tôi đã có tài khoản VssID")
-    await chat.text(PARENT_WITH_ACCOUNT["code"])
-    await chat.text(PARENT_WITH_ACCOUNT["phone"])
-    await chat.text(otp_from_sms(await backend.sms_outbox(), PARENT_WITH_ACCOUNT["phone"]))
+    await confirm_guardian(chat, backend)
     assert "mã số BHXH của CON" in chat.said
     await chat.press("Không nhớ mã số BHXH")
     assert "Tra cứu mã số BHXH của con" in chat.said
@@ -352,12 +357,7 @@ async def test_a_parent_edits_the_childs_date_of_birth_from_the_summary_and_come
 ):
     """Editing a field after the guardian's OTP goes back to the summary, not to an OTP nobody sent."""
     chat = Chat(assistant)
-    await chat.text("/start")
-    await chat.press("Đăng ký cho con dưới 18 tuổi")
-    await chat.press("Tôi đã có tài khoản VssID")
-    await chat.text(PARENT_WITH_ACCOUNT["code"])
-    await chat.text(PARENT_WITH_ACCOUNT["phone"])
-    await chat.text(otp_from_sms(await backend.sms_outbox(), PARENT_WITH_ACCOUNT["phone"]))
+    await confirm_guardian(chat, backend)
     code, name, _born = KHANG
     for answer in (code, name, "03/09/2015"):
         await chat.text(answer)
@@ -388,12 +388,7 @@ async def test_a_childs_short_year_unaccented_name_and_the_paper_deadline(assist
     from tests.test_documents import pdf_text
 
     chat = Chat(assistant)
-    await chat.text("/start")
-    await chat.press("Đăng ký cho con dưới 18 tuổi")
-    await chat.press("Tôi đã có tài khoản VssID")
-    await chat.text(PARENT_WITH_ACCOUNT["code"])
-    await chat.text(PARENT_WITH_ACCOUNT["phone"])
-    await chat.text(otp_from_sms(await backend.sms_outbox(), PARENT_WITH_ACCOUNT["phone"]))
+    await confirm_guardian(chat, backend)
     await chat.text(KHANG[0])
     await chat.text("le minh khang")
     assert "Tên của con không có dấu" in chat.labels and "Tên tôi không có dấu" not in chat.said

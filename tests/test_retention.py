@@ -11,9 +11,9 @@ import pytest
 
 from bot.assistant import build_assistant
 from bot.notifications import NotificationPump
-from tests.chat_harness import Chat, isolated_settings, otp_from_sms
+from tests.chat_harness import Chat, isolated_settings
 from tests.test_no_personal_data_at_rest import submitted
-from tests.test_parents import KHANG, PARENT_WITH_ACCOUNT, register_child
+from tests.test_parents import KHANG, PARENT_WITH_ACCOUNT, confirm_guardian, register_child
 from tests.test_sealed_files import TerminalChat
 
 
@@ -24,12 +24,7 @@ async def own_registration(chat: Chat, assistant) -> str:
 
 async def childs_registration(chat: Chat, assistant) -> str:
     backend = assistant.engine.services.backend
-    await chat.text("/start")
-    await chat.press("Đăng ký cho con dưới 18 tuổi")
-    await chat.press("Tôi đã có tài khoản VssID")
-    await chat.text(PARENT_WITH_ACCOUNT["code"])
-    await chat.text(PARENT_WITH_ACCOUNT["phone"])
-    await chat.text(otp_from_sms(await backend.sms_outbox(), PARENT_WITH_ACCOUNT["phone"]))
+    await confirm_guardian(chat, backend)
     return await register_child(chat, backend, KHANG, PARENT_WITH_ACCOUNT["phone"])
 
 
