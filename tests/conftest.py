@@ -26,3 +26,17 @@ async def assistant(tmp_path):
 def backend(assistant):
     """The stub backend that assistant talks to (SMS outbox, declarations, operator actions)."""
     return assistant.engine.services.backend
+
+
+@pytest.fixture
+async def browser():
+    """Debian's Chromium, headless, for the staff console and schools pages."""
+    from tests.test_web_browser import CHROMIUM, CHROMIUM_ARGS
+
+    playwright_api = pytest.importorskip("playwright.async_api")
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Debian's chromium is not installed (./dev test installs it)")
+    async with playwright_api.async_playwright() as p:
+        chromium = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        await chromium.close()

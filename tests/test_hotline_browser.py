@@ -3,7 +3,6 @@ parent in the web chat, both on `vssid-bot run`'s server with the real assistant
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,6 @@ from bot.console.auth import StaffDirectory
 from bot.runner import start_service
 from bot.storage import make_engine
 from tests.chat_harness import CITIZEN, isolated_settings
-from tests.test_web_browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
 PASSWORD = "mat-khau-dai-1"
@@ -28,17 +26,6 @@ async def server(tmp_path: Path):
     StaffDirectory(make_engine(settings.sqlalchemy_url)).add("lan.nguyen", PASSWORD, "hotline", "Chị Lan")
     yield service
     await service.stop()
-
-
-@pytest.fixture
-async def browser():
-    playwright_api = pytest.importorskip("playwright.async_api")
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed (./dev test installs it)")
-    async with playwright_api.async_playwright() as p:
-        chromium = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        await chromium.close()
 
 
 async def new_page(browser, width: int, height: int):

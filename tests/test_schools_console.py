@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,7 +21,6 @@ from bot.schools.registry import SchoolRegistry, parse_csv
 from bot.storage import make_engine
 from tests.chat_harness import isolated_settings
 from tests.test_schools import GOOD_CSV
-from tests.test_web_browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
 PASSWORD = "mat-khau-dai-1"
@@ -81,17 +79,6 @@ async def server(tmp_path: Path, monkeypatch):
     yield service
     await service.stop()
     engine.dispose()
-
-
-@pytest.fixture
-async def browser():
-    playwright_api = pytest.importorskip("playwright.async_api")
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed (./dev test installs it)")
-    async with playwright_api.async_playwright() as p:
-        chromium = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        await chromium.close()
 
 
 async def logged_in(browser, server, username: str):
