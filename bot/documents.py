@@ -10,7 +10,6 @@ PDF core fonts have no Vietnamese glyphs and a fresh server may have no system f
 from __future__ import annotations
 
 import asyncio
-import copy
 import hashlib
 import io
 import logging
@@ -18,7 +17,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta, timezone
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -119,9 +118,12 @@ class PdfDocumentRenderer:
         return final
 
     async def warm_up(self) -> None:
-        """Cut the fonts (once per data dir, kept on disk) and parse them in a CPU worker, so
-        the first parent to finish does not wait for it; harmless if it runs twice."""
-        await (self.cpu or default_pool()).run(warm_up, self.cache_dir)
+        """Cut the fonts (once per data dir, kept on disk), then parse and embed them in every
+        CPU worker (each process keeps its own), so the first parent to finish does not wait
+        for it; harmless if it runs twice."""
+        pool = self.cpu or default_pool()
+        await pool.run(warm_up, self.cache_dir)
+        pool.warm_up(partial(warm_up, self.cache_dir))
 
     def declaration_form(self, receipt: str, declaration: Declaration, agency: dict) -> list[Block]:
         """The filled-in form as layout blocks (see `Block`)."""
@@ -218,9 +220,10 @@ def _body(words: FormWords) -> list[Block]:
 
 # What a Tờ khai can contain: ASCII, Latin-1, every Vietnamese letter (precomposed, plus the
 # five tone marks for the odd decomposed one), punctuation, the đồng sign. DejaVu covers
-# thousands of glyphs more (Greek, Cyrillic, symbols); cutting those away once makes each
-# document's font work (fpdf2 parses the font, then embeds only the glyphs it used) several
-# times cheaper. A text with a character outside this set uses the full fonts.
+# thousands of glyphs more (Greek, Cyrillic, symbols); cut down to this set once, a font is
+# small enough (about 33 KB) for every document to embed all of it, made once per process
+# (bot/pdf_fonts.py). A text with a character outside this set uses the full fonts, cut
+# down by fpdf2 to the glyphs that document uses.
 _COVERED = frozenset(
     [
         *range(0x20, 0x7F),
@@ -232,13 +235,19 @@ _COVERED = frozenset(
         *(0x2030, 0x2039, 0x203A, 0x20AB, 0x20AC, 0x2116, 0x2122),
     ]
 )
+_PRINTABLE = frozenset(chr(code) for code in _COVERED) | set("\n\r\t")
 _FONT_FILES = {"": "DejaVuSans.ttf", "B": "DejaVuSans-Bold.ttf"}
 
 
-def _fonts_for(form: list[Block], cache_dir: Path) -> dict[str, Path]:
-    if all(ord(ch) in _COVERED or ch in "\n\r\t" for ch in _text_of(form)):
-        return _small_fonts(cache_dir)
-    return {style: FONTS_DIR / name for style, name in _FONT_FILES.items()}
+def _fonts_for(form: list[Block], cache_dir: Path) -> dict[str, Any]:
+    """fpdf2 fonts for the form: the small ones shared by every document of the process
+    (bot/pdf_fonts.py), or, for a text they cannot print, fresh copies of the full ones."""
+    from bot import pdf_fonts
+
+    if set(_text_of(form)) <= _PRINTABLE:
+        return pdf_fonts.shared_fonts(FONT_FAMILY, tuple(_small_fonts(cache_dir).items()))
+    full = tuple((style, FONTS_DIR / name) for style, name in _FONT_FILES.items())
+    return {style: pdf_fonts.fresh_copy(font) for style, font in _parsed_fonts(full).items()}
 
 
 def _text_of(form: list[Block]) -> str:
@@ -277,8 +286,8 @@ def _small_fonts(cache_dir: Path) -> dict[str, Path]:
 
 
 def warm_up(cache_dir: Path) -> None:
-    """What the first document would pay for: fpdf2's import, the fonts cut and parsed."""
-    _parsed_fonts(tuple(_small_fonts(cache_dir).items()))
+    """What the first document would pay for: fpdf2's import, the fonts cut, parsed, embedded."""
+    _fonts_for([], cache_dir)
 
 
 def layout_pdf(form: list[Block], cache_dir: Path) -> bytes:
@@ -286,35 +295,24 @@ def layout_pdf(form: list[Block], cache_dir: Path) -> bytes:
     # fpdf2 takes ~0.3 s to import: only the first rendered declaration pays for it.
     from fpdf import FPDF
 
+    from bot.pdf_fonts import FontReplay, use_fonts
+
     pdf = FPDF(orientation="P", unit="mm", format="A4")
     pdf.set_margins(18, 12, 18)
     pdf.set_auto_page_break(True, margin=12)
-    _add_fonts(pdf, tuple(_fonts_for(form, cache_dir).items()))
+    use_fonts(pdf, FONT_FAMILY, _fonts_for(form, cache_dir))
     # Document metadata stays generic: PDF viewers and mail scanners show it to anyone.
-    pdf.set_title(FormWords()("document_title"))
+    pdf.set_title(_document_title())
     pdf.set_creator("vssid-bot")
     pdf.add_page()
     for block in form:
         _DRAW[block[0]](pdf, *block[1:])
-    return bytes(pdf.output())
+    return bytes(pdf.output(output_producer_class=FontReplay))
 
 
-def _add_fonts(pdf: Any, fonts: tuple[tuple[str, Path], ...]) -> None:
-    """`pdf.add_font` for each style, without parsing the font files again for every document.
-
-    fpdf2 reads a font's metrics when it is added, and cuts the embedded copy down to the
-    glyphs used when the document is written, in place. So the parsed fonts are kept and
-    copied (fpdf2's own deepcopy, metrics shared) with a fresh fontTools object each time."""
-    from fontTools.ttLib import TTFont
-
-    for style, parsed in _parsed_fonts(fonts).items():
-        font = copy.deepcopy(parsed)
-        font.ttfont = TTFont(io.BytesIO(_font_bytes(font.ttffile)), recalcTimestamp=False, lazy=True)
-        # The outlines are the bundled fonts' own, bounding boxes included: recomputing them
-        # means decoding every embedded glyph again, most of fpdf2's per-document font cost.
-        font.ttfont.recalcBBoxes = False
-        font.desc = copy.copy(parsed.desc)  # fpdf2 names and numbers it while writing
-        pdf.fonts[f"{FONT_FAMILY.lower()}{style}"] = font
+@cache
+def _document_title() -> str:
+    return FormWords()("document_title")
 
 
 @cache
@@ -325,11 +323,6 @@ def _parsed_fonts(fonts: tuple[tuple[str, Path], ...]) -> dict[str, Any]:
     for style, path in fonts:
         prototype.add_font(FONT_FAMILY, style, str(path))
     return {style: prototype.fonts[f"{FONT_FAMILY.lower()}{style}"] for style, _ in fonts}
-
-
-@cache
-def _font_bytes(path: Path) -> bytes:
-    return Path(path).read_bytes()
 
 
 LINE = 5.2  # mm: 10.5 pt text at about 1.4 line spacing, as the paper form

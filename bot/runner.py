@@ -165,7 +165,15 @@ async def _default_assistant(settings: Settings) -> Any:
     # Photo checks and PDFs in worker processes: the event loop and the I/O threads stay free.
     # The forkserver imports what they use once (bot.photos and bot.documents import numpy,
     # the card reader and fpdf2 lazily, for the terminal's cold start), so no worker pays it.
-    preload = ("bot.photos", "bot.documents", "bot.cardscan", "numpy", "fpdf", "fontTools.subset")
+    preload = (
+        "bot.photos",
+        "bot.documents",
+        "bot.pdf_fonts",
+        "bot.cardscan",
+        "numpy",
+        "fpdf",
+        "fontTools.subset",
+    )
     cpu = CpuPool.processes(settings.cpu_workers or None, preload=preload)
     return await build_assistant(settings, warm_up=True, cpu=cpu)
 
