@@ -28,6 +28,7 @@ import hmac
 import os
 import secrets
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -67,11 +68,12 @@ def _decode_key(text: str) -> bytes:
 class _Key:
     raw: bytes
 
-    @property
+    # Both made once per key: every conversation load and save seals or opens a value.
+    @cached_property
     def id(self) -> bytes:
         return hashlib.sha256(b"vssid key id" + self.raw).digest()[:_KEY_ID]
 
-    @property
+    @cached_property
     def aead(self) -> AESGCM:
         return AESGCM(self.raw)
 
@@ -86,6 +88,7 @@ class Keyring:
         self._by_id = {k.id: k for k in self._keys}
         self._current = self._keys[0]
         self._current_aead = self._current.aead
+        self._text_head = f"{TEXT_PREFIX}{self._current.id.hex()}:"
         self._hash_key = hmac.new(self._current.raw, b"vssid lookup hash", hashlib.sha256).digest()
 
     @classmethod
@@ -102,7 +105,7 @@ class Keyring:
         nonce = os.urandom(_NONCE)
         sealed = self._current_aead.encrypt(nonce, value.encode("utf-8"), None)
         body = base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
-        return f"{TEXT_PREFIX}{self._current.id.hex()}:{body}"
+        return self._text_head + body
 
     def open_text(self, value: str) -> str:
         """The plain text of a sealed value; a value that was never sealed comes back as it is."""
@@ -114,7 +117,7 @@ class Keyring:
         return key.aead.decrypt(blob[:_NONCE], blob[_NONCE:], None).decode("utf-8")
 
     def is_current(self, value: str) -> bool:
-        return value.startswith(f"{TEXT_PREFIX}{self._current.id.hex()}:")
+        return value.startswith(self._text_head)
 
     # -- bytes (photos, PDFs) -------------------------------------------------------------
 
