@@ -190,6 +190,7 @@ class AssistantService:
             inbound.message_id,
             defer_commit=True,
             replies=kept,
+            keep=True,
         )
         owed = (
             take_notices_for(self.store, inbound.conversation_id)

@@ -7,6 +7,10 @@ import tempfile
 
 import pytest
 
+# Every conversation state the store keeps in memory is checked against its stored text
+# (bot/storage.py), in this process and the bot processes the tests start.
+os.environ["VSSID_CHECK_KEPT_STATES"] = "1"
+
 from bot.assistant import build_assistant
 from tests.chat_harness import isolated_settings
 
