@@ -4,13 +4,19 @@ The VM is shared and its load moves by the minute, so a figure measured an hour 
 little; this runs the same bench function against both trees in alternation, each round in
 fresh processes, and prints the medians and the ratio (this tree / the base).
 
-    python bench/compare.py --base REV pdf|photo_2mp|photo_12mp|cold [--rounds 5]
+    python bench/compare.py --base REV pdf|photo_2mp|photo_12mp|messages|assistant|cold [--rounds 5]
 
 `pdf`, `photo_*`: bench/engine.py's `pdf_ms` / `photo_ms` (each a median of its own
-repeats, in ms). `cold`: CPU time (user + sys, ms) and wall time of a fresh
-`vssid-bot chat --jsonl` answering `/start`, of `vssid-bot faq "…"`, and of `python -c
-pass`. The base is taken from git (`git archive REV`) into a temporary folder and run with
-this tree's Python environment. Ends with one JSON line.
+repeats, in ms). `messages`: the persisted assistant's messages/s as bench/engine.py
+measures it (one conversation, a wrong answer at a form step, dedupe and versioned SQLite
+write each). `assistant`: bench/telegram.py's script straight into `assistant.handle`, as
+its "assistant alone" (100 users, a round per step). Both with the rate limit off, a median
+of three runs after an untimed one; they report `median_per_s` (wall clock) and
+`median_per_cpu_s` (the process's CPU time, steadier on a busy machine) instead of
+`median_ms`. `cold`: CPU time (user + sys, ms) and wall time of a fresh `vssid-bot chat
+--jsonl` answering `/start`, of `vssid-bot faq "…"`, and of `python -c pass`. The base is taken from git (`git archive
+REV`) into a temporary folder and run with this tree's Python environment. Ends with one
+JSON line.
 """
 
 from __future__ import annotations
@@ -35,7 +41,70 @@ IN_PROCESS = {
     "pdf": "print(engine.pdf_ms(10))",
     "photo_2mp": "print(engine.photo_ms(8)['2mp'])",
     "photo_12mp": "print(engine.photo_ms(8)['12mp'])",
+    # Written out here, not taken from each tree's bench files: an older tree's
+    # messages_per_second counted rate-limit refusals. Both print messages/s by the wall
+    # clock and by the process's CPU time (steadier when other work shares the cores).
+    "messages": """
+from bench_rates import Inbound, new_assistant, rates
+
+async def one_conversation(assistant):
+    await assistant.handle(Inbound("b", "db", "s1", text="/start"))
+    await assistant.handle(Inbound("b", "db", "s2", button="flow:registration"))
+    await assistant.handle(Inbound("b", "db", "warm", text="12345"))
+    return [[Inbound("b", "db", f"x{i}", text="12345")] for i in range(500)]
+
+rates(one_conversation)
+""",
+    "assistant": """
+from bench_rates import Inbound, SCRIPT, rates
+
+async def script_rounds(assistant):
+    users = range(7_000_000, 7_000_100)
+    def content(kind, value):
+        return {"button": "flow:registration"} if kind == "press" else {"text": value}
+    return [
+        [Inbound("telegram", str(u), message_id=str(step), **content(kind, value)) for u in users]
+        for step, (kind, value) in enumerate(SCRIPT)
+    ]
+
+rates(script_rounds)
+""",
 }
+# The helpers of the two figures above, written into the base tree's run too.
+RATES_HELPERS = """
+import asyncio, importlib.util, statistics, sys, tempfile, time
+from pathlib import Path
+from bot.assistant import build_assistant, freeze_long_lived_objects
+from dialogs.messages import Inbound
+from tests.chat_harness import isolated_settings
+
+spec = importlib.util.spec_from_file_location("telegram_bench", "bench/telegram.py")
+telegram_bench = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(telegram_bench)
+SCRIPT = telegram_bench.SCRIPT
+
+async def new_assistant():
+    data_dir = Path(tempfile.mkdtemp(prefix="vssid-bench-"))
+    return await build_assistant(isolated_settings(data_dir, rate_limit_burst=0))
+
+async def measure(prepare):
+    assistant = await new_assistant()
+    rounds = await prepare(assistant)
+    count = sum(len(batch) for batch in rounds)
+    wall, cpu = time.perf_counter(), time.process_time()
+    for batch in rounds:
+        await asyncio.gather(*(assistant.handle(inbound) for inbound in batch))
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    await assistant.close()
+    return count / wall, count / cpu
+
+def rates(prepare, repeats=3):
+    asyncio.run(measure(prepare))  # warm-up: imports, templates, the FAQ index
+    freeze_long_lived_objects()
+    runs = [asyncio.run(measure(prepare)) for _ in range(repeats)]
+    print(statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs))
+"""
+RATES = {"messages", "assistant"}  # figures in messages per second (wall, CPU), not milliseconds
 COLD = {
     "bare": (["-c", "pass"], None),
     "chat": (["-m", "bot.cli", "chat", "--jsonl", "--data-dir", "{data}"], '{"text": "/start"}\n'),
@@ -63,13 +132,40 @@ def _run(tree: Path, args: list[str], stdin: str | None) -> tuple[float, float, 
 
 
 def in_process(trees: dict[str, Path], figure: str, rounds: int) -> dict:
-    code = f"import sys; sys.argv = ['x']; sys.path.insert(0, 'bench'); import engine; {IN_PROCESS[figure]}"
+    code = f"import sys; sys.argv = ['x']; sys.path.insert(0, 'bench'); import engine\n{IN_PROCESS[figure]}"
+    if figure in RATES:
+        return rates(trees, figure, code, rounds)
     runs: dict[str, list[float]] = {name: [] for name in trees}
     for _ in range(rounds):
         for name, tree in trees.items():
             runs[name].append(float(_run(tree, ["-c", code], None)[2].split()[-1]))
     medians = {name: statistics.median(values) for name, values in runs.items()}
     return {"figure": figure, "runs": runs, "median_ms": medians, "ratio": medians["this"] / medians["base"]}
+
+
+def rates(trees: dict[str, Path], figure: str, code: str, rounds: int) -> dict:
+    """messages/s by wall clock and by CPU time, each tree's helpers written beside its code."""
+    wall: dict[str, list[float]] = {name: [] for name in trees}
+    cpu: dict[str, list[float]] = {name: [] for name in trees}
+    helpers = Path(tempfile.mkdtemp(prefix="vssid-compare-"))
+    (helpers / "bench_rates.py").write_text(RATES_HELPERS)
+    code = f"import sys; sys.path.insert(0, {str(helpers)!r})\n{code}"
+    for _ in range(rounds):
+        for name, tree in trees.items():
+            by_wall, by_cpu = _run(tree, ["-c", code], None)[2].split()[-2:]
+            wall[name].append(round(float(by_wall)))
+            cpu[name].append(round(float(by_cpu)))
+    per_s = {name: statistics.median(values) for name, values in wall.items()}
+    per_cpu_s = {name: statistics.median(values) for name, values in cpu.items()}
+    return {
+        "figure": figure,
+        "runs": wall,
+        "median_per_s": per_s,
+        "ratio": per_s["this"] / per_s["base"],
+        "runs_cpu": cpu,
+        "median_per_cpu_s": per_cpu_s,
+        "ratio_cpu": per_cpu_s["this"] / per_cpu_s["base"],
+    }
 
 
 def cold(trees: dict[str, Path], rounds: int) -> dict:
