@@ -1,10 +1,12 @@
 """The Tờ khai (Mẫu số 01) PDF the citizen prints, signs and brings to the social-insurance office.
 
 The wording lives in `templates/to_khai.yaml` so an officer can review it without reading
-Python; this module fills it in (jinja2) and lays it out with fpdf2's cell API: the fixed
-paragraphs are line-broken once per process and reused, since fpdf2's text layout is pure
-Python and was most of a document's time. The DejaVu fonts are bundled in `fonts/` because
-PDF core fonts have no Vietnamese glyphs and a fresh server may have no system fonts at all.
+Python; this module fills it in (jinja2) and lays it out with fpdf2: the fixed paragraphs
+are line-broken and measured once per process, and each line is placed where fpdf2's `cell`
+would put it but printed with its much lighter `text` (fpdf2's layout is pure Python and was
+most of a document's time). The fonts are embedded once per process (bot/pdf_fonts.py). The
+DejaVu fonts are bundled in `fonts/` because PDF core fonts have no Vietnamese glyphs and a
+fresh server may have no system fonts at all.
 """
 
 from __future__ import annotations
@@ -329,32 +331,47 @@ LINE = 5.2  # mm: 10.5 pt text at about 1.4 line spacing, as the paper form
 SIZE = 10.5
 
 
-def _lines(pdf: Any, text: str, width: float, bold: bool, size: float) -> list[str]:
-    """`text` broken into lines `width` wide; the form's fixed sentences are broken only once."""
+def _lines(pdf: Any, text: str, width: float, bold: bool, size: float) -> list[tuple[str, float]]:
+    """`text` broken into lines `width` wide, each with its width; the form's fixed sentences
+    are broken and measured only once."""
     key = (text, round(width, 2), bold, size)
     lines = _LINE_CACHE.get(key)
     if lines is None:
         pdf.set_font(FONT_FAMILY, "B" if bold else "", size)
         if pdf.get_string_width(text) <= width:
-            lines = [text]
+            broken = [text]
         else:
-            lines = pdf.multi_cell(width, LINE, text, dry_run=True, output="LINES")
+            broken = pdf.multi_cell(width, LINE, text, dry_run=True, output="LINES")
+        lines = [(line, pdf.get_string_width(line)) for line in broken]
         if len(_LINE_CACHE) < 512:  # names and addresses vary: keep the cache small
             _LINE_CACHE[key] = lines
     return lines
 
 
-_LINE_CACHE: dict[tuple[str, float, bool, float], list[str]] = {}
+_LINE_CACHE: dict[tuple[str, float, bool, float], list[tuple[str, float]]] = {}
 
 
 def _write_lines(
     pdf: Any, text: str, *, x: float, width: float, bold: bool = False, size: float = SIZE, align: str = "L"
 ) -> None:
     height = LINE * size / SIZE
-    for line in _lines(pdf, text, width, bold, size):
-        pdf.set_font(FONT_FAMILY, "B" if bold else "", size)
-        pdf.set_x(x)
-        pdf.cell(width, height, line, align=align, new_x="LMARGIN", new_y="NEXT")
+    lines = _lines(pdf, text, width, bold, size)
+    pdf.set_font(FONT_FAMILY, "B" if bold else "", size)
+    for line, line_width in lines:
+        _put(pdf, line, x=x, width=width, text_width=line_width, height=height, align=align)
+        pdf.set_y(pdf.y + height)
+
+
+def _put(
+    pdf: Any, text: str, *, x: float, width: float, text_width: float, height: float, align: str
+) -> None:
+    """One line in a box `width` wide and `height` high at (x, pdf.y), where fpdf2's `cell`
+    would print it, through its much lighter `text` (the form has no borders or links)."""
+    if pdf.will_page_break(height):
+        pdf.add_page()
+    dx = {"L": pdf.c_margin, "C": (width - text_width) / 2, "R": width - pdf.c_margin - text_width}[align]
+    if text:
+        pdf.text(x + dx, pdf.y + 0.5 * height + 0.3 * pdf.font_size, text)
 
 
 def _draw_center(pdf: Any, size: float, text: str) -> None:
@@ -389,10 +406,11 @@ def _draw_runs(pdf: Any, runs: tuple[tuple[bool, str], ...], align: str) -> None
                 pdf.write(LINE, text)
             pdf.ln(LINE)
             continue
-        pdf.set_x(pdf.l_margin + {"C": (pdf.epw - sum(widths)) / 2, "L": 0}[align])
+        x = pdf.l_margin + {"C": (pdf.epw - sum(widths)) / 2, "L": 0}[align]
         for (bold, text), width in zip(line, widths, strict=True):
             pdf.set_font(FONT_FAMILY, "B" if bold else "", SIZE)
-            pdf.cell(width, LINE, text)
+            _put(pdf, text, x=x, width=width, text_width=width, height=LINE, align="L")
+            x += width
         pdf.ln(LINE)
 
 
@@ -419,8 +437,7 @@ def _draw_list(pdf: Any, heading: str, items: tuple[str, ...]) -> None:
     for item in items:
         pdf.set_y(pdf.get_y() + 1)
         pdf.set_font(FONT_FAMILY, "", SIZE)
-        pdf.set_x(pdf.l_margin)
-        pdf.cell(indent, LINE, "-")
+        _put(pdf, "-", x=pdf.l_margin, width=indent, text_width=0, height=LINE, align="L")
         _write_lines(pdf, item, x=pdf.l_margin + indent, width=pdf.epw - indent)
 
 

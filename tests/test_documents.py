@@ -11,7 +11,7 @@ import pytest
 from pypdf import PdfReader
 
 from bot.crypto import open_file
-from bot.documents import PdfDocumentRenderer
+from bot.documents import PdfDocumentRenderer, layout_pdf
 from dialogs.ports import Address, Declaration
 
 TODAY = date(2025, 3, 9)
@@ -201,3 +201,14 @@ async def test_the_longest_declaration_still_prints_on_one_sheet(
     }
     path = await renderer.declaration_pdf("HS-6", declaration, agency)
     assert len(PdfReader(path).pages) == 1
+
+
+def test_a_form_longer_than_a_sheet_goes_on_to_the_next_one(renderer: PdfDocumentRenderer) -> None:
+    """Nothing runs off the bottom of the paper: the layout turns the page like a printer would."""
+    form = renderer.declaration_form("HS-7", individual(), AGENCY)
+    reader = PdfReader(io.BytesIO(layout_pdf(form * 3, renderer.cache_dir)))
+
+    assert len(reader.pages) == 3
+    text = " ".join(" ".join(page.extract_text() for page in reader.pages).split())
+    assert text.count(ND166) == 3 and text.count(INDIVIDUAL_COMMITMENT) == 3
+    assert text.count("Trong vòng 10 ngày") == 3  # the last lines of each copy too
