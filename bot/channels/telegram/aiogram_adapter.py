@@ -47,6 +47,7 @@ class AiogramBotApi(FrameworkBotApi):
     file_class = BufferedInputFile
 
     def __init__(self, bot: Bot) -> None:
+        super().__init__()
         self._bot = bot
 
     @property

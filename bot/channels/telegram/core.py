@@ -181,7 +181,8 @@ class TelegramCore(Delivery):
 
     async def _process(self, event: TelegramEvent) -> None:
         chat_id = event.chat_id
-        await self._flush_outbox(chat_id)
+        if chat_id in self._parked or chat_id in self._held:  # older replies go first
+            await self._flush_outbox(chat_id)
         inbound: Inbound | None
         if event.kind == "button":
             inbound = await self._take_button(event)

@@ -49,6 +49,7 @@ class PtbBotApi(FrameworkBotApi):
     file_class = InputFile
 
     def __init__(self, application: Application) -> None:
+        super().__init__()
         self.application = application
 
     @property
