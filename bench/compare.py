@@ -4,7 +4,7 @@ The VM is shared and its load moves by the minute, so a figure measured an hour 
 little; this runs the same bench function against both trees in alternation, each round in
 fresh processes, and prints the medians and the ratio (this tree / the base).
 
-    python bench/compare.py --base REV pdf|photo_2mp|photo_12mp|messages|assistant|cold [--rounds 5]
+    python bench/compare.py --base REV pdf|photo_2mp|photo_12mp|messages|assistant|cold|telegram [--rounds 5]
 
 `pdf`, `photo_*`: bench/engine.py's `pdf_ms` / `photo_ms` (each a median of its own
 repeats, in ms). `messages`: the persisted assistant's messages/s as bench/engine.py
@@ -14,7 +14,10 @@ its "assistant alone" (100 users, a round per step). Both with the rate limit of
 of three runs after an untimed one; they report `median_per_s` (wall clock) and
 `median_per_cpu_s` (the process's CPU time, steadier on a busy machine) instead of
 `median_ms`. `cold`: CPU time (user + sys, ms) and wall time of a fresh `vssid-bot chat
---jsonl` answering `/start`, of `vssid-bot faq "…"`, and of `python -c pass`. The base is taken from git (`git archive
+--jsonl` answering `/start`, of `vssid-bot faq "…"`, and of `python -c pass`. `telegram`:
+bench/telegram.py's full and bare updates per second and their ratio per framework (`--users`,
+one bare/full pair a round; `--clock cpu` counts the process's CPU time); the base runs this
+tree's bench/telegram.py too, so both are measured the same way. The base is taken from git (`git archive
 REV`) into a temporary folder and run with this tree's Python environment. Ends with one
 JSON line.
 """
@@ -193,11 +196,36 @@ def cold(trees: dict[str, Path], rounds: int) -> dict:
     return {"figure": "cold", **result}
 
 
+def telegram(trees: dict[str, Path], rounds: int, users: int, clock: str) -> dict:
+    shutil.copy(ROOT / "bench" / "telegram.py", trees["base"] / "bench" / "telegram.py")
+    args = ["bench/telegram.py", "--users", str(users), "--repeats", "1", "--clock", clock]
+    runs: dict[str, list[dict]] = {name: [] for name in trees}
+    for _ in range(rounds):
+        for name, tree in trees.items():
+            runs[name].append(json.loads(_run(tree, args, None)[2].strip().splitlines()[-1]))
+    result: dict = {"figure": "telegram", "users": users, "clock": clock}
+    for framework in ("aiogram", "ptb"):
+        medians = {
+            name: {
+                key: round(statistics.median(run[framework][key] for run in values), 3)
+                for key in ("full_per_s", "bare_per_s", "ratio")
+            }
+            for name, values in runs.items()
+        }
+        full_gain = medians["this"]["full_per_s"] / medians["base"]["full_per_s"]
+        result[framework] = medians | {"full_this_over_base": round(full_gain, 2)}
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--base", required=True, help="git revision to compare with")
-    parser.add_argument("figure", choices=[*IN_PROCESS, "cold"])
+    parser.add_argument("figure", choices=[*IN_PROCESS, "cold", "telegram"])
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--users", type=int, default=100, help="telegram: simulated parents")
+    parser.add_argument(
+        "--clock", choices=["wall", "cpu"], default="wall", help="telegram: what a rate counts"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="vssid-base-") as base:
         git = shutil.which("git") or "git"
@@ -207,6 +235,8 @@ def main() -> None:
         trees = {"base": Path(base), "this": ROOT}
         if args.figure == "cold":
             result = cold(trees, args.rounds)
+        elif args.figure == "telegram":
+            result = telegram(trees, args.rounds, args.users, args.clock)
         else:
             result = in_process(trees, args.figure, args.rounds)
     print(json.dumps(result | {"base": args.base, "load": round(os.getloadavg()[0], 1)}))
