@@ -1,8 +1,10 @@
 """The few Bot API calls the channel makes, written once for both frameworks.
 
 aiogram and python-telegram-bot name their Bot methods and arguments after the Bot API, so
-`FrameworkBotApi` performs every call for both; an adapter names its keyboard and file
-classes and says how it downloads a file and what its errors mean (`classify`).
+`FrameworkBotApi` performs most calls for both; an adapter names its keyboard and file
+classes, makes the two calls of every update (sendMessage, editMessageReplyMarkup) reading
+only what the channel uses of the answer, and says how it downloads a file and what its
+errors mean (`classify`).
 """
 
 from __future__ import annotations
@@ -70,10 +72,9 @@ class FrameworkBotApi:
         return built
 
     async def send_text(self, chat_id: int, text: str, keyboard: Keyboard | None) -> int:
-        sent = await self.bot.send_message(
-            chat_id, text, parse_mode=PARSE_MODE, reply_markup=self.markup(keyboard)
-        )
-        return sent.message_id
+        """sendMessage; each adapter reads only the id of the sent message (the framework's
+        own method would build the whole Message of the answer, ~50-150 µs, on every reply)."""
+        raise NotImplementedError
 
     async def send_document(
         self, chat_id: int, data: bytes, filename: str, caption: str | None, keyboard: Keyboard | None
@@ -104,7 +105,8 @@ class FrameworkBotApi:
         return sent.message_id
 
     async def remove_keyboard(self, chat_id: int, message_id: int) -> None:
-        await self.bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id)
+        """editMessageReplyMarkup without a markup; like `send_text`, its answer is not read."""
+        raise NotImplementedError
 
     async def answer_callback(self, callback_id: str, text: str | None) -> None:
         await self.bot.answer_callback_query(callback_id, text=text)

@@ -22,7 +22,7 @@ from telegram.warnings import PTBDeprecationWarning
 
 from bot.retry import Failure, Verdict
 
-from .api import FrameworkBotApi
+from .api import PARSE_MODE, FrameworkBotApi, Keyboard
 from .channel import TelegramChannel
 from .events import ALLOWED_UPDATES
 
@@ -55,6 +55,23 @@ class PtbBotApi(FrameworkBotApi):
     @property
     def bot(self) -> Any:
         return self.application.bot
+
+    # `do_api_request` sends through PTB's request and error handling like `send_message`
+    # does, and returns the answer as it came: PTB's own method builds a `Message` of it
+    # (~150 µs a reply) of which only the id is read. Bot API method names are
+    # case-insensitive; PTB warns when a name it has a method for is used this way, so
+    # these are spelled in lower case.
+
+    async def send_text(self, chat_id: int, text: str, keyboard: Keyboard | None) -> int:
+        params: dict[str, Any] = {"chat_id": chat_id, "text": text, "parse_mode": PARSE_MODE}
+        if keyboard is not None:
+            params["reply_markup"] = self.markup(keyboard)
+        sent = await self.bot.do_api_request("sendmessage", api_kwargs=params)
+        return int(sent["message_id"])
+
+    async def remove_keyboard(self, chat_id: int, message_id: int) -> None:
+        params = {"chat_id": chat_id, "message_id": message_id}
+        await self.bot.do_api_request("editmessagereplymarkup", api_kwargs=params)
 
     async def download(self, file_id: str) -> bytes:
         file = await self.bot.get_file(file_id)
