@@ -9,8 +9,11 @@ Here the glyphs of the (already small, see bot/documents.py) fonts are numbered 
 of them, in Unicode order: every document then uses the same codes, so the font objects
 fpdf2 builds are the same for every document. They are built once, by fpdf2 itself
 (`_record`), and each document gets copies of them (`FontReplay`), through fpdf2's public
-`output(output_producer_class=...)` hook. What this leans on of fpdf2's internals is in
-`_replayable` and checked against fpdf2's own output in tests/test_pdf_fonts.py.
+`output(output_producer_class=...)` hook. What this leans on of fpdf2's internals stays in
+this module (the producer's `_add_fonts` and `_add_pdf_obj`, `FPDF.fonts`, a font's
+`glyph_ids` and `subset`, how its PDF objects link to each other): fpdf2 is pinned to 2.8.x,
+tests/test_pdf_fonts.py compares the copies byte for byte with fpdf2's own output, and
+should fpdf2 write fonts in a way `_recorded` does not know, it is used the usual way.
 
 The numbered fonts are shared by every document of the process, never copied or changed
 (their codes are all taken, so fpdf2 has nothing to add while laying a document out), so a
