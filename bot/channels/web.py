@@ -45,7 +45,7 @@ from bot.channels.locks import KeyedLocks
 from bot.channels.replies import web_message, web_replies
 from bot.channels.texts import channel_text
 from bot.crypto import open_file
-from bot.http_guard import BODY_TIMEOUT_S
+from bot.http_guard import BODY_TIMEOUT_S, media_type
 from dialogs.messages import Inbound, Outbound
 
 log = logging.getLogger(__name__)
@@ -339,7 +339,7 @@ class WebChannel:
 
     async def _read_message(self, request: web.Request) -> dict:
         """The Inbound fields of one request; raises _BadRequest with a Vietnamese message."""
-        if request.content_type == "multipart/form-data":
+        if media_type(request) == "multipart/form-data":
             return await self._read_multipart(request)
         if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
             raise _BadRequest(
