@@ -6,17 +6,25 @@ photo decoding and PDF layout ran there too, a cheap backend call would queue be
 its own bounded pool: worker processes under `vssid-bot run` (`CpuPool.processes`), or
 a small thread pool of its own elsewhere (terminal chat, tests).
 
-At most `workers` jobs run at once; `busy` says when `capacity` jobs are running or waiting,
-so the web API can answer 503 at once (the page retries by itself) instead of letting
-requests pile up; Telegram and Zalo updates simply wait their turn (delayed, never dropped).
+Jobs wait their turn in one first-come-first-served queue of our own; a few more than
+`workers` are handed to the executor at once so a worker never idles between jobs. `busy`
+says the queue is truly full: `capacity` jobs taken, or the job at its head waiting longer
+than `max_wait_s` (the pool has fallen that far behind, whatever the jobs' size). The web
+API then answers 503 at once (the page retries by itself after Retry-After) instead of
+letting requests pile up; Telegram and Zalo updates simply wait their turn (delayed, never
+dropped). Below that, a burst simply queues: refusing it would not finish anything sooner,
+and a refused message retried later lands behind the ones that waited.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import os
+import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -24,23 +32,34 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-# Jobs allowed to wait per worker: a photo or a PDF takes tens of milliseconds, so a few
-# seconds of work queued at most before callers are asked to come back.
-QUEUE_PER_WORKER = 8
+# Jobs allowed to wait per worker: a photo or a PDF takes 10-60 ms, so a few seconds of
+# work at most (and a bounded number of uploads held in memory).
+QUEUE_PER_WORKER = 64
+# The head of the queue waiting longer than this means the pool is behind: come back later.
+MAX_WAIT_S = 3.0
+# Jobs handed to the executor beyond one per worker, so the next one is already there.
+EXTRA_IN_EXECUTOR = 1
 
 
 class CpuPool:
     """A bounded executor for CPU-heavy calls; `await pool.run(fn, *args)`."""
 
-    def __init__(self, executor: Executor, workers: int, capacity: int | None = None) -> None:
+    def __init__(
+        self, executor: Executor, workers: int, capacity: int | None = None, max_wait_s: float = MAX_WAIT_S
+    ) -> None:
         self._executor = executor
         self.workers = workers
         self.capacity = capacity or workers * QUEUE_PER_WORKER
-        self._taken = 0  # jobs running or waiting in the executor
+        self.max_wait_s = max_wait_s
+        self._taken = 0  # jobs running or waiting
+        self._in_executor = 0
+        self._waiting: deque[tuple[float, asyncio.Future[None]]] = deque()  # (since, wake-up)
 
     @classmethod
-    def threads(cls, workers: int = 2, capacity: int | None = None) -> CpuPool:
-        return cls(ThreadPoolExecutor(workers, thread_name_prefix="cpu"), workers, capacity)
+    def threads(
+        cls, workers: int = 2, capacity: int | None = None, max_wait_s: float = MAX_WAIT_S
+    ) -> CpuPool:
+        return cls(ThreadPoolExecutor(workers, thread_name_prefix="cpu"), workers, capacity, max_wait_s)
 
     @classmethod
     def processes(
@@ -60,7 +79,14 @@ class CpuPool:
 
     @property
     def busy(self) -> bool:
-        """Every slot is taken: a new job would wait behind `capacity` others."""
+        """Behind: `capacity` jobs taken, or the oldest waiting for `max_wait_s`."""
+        if self.full:
+            return True
+        return bool(self._waiting) and time.monotonic() - self._waiting[0][0] > self.max_wait_s
+
+    @property
+    def full(self) -> bool:
+        """`capacity` jobs taken: even a message already asked to wait once must wait again."""
         return self._taken >= self.capacity
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -68,9 +94,40 @@ class CpuPool:
         past `capacity` the job waits its turn (callers that can say "later" check `busy`)."""
         self._taken += 1
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+            await self._turn()
+            try:
+                return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+            finally:
+                self._in_executor -= 1
+                self._wake_next()
         finally:
             self._taken -= 1
+
+    async def _turn(self) -> None:
+        """Wait until this job may go to the executor: first come, first served."""
+        if not self._waiting and self._in_executor < self.workers + EXTRA_IN_EXECUTOR:
+            self._in_executor += 1
+            return
+        wake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (time.monotonic(), wake)
+        self._waiting.append(entry)
+        try:
+            await wake  # the slot is handed over with the wake-up (_wake_next counted it)
+        except BaseException:
+            if wake.done() and not wake.cancelled():
+                self._in_executor -= 1  # woken and cancelled at once: pass the slot on
+                self._wake_next()
+            else:
+                with contextlib.suppress(ValueError):  # _wake_next may have dropped it already
+                    self._waiting.remove(entry)
+            raise
+
+    def _wake_next(self) -> None:
+        while self._waiting and self._in_executor < self.workers + EXTRA_IN_EXECUTOR:
+            _, wake = self._waiting.popleft()
+            if not wake.done():
+                self._in_executor += 1
+                wake.set_result(None)
 
     def warm_up(self, fn: Callable[[], Any]) -> None:
         """Start the workers now and let each run `fn` (imports, caches) before real work."""
