@@ -153,9 +153,12 @@ def _owed_notices(assistant: Any) -> Callable[[str], Awaitable[list[Outbound]]] 
     return owed
 
 
-def _cpu_busy(assistant: Any) -> Any:
+def _cpu_busy(assistant: Any) -> tuple[Any, Any]:
+    """The web API's back-pressure signals: the CPU pool behind, and the CPU pool full."""
     cpu = getattr(assistant, "cpu", None)
-    return (lambda: cpu.busy) if cpu is not None else None
+    if cpu is None:
+        return None, None
+    return (lambda: cpu.busy), (lambda: cpu.full)
 
 
 async def _default_assistant(settings: Settings) -> Any:
@@ -269,13 +272,15 @@ class _Startup:
 
     def _mount_web(self) -> WebChannel:
         assistant = self.assistant
+        busy, full = _cpu_busy(assistant)
         web_channel = WebChannel(
             assistant,
             DocumentLinks.from_data_dir(self.settings.data_dir),
             owed_notices=_owed_notices(assistant),
             live=getattr(getattr(assistant, "desk", None), "is_live", None),
             public_url=self.settings.public_url,
-            busy=_cpu_busy(assistant),
+            busy=busy,
+            full=full,
         )
         web_channel.add_routes(self.app)
         self.channels.append(web_channel)

@@ -345,3 +345,21 @@ async def test_a_full_cpu_queue_answers_503_with_retry_after_and_the_same_messag
     assert status == 200 and body["replies"][0]["text"] != ""
     assert [i.text for i in chat.assistant.received] == ["xin chào"]
     await pool.close()
+
+
+async def test_a_message_that_waited_out_a_busy_answer_is_taken_in_turn_not_refused_again(chat):
+    chat.channel.busy = lambda: True  # the CPU queue stays behind
+    full = False
+    chat.channel.full = lambda: full
+    first = {"text": "xin chào", "message_id": "m-1"}
+    response = await chat.post(f"/api/chat/{CID}/messages", json=first)
+    assert response.status == 503 and response.headers["Retry-After"] == "2"
+    # The page comes back with the same message: it goes in now, ahead of newcomers.
+    status, body = await post(chat, first)
+    assert status == 200 and body["replies"][0]["text"] != ""
+    newcomer = await chat.post(f"/api/chat/{CID}/messages", json={"text": "xin chào", "message_id": "m-2"})
+    assert newcomer.status == 503
+    full = True  # the queue cannot take one more: even a message that waited waits again
+    again = await chat.post(f"/api/chat/{CID}/messages", json={"text": "xin chào", "message_id": "m-2"})
+    assert again.status == 503
+    assert [m.message_id for m in chat.assistant.received] == ["m-1"]

@@ -15,8 +15,10 @@ API (kept exactly; extra keys may be added, never removed or renamed):
 
 Errors answer JSON with "error" (a code), "message" (Vietnamese) and "replies" (the same
 message as one reply) so the page renders every answer the same way. When the CPU work
-queue is full a message gets 503 with `Retry-After` and error "busy"; the page shows the
-sentence once and sends the same message (same message_id) again by itself.
+queue is behind a message gets 503 with `Retry-After` and error "busy"; the page shows the
+sentence once and sends the same message (same message_id) again by itself. A message that
+has waited its Retry-After once is then taken and queued in turn (unless the queue is
+full), so nobody is refused again and again while others, luckier, get through.
 
 Documents are served under URLs carrying an HMAC of the file's path, keyed by a secret
 kept in the data directory: a link can be shared on purpose but never guessed.
@@ -68,6 +70,7 @@ MESSAGE_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
 
 _PENDING_PER_CONVERSATION = 50
 _PENDING_CONVERSATIONS = 10_000
+_REFUSED_KEPT = 10_000  # message ids answered "busy", let in when they come back
 
 # A page that loads nothing from elsewhere and cannot be framed; user text is only ever
 # inserted with textContent, and this policy is the second lock on that door.
@@ -162,6 +165,7 @@ class WebChannel:
         max_photo_bytes: int = MAX_PHOTO_BYTES,
         max_text_chars: int = MAX_TEXT_CHARS,
         busy: Callable[[], bool] | None = None,
+        full: Callable[[], bool] | None = None,
     ) -> None:
         self.assistant = assistant
         self.links = links
@@ -170,9 +174,12 @@ class WebChannel:
         self.public_url = public_url.rstrip("/")
         self.max_photo_bytes = max_photo_bytes
         self.max_text_chars = max_text_chars
-        # True when the CPU work queue is full: new messages get 503 + Retry-After, and the
-        # page sends them again by itself (back-pressure instead of minutes of waiting).
+        # True when the CPU work queue is behind: new messages get 503 + Retry-After, and the
+        # page sends them again by itself (back-pressure instead of minutes of waiting); one
+        # that comes back is let in unless `full` (the queue cannot take one more) says no.
         self.busy = busy
+        self.full = full
+        self._refused: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._locks = KeyedLocks()
         self._pending: OrderedDict[str, deque[Outbound]] = OrderedDict()
         self._in_flight = 0
@@ -291,13 +298,6 @@ class WebChannel:
             return _error(400, "bad_conversation_id", channel_text("bad_conversation"))
         if self._stopping:
             return _error(503, "shutting_down", channel_text("internal_error"))
-        if self.busy is not None and self.busy():
-            return _error(
-                503,
-                "busy",
-                channel_text("busy", seconds=RETRY_AFTER_S),
-                headers={"Retry-After": str(RETRY_AFTER_S), "Cache-Control": "no-store"},
-            )
         try:
             async with asyncio.timeout(BODY_TIMEOUT_S):  # a photo trickled in forever holds nothing
                 fields = await self._read_message(request)
@@ -309,6 +309,13 @@ class WebChannel:
             return self._too_large()
 
         message_id = fields.pop("message_id", None)
+        if self._refuse(conversation_id, message_id):
+            return _error(
+                503,
+                "busy",
+                channel_text("busy", seconds=RETRY_AFTER_S),
+                headers={"Retry-After": str(RETRY_AFTER_S), "Cache-Control": "no-store"},
+            )
         inbound = Inbound(channel=self.name, user_id=conversation_id, message_id=message_id, **fields)
 
         self._in_flight += 1
@@ -326,6 +333,23 @@ class WebChannel:
             {**self._replies_json(request, replies), **await self._live(conversation_id)},
             headers={"Cache-Control": "no-store"},
         )
+
+    def _refuse(self, conversation_id: str, message_id: str | None) -> bool:
+        """Answer "busy" now? Yes while the CPU queue is behind, except to a message that was
+        already told so once and waited: it goes in, in turn (first come, first served)."""
+        if self.busy is None or not self.busy():
+            return False
+        if message_id is None:
+            return True
+        key = (conversation_id, message_id)
+        if key in self._refused and not (self.full is not None and self.full()):
+            del self._refused[key]
+            return False
+        self._refused[key] = None
+        self._refused.move_to_end(key)
+        while len(self._refused) > _REFUSED_KEPT:
+            self._refused.popitem(last=False)
+        return True
 
     async def _answer(self, inbound: Inbound) -> list[Outbound]:
         # A retried POST (lost response, double tap) gets the same replies, kept with the
