@@ -33,6 +33,7 @@ import json
 import os
 import random
 import re
+import resource
 import secrets
 import signal
 import socket
@@ -55,6 +56,46 @@ from tests import imagegen  # noqa: E402
 RETRY_FOR_S = 120.0  # a message is given up after this long without an answer
 MESSAGES_PER_REGISTRATION = 20
 OTP = re.compile(r"là (\d{6})\b")
+
+
+def _children() -> dict[int, list[int]]:
+    """Every process's children, from /proc (Linux; empty elsewhere)."""
+    tree: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            tree.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    return tree
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds `pid` has used so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_split(cluster: Cluster) -> dict[str, float]:
+    """CPU seconds used so far by the workers' own processes, by their CPU pools (every
+    descendant: fork server and pool workers), by the backend and by this client."""
+    tree = _children()
+
+    def descendants(pid: int) -> list[int]:
+        found = list(tree.get(pid, []))
+        for child in list(found):
+            found += descendants(child)
+        return found
+
+    workers = [p.pid for p in cluster.processes.values()]
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        "server": sum(_cpu_s(pid) for pid in workers),
+        "pool": sum(_cpu_s(child) for pid in workers for child in descendants(pid)),
+        "backend": sum(_cpu_s(pid) for pid in ([cluster.backend.pid] if cluster.backend else [])),
+        "client": usage.ru_utime + usage.ru_stime,
+    }
 
 
 def free_port() -> int:
@@ -157,6 +198,7 @@ class Driver:
     latencies: list[float] = field(default_factory=list)
     by_step: dict[str, list[float]] = field(default_factory=dict)
     sent: int = 0
+    busy: int = 0  # 503 answers with Retry-After (a busy worker) the parents waited out
     third_sent: asyncio.Event = field(default_factory=asyncio.Event)
 
     def _next_worker(self) -> str:
@@ -168,9 +210,12 @@ class Driver:
     async def post(
         self, conversation: str, message_id: str, body: dict[str, Any], step: str = "text"
     ) -> list[dict]:
+        """Like the page: the same message_id until answered; after a 503 with Retry-After,
+        wait as long as the server asks; after a dead worker, 0.2 s (a balancer's retry)."""
         started = time.monotonic()
         while time.monotonic() - started < RETRY_FOR_S:
             url = f"{self._next_worker()}/api/chat/{conversation}/messages"
+            pause = 0.2
             with contextlib.suppress(aiohttp.ClientError, OSError, asyncio.TimeoutError):
                 async with self.session.post(url, **_request(message_id, body)) as response:
                     if response.status == 200:
@@ -178,7 +223,10 @@ class Driver:
                         self.latencies.append(time.monotonic() - started)
                         self.by_step.setdefault(step, []).append(time.monotonic() - started)
                         return replies
-            await asyncio.sleep(0.2)
+                    if response.status == 503 and (wait := _retry_after(response)):
+                        self.busy += 1
+                        pause = wait
+            await asyncio.sleep(pause)
         raise RuntimeError("a message got no answer from any worker")
 
     async def get(self, path: str) -> bytes:
@@ -194,6 +242,14 @@ class Driver:
         headers = {"Authorization": f"Bearer {self.cluster.token}"}
         async with self.session.get(self.cluster.backend_url + path, headers=headers) as response:
             return await response.json()
+
+
+def _retry_after(response: aiohttp.ClientResponse) -> float:
+    """Seconds a busy server asked us to wait (0: it did not ask); at most 30, as the page."""
+    try:
+        return min(30.0, max(0.0, float(response.headers.get("Retry-After", "0"))))
+    except ValueError:
+        return 0.0
 
 
 def _request(message_id: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -284,6 +340,7 @@ async def one_run(
             driver = Driver(cluster, session, expected=conversations * MESSAGES_PER_REGISTRATION)
             parents = [Parent(driver, n, think_s) for n in range(conversations)]
             started = time.monotonic()
+            cpu_at_start = cpu_split(cluster)
             killer = asyncio.create_task(
                 kill_and_restart(cluster, session, driver) if kill else asyncio.sleep(0)
             )
@@ -294,10 +351,12 @@ async def one_run(
             with contextlib.suppress(asyncio.CancelledError):
                 await killer
             declarations = await driver.backend("/v1/declarations")
+            cpu = {k: round(v - cpu_at_start[k], 1) for k, v in cpu_split(cluster).items()}
         finally:
             cluster.stop()
     run = summary(workers, conversations, elapsed, driver.latencies, done, declarations, parents)
-    return run | {"steps": {step: _percentiles(times) for step, times in sorted(driver.by_step.items())}}
+    steps = {step: _percentiles(times) for step, times in sorted(driver.by_step.items())}
+    return run | {"steps": steps, "wall_s": round(elapsed, 1), "cpu_s": cpu, "busy_answers": driver.busy}
 
 
 def _percentiles(times: list[float]) -> dict[str, int]:
