@@ -63,8 +63,13 @@ def has_diacritics(text: str) -> bool:
     return strip_diacritics(nfc(text)) != nfc(text)
 
 
+@functools.lru_cache(maxsize=4096)
 def fold(text: str) -> str:
-    """Lower-case, accent-free, punctuation-free, single-spaced: the matching key."""
+    """Lower-case, accent-free, punctuation-free, single-spaced: the matching key.
+
+    Kept for the latest texts: one message is folded by several readers in turn (the
+    hotline's "a person, please?", the interpreter, the FAQ's question check), and the
+    labels a typed text is compared with are folded on every message."""
     text = strip_diacritics(nfc(text)).lower()
     text = _NON_WORD.sub(" ", text).replace("_", " ")
     return collapse_spaces(text)
