@@ -6,17 +6,32 @@ its pages to the WAL). Here the store's Core statements (`bot/statements.py`), c
 once for the driver, run on one sqlite3 connection; each save is a savepoint inside one
 open transaction, and `commit` ends it for every save made since: under load, one commit
 per event-loop turn instead of one per message.
+
+The WAL is moved into the database file by a thread of its own (`Checkpointer`), not by
+the commit that happens to cross SQLite's 1,000-page mark: that checkpoint syncs the WAL
+and the database file (synchronous=NORMAL), and done by a commit it held the event loop
+for 9-17 ms every few group commits (measured on the Telegram bench's script: ~25 us of
+wall time per message, more than the statements themselves).
 """
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import logging
 import sqlite3
 import threading
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 from bot import statements as sql
+
+log = logging.getLogger(__name__)
+
+# Saves committed between two background checkpoints: a save writes a few pages (its
+# conversation's, the message id's), SQLite's own checkpoint comes every 1,000.
+CHECKPOINT_EVERY = 300
 
 
 class SaveResult(enum.Enum):
@@ -41,14 +56,62 @@ def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+class Checkpointer:
+    """`PRAGMA wal_checkpoint(PASSIVE)` on a connection and thread of its own, when asked
+    (started on the first request). A passive checkpoint never waits for the writer nor the
+    readers: what they still use is left for the next one."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        # Held during a checkpoint: a TRUNCATE checkpoint (after /delete) must not find this
+        # one running, or it would return busy without emptying the WAL.
+        self.lock = threading.Lock()
+
+    def request(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
+            self._thread.start()
+        self._wake.set()
+
+    def _run(self) -> None:
+        connection = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False, timeout=5)
+        try:
+            sqlite_pragmas(connection, None)
+            while True:
+                self._wake.wait()
+                self._wake.clear()
+                if self._stopping:
+                    return
+                try:
+                    with self.lock:
+                        connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error as exc:  # the next request tries again; commits go on meanwhile
+                    log.warning("background WAL checkpoint failed: %s", exc)
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+
 class SqliteFastPath:
     """One sqlite3 connection in autocommit mode: transactions begin and end by the statements below only."""
 
     def __init__(self, path: str) -> None:
         self.connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=5)
         sqlite_pragmas(self.connection, None)
+        # This connection's commits never checkpoint; the Checkpointer does, off the event loop.
+        self.connection.execute("PRAGMA wal_autocheckpoint=0")
+        self.checkpointer = Checkpointer(path)
         self._thread = threading.get_ident()
         self._saves = 0  # saves in the open transaction
+        self._unchecked = 0  # saves committed since the last checkpoint request
 
     def _undo(self) -> None:
         """Undo the current save; end the transaction if it holds nothing else (it holds the write lock)."""
@@ -109,16 +172,27 @@ class SqliteFastPath:
     def commit(self) -> None:
         if not self.connection.in_transaction:
             return
-        self._saves = 0
+        saves, self._saves = self._saves, 0
         try:
             self.connection.execute("COMMIT")
         except BaseException:
             if self.connection.in_transaction:
                 self.connection.execute("ROLLBACK")
             raise
+        self._unchecked += saves
+        if self._unchecked >= CHECKPOINT_EVERY:
+            self._unchecked = 0
+            self.checkpointer.request()
+
+    @contextlib.contextmanager
+    def checkpoints_paused(self) -> Iterator[None]:
+        """No background checkpoint runs meanwhile (any thread may ask)."""
+        with self.checkpointer.lock:
+            yield
 
     def close(self) -> None:
         self.commit()
+        self.checkpointer.stop()
         self.connection.close()
 
 

@@ -9,6 +9,7 @@ transaction as the state it produced, so a redelivered message is answered once.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from datetime import datetime, timedelta
 from typing import Any
@@ -333,7 +334,9 @@ class ConversationStore:
         if not self.is_local:
             return
         self.commit_pending()
-        with self.engine.connect() as connection:
+        fast = self._fast
+        paused = fast.checkpoints_paused() if fast is not None else contextlib.nullcontext()
+        with paused, self.engine.connect() as connection:
             connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def statistics(self) -> dict[str, int]:

@@ -136,6 +136,39 @@ def test_a_refused_deferred_save_keeps_the_turns_other_saves_and_frees_the_datab
     other_process.close()
 
 
+def test_a_busy_stores_write_ahead_log_reaches_the_database_file(tmp_path):
+    """The WAL is checkpointed by a thread of the store's own (not by the committing one):
+    after enough saves, the database file alone holds them, and a restart reads them all."""
+    import shutil
+    import sqlite3
+    import time
+
+    from bot.sqlite_fast import CHECKPOINT_EVERY
+
+    path = tmp_path / "bot.sqlite3"
+    store = ConversationStore(f"sqlite:///{path}")
+    for turn in range(3):
+        for user in range(CHECKPOINT_EVERY // 2):
+            state = ConversationState(flow="registration", step=f"turn-{turn}")
+            assert store.save(f"t:{user}", "t", str(user), state, turn, f"m{turn}", defer_commit=True) is (
+                SaveResult.SAVED
+            )
+        store.commit_pending()
+    copy = tmp_path / "file-alone.sqlite3"  # the database file without its WAL
+    for _ in range(200):  # the checkpoint thread runs when asked; wait for it, not a set time
+        shutil.copyfile(path, copy)
+        with sqlite3.connect(copy) as alone:
+            rows = alone.execute("SELECT count(*) FROM conversation").fetchone()[0]
+        if rows == CHECKPOINT_EVERY // 2:
+            break
+        time.sleep(0.05)
+    assert rows == CHECKPOINT_EVERY // 2
+    store.close()
+    restarted = ConversationStore(f"sqlite:///{path}")
+    assert all(restarted.load(f"t:{user}")[0].step == "turn-2" for user in range(CHECKPOINT_EVERY // 2))
+    restarted.close()
+
+
 async def test_concurrent_conversations_share_one_commit_and_are_answered_after_it(tmp_path):
     from bot.assistant import build_assistant
 
