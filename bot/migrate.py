@@ -16,15 +16,10 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import create_engine, event, inspect
-from sqlalchemy.engine import Connection
-from sqlalchemy.engine import Engine as SqlEngine
-from sqlalchemy.pool import NullPool
-
-from bot.schema import METADATA
-
 if TYPE_CHECKING:
     from alembic.config import Config
+    from sqlalchemy.engine import Connection
+    from sqlalchemy.engine import Engine as SqlEngine
 
 SCRIPTS = Path(__file__).resolve().parent / "migrations"
 # Any constant: the key of the advisory lock that serialises migrations on PostgreSQL.
@@ -57,6 +52,7 @@ def current_revision(connection: Connection) -> str | None:
 
 def _sqlite_transactions(engine: SqlEngine) -> None:
     """Let SQLAlchemy, not the sqlite3 module, begin transactions: DDL included, write lock taken first."""
+    from sqlalchemy import event
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
@@ -71,11 +67,14 @@ def _sqlite_transactions(engine: SqlEngine) -> None:
 
 def upgrade(engine: SqlEngine) -> None:
     """Migrate `engine`'s database to the newest revision (nothing to do when it is there)."""
-    if engine.dialect.name == "sqlite" and _sqlite_at_head(engine.url.database):
+    if engine.dialect.name == "sqlite" and sqlite_at_head(engine.url.database):
         return
     if engine.dialect.name != "sqlite":
         _upgrade(engine)
         return
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
     # Its own engine: the transaction hooks stay off the caller's connections.
     own = create_engine(engine.url, connect_args={"timeout": 30}, poolclass=NullPool)
     _sqlite_transactions(own)
@@ -103,7 +102,7 @@ def head_from_files() -> str | None:
     return heads.pop() if len(heads) == 1 else None
 
 
-def _sqlite_at_head(database: str | None) -> bool:
+def sqlite_at_head(database: str | None) -> bool:
     """A plain read of the SQLite file's alembic_version: at the newest revision, nothing to do
     (the common start-up), without importing alembic or taking the write lock."""
     head = head_from_files()
@@ -119,6 +118,9 @@ def _sqlite_at_head(database: str | None) -> bool:
 
 def _upgrade(engine: SqlEngine) -> None:
     from alembic import command
+    from sqlalchemy import inspect
+
+    from bot.schema import METADATA
 
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
@@ -141,6 +143,7 @@ def new_revision(message: str) -> Path:
     import tempfile
 
     from alembic import command
+    from sqlalchemy import create_engine
 
     numbers = [int(p.name[:4]) for p in (SCRIPTS / "versions").glob("[0-9][0-9][0-9][0-9]_*.py")]
     rev_id = f"{max(numbers, default=0) + 1:04d}"

@@ -3,7 +3,7 @@
 SQLAlchemy's statement execution cost more than the SQLite work itself (~0.15 ms of a
 ~0.5 ms message), and a commit per message cost more than the writes (each commit appends
 its pages to the WAL). Here the store's Core statements (`bot/statements.py`), compiled
-once for the driver, run on one sqlite3 connection; each save is a savepoint inside one
+for the driver, run on one sqlite3 connection; each save is a savepoint inside one
 open transaction, and `commit` ends it for every save made since: under load, one commit
 per event-loop turn instead of one per message.
 
@@ -12,6 +12,10 @@ the commit that happens to cross SQLite's 1,000-page mark: that checkpoint syncs
 and the database file (synchronous=NORMAL), and done by a commit it held the event loop
 for 9-17 ms every few group commits (measured on the Telegram bench's script: ~25 us of
 wall time per message, more than the statements themselves).
+
+The compiled statements are kept below as text, so that a terminal chat on SQLite starts
+without importing SQLAlchemy (a third of its cold start); a test compiles the Core
+statements again and checks they still give exactly this text and these parameters.
 """
 
 from __future__ import annotations
@@ -21,11 +25,11 @@ import enum
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
-
-from bot import statements as sql
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +44,67 @@ class SaveResult(enum.Enum):
     CONFLICT = "conflict"  # someone else wrote this conversation meanwhile
 
 
-_BEGIN = sql.SqliteStatement(sql.BEGIN)
-_ANY_OWED = sql.SqliteStatement(sql.ANY_OWED)
-_MARK_SEEN = sql.SqliteStatement(sql.MARK_SEEN)
-_CREATE = sql.SqliteStatement(sql.CREATE)
-_UPDATE = sql.SqliteStatement(sql.UPDATE)
+@dataclass(frozen=True)
+class SqliteStatement:
+    """A statement compiled for the sqlite3 driver: its SQL text, the names of its positional
+    parameters in order, and the statement's own constants (a new row's version 1, a LIMIT),
+    filled in by `args`."""
+
+    sql: str
+    order: tuple[str, ...]
+    constants: tuple[tuple[str, Any], ...] = ()
+    # `args(values) -> tuple`, as direct as can be (it runs on every message): an itemgetter.
+    args: Callable[[dict[str, Any]], tuple] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        constants = dict(self.constants)
+        args: Callable[[dict[str, Any]], tuple]
+        if constants:
+            pick = itemgetter(*self.order)
+            args = lambda values: pick({**values, **constants})  # noqa: E731
+        elif len(self.order) > 1:
+            args = itemgetter(*self.order)
+        else:
+            (name,) = self.order
+            args = lambda values: (values[name],)  # noqa: E731
+        object.__setattr__(self, "args", args)
+
+
+# bot/statements.py's BEGIN, ANY_OWED, MARK_SEEN, CREATE and UPDATE as SQLAlchemy compiles them
+# for SQLite (tests/test_storage.py checks they are still the same).
+_BEGIN = SqliteStatement(
+    "SELECT conversation.state, conversation.version, (SELECT coalesce(seen_message.replies, '') AS coalesce_1 "
+    '\nFROM seen_message \nWHERE seen_message."key" = ?) AS seen \nFROM conversation \nWHERE conversation.id = ?',
+    ("key", "id"),
+)
+_ANY_OWED = SqliteStatement(
+    "SELECT EXISTS (SELECT * \nFROM outbox \nWHERE outbox.conversation_id = ? AND outbox.sent_at IS NULL) AS anon_1",
+    ("conversation_id",),
+)
+_MARK_SEEN = SqliteStatement(
+    'INSERT INTO seen_message ("key", at, replies) VALUES (?, ?, ?)', ("b_key", "b_at", "b_replies")
+)
+_CREATE = SqliteStatement(
+    "INSERT INTO conversation (id, channel, user_id, state, version, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+    ("b_id", "b_channel", "b_user_id", "b_state", "version", "b_at"),
+    (("version", 1),),
+)
+_UPDATE = SqliteStatement(
+    "UPDATE conversation SET state=?, version=?, updated_at=? WHERE conversation.id = ? AND conversation.version = ?",
+    ("b_state", "b_next_version", "b_at", "b_id", "b_expected"),
+)
+STATEMENTS = {
+    "BEGIN": _BEGIN,
+    "ANY_OWED": _ANY_OWED,
+    "MARK_SEEN": _MARK_SEEN,
+    "CREATE": _CREATE,
+    "UPDATE": _UPDATE,
+}
+
+
+def sqlite_time(moment: datetime) -> str:
+    """A datetime as SQLAlchemy's SQLite dialect stores it, so ORM reads of these rows agree."""
+    return moment.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -141,7 +201,7 @@ class SqliteFastPath:
         """Write one conversation (`values`: the b_* parameters of statements.CREATE/UPDATE,
         b_key the message's seen key or None) inside the open transaction."""
         db = self.connection
-        values["b_at"] = sql.sqlite_time(now)
+        values["b_at"] = sqlite_time(now)
         if not db.in_transaction:
             db.execute("BEGIN IMMEDIATE")  # take the write lock now, not halfway through
         db.execute("SAVEPOINT message")
@@ -196,7 +256,7 @@ class SqliteFastPath:
         self.connection.close()
 
 
-def _inserted(db: sqlite3.Connection, statement: sql.SqliteStatement, values: dict[str, Any]) -> bool:
+def _inserted(db: sqlite3.Connection, statement: SqliteStatement, values: dict[str, Any]) -> bool:
     try:
         db.execute(statement.sql, statement.args(values))
     except sqlite3.IntegrityError:

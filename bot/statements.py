@@ -2,21 +2,18 @@
 
 Built once at import: constructing SQLAlchemy expressions on every message cost more than
 running them on SQLite. On a server database they run through SQLAlchemy; on SQLite the
-same statements run on the sqlite3 driver, compiled here once for it (`SqliteStatement`).
+same statements run on the sqlite3 driver, compiled for it (`compile_for_sqlite`; kept as
+text in bot/sqlite_fast.py).
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
-from datetime import datetime
-from operator import itemgetter
-from typing import Any
 
 from sqlalchemy import bindparam, delete, exists, func, insert, literal_column, select, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.sql import ClauseElement
 
 from bot.schema import ConversationRow, DeclarationOwner, OfferedButtons, OutboxItem, SeenMessage
+from bot.sqlite_fast import SqliteStatement
 
 CONVERSATION = ConversationRow.__table__  # type: ignore[attr-defined]
 SEEN = SeenMessage.__table__  # type: ignore[attr-defined]
@@ -67,28 +64,10 @@ UPDATE = (
 _SQLITE = sqlite.dialect(paramstyle="qmark")
 
 
-class SqliteStatement:
-    """A Core statement compiled once for the sqlite3 driver: its SQL text and how to turn
-    named values into the driver's positional parameters (constants of the statement, such
-    as a new row's version 1 or a LIMIT, filled in)."""
-
-    def __init__(self, statement: ClauseElement) -> None:
-        compiled = statement.compile(dialect=_SQLITE)
-        self.sql = str(compiled)
-        constants = {name: value for name, value in compiled.params.items() if value is not None}
-        order = tuple(getattr(compiled, "positiontup", None) or ())  # SQLCompiler: the qmark order
-        # `args(values) -> tuple`, as direct as can be (it runs on every message): an itemgetter.
-        self.args: Callable[[dict[str, Any]], tuple]
-        if constants:
-            pick = itemgetter(*order)
-            self.args = lambda values: pick({**values, **constants})
-        elif len(order) > 1:
-            self.args = itemgetter(*order)
-        else:
-            (name,) = order
-            self.args = lambda values: (values[name],)
-
-
-def sqlite_time(moment: datetime) -> str:
-    """A datetime as SQLAlchemy's SQLite dialect stores it, so ORM reads of these rows agree."""
-    return moment.replace(tzinfo=None).isoformat(" ", "microseconds")
+def compile_for_sqlite(statement: ClauseElement) -> SqliteStatement:
+    """A Core statement compiled for the sqlite3 driver (bot/sqlite_fast.py keeps the per-message
+    ones compiled, as text)."""
+    compiled = statement.compile(dialect=_SQLITE)
+    constants = tuple((name, value) for name, value in compiled.params.items() if value is not None)
+    order = tuple(getattr(compiled, "positiontup", None) or ())  # SQLCompiler: the qmark order
+    return SqliteStatement(str(compiled), order, constants)

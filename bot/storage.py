@@ -10,37 +10,37 @@ transaction as the state it produced, so a redelivered message is answered once.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
-from datetime import datetime, timedelta
-from typing import Any
-
-from sqlalchemy import delete, event, insert, update
-from sqlalchemy.engine import Connection
-from sqlalchemy.engine import Engine as SqlEngine
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, create_engine, select
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from bot import migrate
-from bot import statements as sql
 from bot.crypto import Keyring
-from bot.outbox import Item, OutboxQueue
-from bot.private import private_sqlite
-from bot.schema import ConversationRow, DeclarationOwner, KeyValue, OutboxItem, SeenMessage, utcnow
-from bot.sealing import use_keyring
 from bot.sqlite_fast import SaveResult, SqliteFastPath, sqlite_pragmas
 from dialogs.state import ConversationState
 
-__all__ = [
-    "ConversationRow",
-    "ConversationStore",
-    "DeclarationOwner",
-    "KeyValue",
-    "OutboxItem",
-    "SaveResult",
-    "SeenMessage",
-    "make_engine",
-    "utcnow",
-]
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+    from sqlalchemy.engine import Engine as SqlEngine
+
+    from bot.outbox import Item, OutboxQueue
+    from bot.schema import DeclarationOwner
+
+__all__ = ["ConversationStore", "SaveResult", "make_engine", "sqlite_file"]
+
+# Still importable from here, from bot.schema when asked for: importing the models (sqlmodel,
+# SQLAlchemy) was a third of a terminal chat's start-up, and its SQLite path never needs them.
+_FROM_SCHEMA = {"ConversationRow", "DeclarationOwner", "KeyValue", "OutboxItem", "SeenMessage", "utcnow"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_SCHEMA:
+        from bot import schema
+
+        return getattr(schema, name)
+    raise AttributeError(name)
+
 
 # Conversation states kept in memory after a save, with the stored text they were saved as.
 KEPT_STATES = 2048
@@ -49,6 +49,12 @@ KEPT_STATES = 2048
 def make_engine(url: str, keyring: Keyring | None = None) -> SqlEngine:
     """An engine on the bot's database; with `keyring`, its `Sealed` columns (the hotline's and
     the schools' personal fields, bot/schema.py) are sealed and opened with it."""
+    from sqlalchemy import event
+    from sqlmodel import create_engine
+
+    from bot.private import private_sqlite
+    from bot.sealing import use_keyring
+
     if url.startswith("sqlite"):
         private_sqlite(url)  # 0600 before SQLite creates it: the WAL and SHM files follow its mode
         engine = create_engine(
@@ -62,8 +68,22 @@ def make_engine(url: str, keyring: Keyring | None = None) -> SqlEngine:
     return engine
 
 
+def sqlite_file(url: str) -> str | None:
+    """The file of a plain `sqlite:///<path>` URL (what the settings make for a data dir);
+    None for any other URL (another database, a driver, options, in memory)."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or "?" in url:
+        return None
+    path = url[len(prefix) :]
+    return path if path not in ("", ":memory:") else None
+
+
 def _save_with(connection: Connection, values: dict[str, Any], expected_version: int) -> SaveResult:
     """The same write as SqliteFastPath.save, through SQLAlchemy, in the caller's transaction."""
+    from sqlalchemy.exc import IntegrityError
+
+    from bot import statements as sql
+
     try:
         if values["b_key"] is not None:
             connection.execute(sql.MARK_SEEN, values)
@@ -98,14 +118,30 @@ class ConversationStore:
         # Conversation states and notices hold names, ID numbers, phones, addresses: sealed
         # with the data keys (bot/crypto.py) when a keyring is given (always, from the assistant).
         self.keyring = keyring
-        self.engine = make_engine(url, keyring)
-        migrate.upgrade(self.engine)
-        # Notices and the pushing channels' undelivered messages: one queue, in this database.
-        self.outbox = OutboxQueue(self.engine, keyring)
+        self.url = url
         self._fast: SqliteFastPath | None = None
         self._kept: dict[str, tuple[str, ConversationState]] = {}  # oldest first
+        path = sqlite_file(url)
+        if path is not None and migrate.sqlite_at_head(path):
+            # The common start on SQLite: the per-message path needs no SQLAlchemy engine yet.
+            self._fast = SqliteFastPath(path)
+            return
+        migrate.upgrade(self.engine)
         if self.is_local and self.engine.url.database not in (None, "", ":memory:"):
             self._fast = SqliteFastPath(self.engine.url.database)
+
+    @functools.cached_property
+    def engine(self) -> SqlEngine:
+        """SQLAlchemy's engine on the database, made on first use (the hotline, schools, notices,
+        every server database)."""
+        return make_engine(self.url, self.keyring)
+
+    @functools.cached_property
+    def outbox(self) -> OutboxQueue:
+        """Notices and the pushing channels' undelivered messages: one queue, in this database."""
+        from bot.outbox import OutboxQueue
+
+        return OutboxQueue(self.engine, self.keyring)
 
     def seal(self, value: str) -> str:
         return self.keyring.seal_text(value) if self.keyring is not None else value
@@ -116,13 +152,14 @@ class ConversationStore:
     @property
     def is_local(self) -> bool:
         """SQLite: a local file, each call well under a millisecond (no network, WAL, no fsync per commit)."""
-        return self.engine.dialect.name == "sqlite"
+        return self.url.startswith("sqlite")
 
     def close(self) -> None:
         if self._fast is not None:
             self._fast.close()
             self._fast = None
-        self.engine.dispose()
+        if "engine" in self.__dict__:  # made (cached_property)
+            self.engine.dispose()
 
     def _fast_path(self) -> SqliteFastPath | None:
         """The driver path, on the thread that opened it only (a sqlite3 connection and its
@@ -157,6 +194,8 @@ class ConversationStore:
         if fast is not None:
             row = fast.begin(conversation_id, key)
         else:
+            from bot import statements as sql
+
             with self.engine.connect() as connection:
                 row = connection.execute(sql.BEGIN, {"id": conversation_id, "key": key}).first()
         if row is None:
@@ -189,6 +228,8 @@ class ConversationStore:
 
     def purge_seen(self, before: datetime) -> int:
         """Forget message ids recorded before `before` (kept for a window, not forever)."""
+        from bot import statements as sql
+
         purged = 0
         while True:  # a batch per transaction: messages go on meanwhile
             self.commit_pending()
@@ -220,7 +261,7 @@ class ConversationStore:
         for `begin` to hand back when the same message comes again. `keep`: the caller
         will not touch `state` again, the next `begin` may hand it back (see the class).
         """
-        now = utcnow()
+        now = datetime.now(UTC)
         declarations = state.meta.get("declarations") or []
         values: dict[str, Any] = {
             "b_key": f"{conversation_id}#{message_id}" if message_id is not None else None,
@@ -264,6 +305,10 @@ class ConversationStore:
     def _record_owners(
         self, connection: Any, conversation_id: str, declarations: list[dict], now: datetime
     ) -> None:
+        from sqlalchemy import insert, select
+
+        from bot import statements as sql
+
         receipts = [d["receipt"] for d in declarations]
         known = set(
             connection.execute(select(sql.OWNER.c.receipt).where(sql.OWNER.c.receipt.in_(receipts)))
@@ -290,19 +335,33 @@ class ConversationStore:
         fast = self._fast_path()
         if fast is not None:
             return fast.owes_notices(conversation_id)
+        from bot import statements as sql
+
         with self.engine.connect() as connection:
             return bool(connection.execute(sql.ANY_OWED, {"conversation_id": conversation_id}).scalar())
 
     def owner_of(self, receipt: str) -> DeclarationOwner | None:
+        from sqlmodel import Session
+
+        from bot.schema import DeclarationOwner
+
         with Session(self.engine) as session:
             return session.get(DeclarationOwner, receipt)
 
     def get_marker(self, key: str, default: str = "") -> str:
+        from sqlmodel import Session
+
+        from bot.schema import KeyValue
+
         with Session(self.engine) as session:
             row = session.get(KeyValue, key)
             return row.value if row else default
 
     def set_marker(self, key: str, value: str) -> None:
+        from sqlmodel import Session
+
+        from bot.schema import KeyValue
+
         with Session(self.engine) as session:
             session.merge(KeyValue(key=key, value=value))
             session.commit()
@@ -310,6 +369,12 @@ class ConversationStore:
     def forget_conversation(self, conversation_id: str) -> None:
         """Everything kept about one user goes, except an anonymous count per declaration kind."""
         self._kept.pop(conversation_id, None)
+        from sqlalchemy import delete, update
+        from sqlmodel import Session
+
+        from bot import statements as sql
+        from bot.schema import KeyValue
+
         with Session(self.engine) as session:
             session.execute(delete(sql.SEEN).where(sql.SEEN.c.key.startswith(f"{conversation_id}#")))
             session.execute(delete(sql.OUTBOX).where(sql.OUTBOX.c.conversation_id == conversation_id))
@@ -340,6 +405,10 @@ class ConversationStore:
             connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def statistics(self) -> dict[str, int]:
+        from sqlmodel import Session, select
+
+        from bot.schema import DeclarationOwner, KeyValue
+
         with Session(self.engine) as session:
             kinds = [row.kind for row in session.exec(select(DeclarationOwner))]
             deleted = session.get(KeyValue, "stats:deleted_users")

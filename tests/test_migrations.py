@@ -102,11 +102,11 @@ def test_the_quick_head_check_agrees_with_alembic(tmp_path):
     assert migrate.head_from_files() == migrate.head_revision()
     path = tmp_path / "bot.sqlite3"
     ConversationStore(f"sqlite:///{path}").close()
-    assert migrate._sqlite_at_head(str(path))
+    assert migrate.sqlite_at_head(str(path))
     with sqlite3.connect(path) as db:
         db.execute("UPDATE alembic_version SET version_num = '0004'")
-    assert not migrate._sqlite_at_head(str(path))
-    assert not migrate._sqlite_at_head(str(tmp_path / "missing.sqlite3"))
+    assert not migrate.sqlite_at_head(str(path))
+    assert not migrate.sqlite_at_head(str(tmp_path / "missing.sqlite3"))
 
 
 @pytest.fixture(params=KINDS)

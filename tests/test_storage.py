@@ -275,3 +275,12 @@ async def test_the_running_bot_forgets_message_ids_older_than_its_window(tmp_pat
     await pump.purge_now_and_then()
     assert not assistant.store.seen("t:u", "m1")
     await assistant.close()
+
+
+def test_the_sqlite_driver_path_runs_the_store_statements_as_sqlalchemy_compiles_them():
+    """bot/sqlite_fast.py keeps the per-message statements compiled (a chat starts without
+    SQLAlchemy): the same text and parameters as bot/statements.py's Core statements give."""
+    from bot import sqlite_fast, statements
+
+    for name, kept in sqlite_fast.STATEMENTS.items():
+        assert statements.compile_for_sqlite(getattr(statements, name)) == kept, name
