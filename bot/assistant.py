@@ -216,10 +216,13 @@ class AssistantService:
         if forget is not None:
             await forget(user_id)
 
-    def start_notifications(self, interval_s: float = 5.0) -> NotificationPump:
-        """Run the decision/reminder pump in the background until close()."""
+    def start_notifications(
+        self, interval_s: float = 5.0, *, first_round_after_s: float = 0.0
+    ) -> NotificationPump:
+        """Run the decision/reminder pump in the background until close(); its first round at
+        once, or `first_round_after_s` later."""
         pump = NotificationPump(self, interval_s=interval_s)
-        task = asyncio.create_task(pump.run(), name="notifications")
+        task = asyncio.create_task(pump.run(first_round_after_s), name="notifications")
 
         async def stop() -> None:
             pump.stop()
@@ -278,9 +281,10 @@ def prepare_data_dir(settings: Settings) -> None:
 async def build_assistant(settings: Settings, *, warm_up: bool = False, **overrides: Any) -> AssistantService:
     """The assistant on the configured parts; `overrides` replace Services fields (tests).
 
-    `warm_up` loads the slow address data in the background: right for a long-running
-    server, wasted on a terminal session that may answer one line and exit. `cpu` (a
-    `bot.cpu.CpuPool`) runs photo checks and PDFs; without one they share a small thread pool.
+    `warm_up` loads the slow address data in the background and opens the backend and the
+    database's SQLAlchemy side at once: right for a long-running server, wasted on a terminal
+    session that may answer one line and exit (without it they are made on first use). `cpu`
+    (a `bot.cpu.CpuPool`) runs photo checks and PDFs; without one they share a small thread pool.
     """
     from bot.backend import make_backend
     from bot.documents import PdfDocumentRenderer
@@ -291,7 +295,9 @@ async def build_assistant(settings: Settings, *, warm_up: bool = False, **overri
     AgencyDirectory.configure(settings.data_dir)
     keyring = settings.keyring()
     use_for_files(settings.data_dir, keyring)  # channels open the photos and PDFs they send
-    backend = overrides.pop("backend", None) or make_backend(settings)
+    backend = overrides.pop("backend", None) or (
+        make_backend(settings) if warm_up else make_backend(settings, lazy=True)
+    )
     cpu = overrides.pop("cpu", None)
     services = Services(
         backend=backend,
@@ -316,8 +322,10 @@ async def build_assistant(settings: Settings, *, warm_up: bool = False, **overri
     )
     if cpu is not None:
         service._closers.append(cpu.close)
-    service.funnel = SchoolFunnel(store.engine, service.engine.flows)
-    service.desk = _hotline_desk(settings, service)
+    if warm_up:
+        store.engine  # noqa: B018 - made now rather than on the event loop at the first ticket
+    service.funnel = SchoolFunnel(lambda: store.engine, service.engine.flows)
+    service.desk = _hotline_desk(settings, service, eager=warm_up)
     if services.forget_user is None:
         services.forget_user = service.forget_user
     if hasattr(backend, "close"):
@@ -327,16 +335,18 @@ async def build_assistant(settings: Settings, *, warm_up: bool = False, **overri
     return service
 
 
-def _hotline_desk(settings: Settings, service: AssistantService) -> Any:
-    from datetime import timedelta
-
+def _hotline_desk(settings: Settings, service: AssistantService, *, eager: bool) -> Any:
     from bot.hotline.desk import HotlineDesk
     from bot.hotline.hours import OfficeHours
-    from bot.hotline.store import HotlineStore
+
+    def store() -> Any:
+        from bot.hotline.store import HotlineStore
+
+        return HotlineStore(service.store.engine)
 
     return HotlineDesk(
         service,
-        HotlineStore(service.store.engine),
+        store() if eager else store,
         hours=OfficeHours.parse(settings.office_hours),
         wait=timedelta(minutes=settings.hotline_wait_minutes),
     )

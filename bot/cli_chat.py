@@ -158,7 +158,8 @@ def chat(
 
     async def main() -> None:
         assistant = await build_assistant(settings)
-        assistant.start_notifications(interval_s=2.0)
+        # The first round 2 s after start: a program asking one line and leaving pays for none.
+        assistant.start_notifications(interval_s=2.0, first_round_after_s=2.0)
         try:
             await (_jsonl(assistant, user) if jsonl else _interactive(assistant, user))
         finally:

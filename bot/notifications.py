@@ -11,20 +11,24 @@ than loses it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-from sqlmodel import Session, col, select
+from typing import TYPE_CHECKING, Any
 
 from bot.channels.replies import outbounds_to_payload, payload_to_outbounds
-from bot.outbox import Item, lease_holder
-from bot.retention import purge_expired, record_decision
-from bot.storage import DeclarationOwner
 from dialogs.messages import Button, Outbound
 from dialogs.ports import BackendUnavailable, paper_deadline
 from dialogs.texts import Texts, agency_label
+
+if TYPE_CHECKING:
+    from bot.outbox import Item
+    from bot.schema import DeclarationOwner
+
+# The database side (sqlmodel, the outbox, retention) is imported by the rounds that use it:
+# a terminal chat that answers a line and leaves never makes one (see `run`).
 
 __all__ = ["NotificationPump", "outbounds_to_payload", "payload_to_outbounds", "take_notices_for"]
 
@@ -51,11 +55,19 @@ class NotificationPump:
         self.texts = texts or Texts.default()
         self._stopping = asyncio.Event()
         self._next_purge = 0.0
-        self.worker = lease_holder(f"pump-{id(self):x}")
+
+    @functools.cached_property
+    def worker(self) -> str:
+        """This pump's name as the holder of the notices it leases."""
+        from bot.outbox import lease_holder
+
+        return lease_holder(f"pump-{id(self):x}")
 
     # ------------------------------------------------------------ collecting
 
     async def collect_events(self) -> int:
+        from bot.retention import record_decision
+
         after = int(await asyncio.to_thread(self.store.get_marker, EVENT_MARKER, "0"))
         try:
             events = await self.backend.events(after=after, limit=100)
@@ -156,6 +168,10 @@ class NotificationPump:
         return queued
 
     def _due_reminders(self, now: datetime) -> list[DeclarationOwner]:
+        from sqlmodel import Session, col, select
+
+        from bot.schema import DeclarationOwner
+
         with Session(self.store.engine) as session:
             rows = session.exec(
                 select(DeclarationOwner).where(col(DeclarationOwner.reminder_sent).is_(False))
@@ -163,6 +179,10 @@ class NotificationPump:
             return [r for r in rows if _aware(r.submitted_at) + REMINDER_AFTER <= now and r.conversation_id]
 
     def _mark_reminded(self, receipt: str) -> None:
+        from sqlmodel import Session
+
+        from bot.schema import DeclarationOwner
+
         with Session(self.store.engine) as session:
             row = session.get(DeclarationOwner, receipt)
             if row is not None:
@@ -219,6 +239,8 @@ class NotificationPump:
         return True
 
     async def poll_once(self) -> int:
+        from bot.retention import purge_expired
+
         await self.collect_events()
         await self.collect_reminders()
         now = self.assistant.engine.services.clock()
@@ -235,7 +257,11 @@ class NotificationPump:
         if purged:
             log.info("forgot %d message ids older than the window", purged)
 
-    async def run(self) -> None:
+    async def run(self, first_round_after_s: float = 0.0) -> None:
+        """A round every `interval_s` until `stop`, the first one `first_round_after_s` after start."""
+        if first_round_after_s > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=first_round_after_s)
         while not self._stopping.is_set():
             try:
                 await self.poll_once()

@@ -38,6 +38,7 @@ async def test_a_data_dir_someone_else_made_is_tightened_and_new_files_are_priva
             chat = Chat(assistant, channel="web")
             await chat.text("/start")
             await chat.text("đăng ký")
+            await assistant.engine.services.backend.events(after=0)  # its store is made on first use
             # The stub backend's store, the database's WAL and SHM exist by now.
             assert (data / "vssid.sqlite3-wal").exists() and (data / "stub-backend.sqlite3").exists()
             assert_private(data)

@@ -7,7 +7,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 if TYPE_CHECKING:
     from bot.backend.errors import InvalidTransition, OperatorError, UnknownReceipt
@@ -38,6 +40,7 @@ __all__ = [
     "BackendRequestError",
     "HttpBackend",
     "InvalidTransition",
+    "LazyBackend",
     "OperatorError",
     "StubBackend",
     "UnknownReceipt",
@@ -45,8 +48,17 @@ __all__ = [
 ]
 
 
-def make_backend(settings: Settings) -> StubBackend | HttpBackend:
-    """The backend the settings ask for; close it with `await backend.close()`."""
+@overload
+def make_backend(settings: Settings, *, lazy: Literal[False] = False) -> StubBackend | HttpBackend: ...
+@overload
+def make_backend(settings: Settings, *, lazy: Literal[True]) -> LazyBackend: ...
+
+
+def make_backend(settings: Settings, *, lazy: bool = False) -> StubBackend | HttpBackend | LazyBackend:
+    """The backend the settings ask for (with `lazy`, made on first use: `LazyBackend`); close
+    it with `await backend.close()`."""
+    if lazy:
+        return LazyBackend(lambda: make_backend(settings))
     if settings.backend_url:
         from bot.backend.http_client import HttpBackend
 
@@ -58,3 +70,28 @@ def make_backend(settings: Settings) -> StubBackend | HttpBackend:
     from bot.backend.stub import StubBackend
 
     return StubBackend(settings.backend_store_url, keyring=settings.keyring())
+
+
+class LazyBackend:
+    """A backend made on first use: a terminal chat that answers `/start` and leaves never
+    opens the stub's store (creating its tables and seeding its accounts, importing sqlmodel:
+    about a fifth of its cold start). Everything else is the backend's own."""
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._make = make
+        self._made: Any = None
+        self._lock = threading.Lock()
+
+    def _backend(self) -> Any:
+        if self._made is None:
+            with self._lock:  # two threads asking at once make one backend
+                if self._made is None:
+                    self._made = self._make()
+        return self._made
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend(), name)
+
+    async def close(self) -> None:
+        if self._made is not None:
+            await self._made.close()

@@ -23,22 +23,28 @@ import json
 import logging
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bot.console.auth import Staff
+from bot.channels.replies import outbounds_to_payload
 from bot.hotline.hours import OfficeHours
-from bot.hotline.store import HotlineStore, Ticket, mask, mask_values
-from bot.notifications import outbounds_to_payload
 from dialogs.catalog import Catalog, catalog
 from dialogs.messages import Button, Inbound, Outbound
 from dialogs.state import ConversationState, PendingType
 from dialogs.texts import Texts
 from knowledge.faq import message as faq_message
 from knowledge.text import fold
+
+if TYPE_CHECKING:
+    from bot.console.auth import Staff
+    from bot.hotline.store import HotlineStore, Ticket
+
+# The ticket store (sqlmodel) is imported when a ticket is opened or read: every message goes
+# through the desk, and a terminal chat on SQLite starts without SQLAlchemy.
 
 log = logging.getLogger(__name__)
 
@@ -93,20 +99,26 @@ class HotlineDesk:
     def __init__(
         self,
         assistant: Any,
-        store: HotlineStore,
+        store: HotlineStore | Callable[[], HotlineStore],
         *,
         hours: OfficeHours,
         wait: timedelta,
         texts: Texts | None = None,
     ) -> None:
         self.assistant = assistant
-        self.store = store
+        self._store = store  # or a function that makes it, called when a ticket is first touched
         self.hours = hours
         self.wait = wait
         self.texts = texts or hotline_texts()
         self._refusals = {faq_message("refuse"), Texts.default()("question_unanswered", example="")}
         # Compared by length first: hashing every long reply text cost more than the rest.
         self._refusal_lengths = {len(text) for text in self._refusals}
+
+    @property
+    def store(self) -> HotlineStore:
+        if callable(self._store):
+            self._store = self._store()
+        return self._store
 
     @property
     def engine(self) -> Any:
@@ -179,6 +191,8 @@ class HotlineDesk:
         current = state.meta.get("ticket")
         if current:
             return [Outbound(self.texts("ticket_already_open", id=current["id"]))]
+        from bot.hotline.store import Ticket, mask, mask_values
+
         phone = state.get_value("phone") or state.get_value("guardian.phone") or state.flags.handoff_phone
         ticket = Ticket(
             channel=inbound.channel,
@@ -307,6 +321,8 @@ class HotlineDesk:
 
     async def sweep(self) -> int:
         """Tell the citizens whose ticket waited longer than `wait` (once each)."""
+        from bot.hotline.store import mask
+
         now = self.now()
         told = 0
         for ticket in await asyncio.to_thread(self.store.overdue, now - self.wait):

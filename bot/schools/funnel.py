@@ -14,17 +14,20 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.engine import Engine as SqlEngine
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
-
-from bot.schema import KeyValue, SchoolFunnelEvent, utcnow
 from dialogs.state import ConversationState
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine as SqlEngine
+
+    from bot.schema import SchoolFunnelEvent
+
+# The database side (sqlmodel, bot.schema) is imported when a count is written or read: the
+# assistant takes a `Mark` of every message, and most conversations come from no school.
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +72,16 @@ def _hash(key: str) -> str:
 class SchoolFunnel:
     """Counts per school; `flows` maps a flow id to its flow (its `kind` and steps)."""
 
-    def __init__(self, engine: SqlEngine, flows: Mapping[str, Any]) -> None:
-        self.engine = engine
+    def __init__(self, engine: SqlEngine | Callable[[], SqlEngine], flows: Mapping[str, Any]) -> None:
+        """`engine`, or a function that gives it when a count is first written or read."""
+        self._engine = engine
         self.flows = flows
+
+    @property
+    def engine(self) -> SqlEngine:
+        if callable(self._engine):
+            self._engine = self._engine()
+        return self._engine
 
     def _form(self, state: ConversationState) -> tuple[str | None, Any]:
         flow = self.flows.get(state.flow) if state.flow else None
@@ -106,6 +116,11 @@ class SchoolFunnel:
         return self.add(self.steps(before, state))
 
     def add(self, steps: list[FunnelStep]) -> int:
+        from sqlalchemy.exc import IntegrityError
+        from sqlmodel import Session
+
+        from bot.schema import SchoolFunnelEvent
+
         added = 0
         for step in steps:
             row = SchoolFunnelEvent(
@@ -114,7 +129,7 @@ class SchoolFunnel:
                 kind=step.kind,
                 stage=step.stage,
                 receipt=step.receipt,
-                at=step.at or utcnow(),
+                at=step.at or datetime.now(UTC),
             )
             with Session(self.engine) as session:
                 if session.get(SchoolFunnelEvent, row.key) is not None:
@@ -130,6 +145,10 @@ class SchoolFunnel:
     # ------------------------------------------------------------ the office's decisions
 
     def _submitted(self, receipt: str) -> SchoolFunnelEvent | None:
+        from sqlmodel import Session, select
+
+        from bot.schema import SchoolFunnelEvent
+
         with Session(self.engine) as session:
             query = select(SchoolFunnelEvent).where(
                 SchoolFunnelEvent.receipt == receipt, SchoolFunnelEvent.stage == "submitted"
@@ -137,6 +156,10 @@ class SchoolFunnel:
             return session.exec(query).first()
 
     def _marker(self, value: int | None = None) -> int:
+        from sqlmodel import Session
+
+        from bot.schema import KeyValue
+
         with Session(self.engine) as session:
             row = session.get(KeyValue, EVENT_MARKER)
             if value is None:
