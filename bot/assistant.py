@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bot import disk_cache
 from bot.channels.texts import channel_text
 from bot.config import Settings
 from bot.crypto import use_for_files
@@ -312,7 +313,7 @@ async def build_assistant(settings: Settings, *, warm_up: bool = False, **overri
     if settings.rate_limit_burst > 0 and settings.rate_limit_per_minute > 0:
         limiter = ConversationRateLimit(settings.rate_limit_burst, settings.rate_limit_per_minute)
     service = AssistantService(
-        engine=Engine(services),
+        engine=Engine(services, flows=disk_cache.flows()),
         store=store,
         limiter=limiter,
         cpu=cpu,

@@ -2,54 +2,33 @@
 
 Building `FaqIndex.default()` parses the knowledge files and fits its tables: seconds of
 work that gives the same index every time until a knowledge file (data or code) changes.
-The built index is pickled under the cache dir, named by the SHA-256 of every file of the
-`knowledge` package and the Python version; any change gives a new name, so a stale index
-is never read (old files are removed when a new one is written).
-
-Cache dir: `VSSID_CACHE_DIR`, else `$XDG_CACHE_HOME/vssid-bot`, else `~/.cache/vssid-bot`;
-created 0700, files 0600 (a pickle is code to whoever can write it: only this user can).
-When it cannot be read or written, the index is simply built as before.
+The built index is pickled in the cache dir (bot/disk_cache.py), named by the SHA-256 of
+every file of the `knowledge` package and the Python version; any change gives a new name,
+so a stale index is never read (old files are removed when a new one is written). When it
+cannot be read or written, the index is simply built as before.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import inspect
-import io
-import logging
-import os
 import pickle
-import sys
 import threading
 from pathlib import Path
 from typing import Any
 
 import knowledge
-from bot.private import private_dir, write_private
+from bot import disk_cache
+from bot.disk_cache import cache_dir
 
-log = logging.getLogger(__name__)
+__all__ = ["cache_dir", "faq_index", "knowledge_hash"]
 
 KNOWLEDGE_DIR = Path(knowledge.__file__).resolve().parent
-_SUFFIXES = {".py", ".yaml", ".yml", ".tsv", ".json", ".csv", ".txt"}
-
-
-def cache_dir() -> Path:
-    explicit = os.environ.get("VSSID_CACHE_DIR")
-    if explicit:
-        return Path(explicit).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "vssid-bot"
 
 
 def knowledge_hash() -> str:
     """SHA-256 over the knowledge package's files (names and bytes) and the Python version."""
-    digest = hashlib.sha256(sys.version.encode())
-    for path in sorted(KNOWLEDGE_DIR.rglob("*")):
-        if path.suffix in _SUFFIXES and path.is_file() and "__pycache__" not in path.parts:
-            digest.update(path.relative_to(KNOWLEDGE_DIR).as_posix().encode() + b"\0")
-            digest.update(path.read_bytes())
-    return digest.hexdigest()[:32]
+    return disk_cache.files_hash(KNOWLEDGE_DIR)
 
 
 def faq_index(*, save_in_background: bool = False) -> Any:
@@ -60,38 +39,20 @@ def faq_index(*, save_in_background: bool = False) -> Any:
     which is atomic, so an interrupted one leaves no half file)."""
     from knowledge.faq import FaqIndex
 
-    try:
-        directory = cache_dir()
-        target = directory / f"faq-index-{knowledge_hash()}.pickle"
-        with target.open("rb") as fh:
-            # Our own file in a 0700 cache dir, named by the hash of the knowledge files: not input.
-            index = pickle.load(fh)  # noqa: S301 - see above
-        if isinstance(index, FaqIndex):
-            return index
-    except FileNotFoundError:
-        pass
-    except Exception as exc:  # unreadable or from another version: build it again
-        log.info("FAQ index cache not used: %s", type(exc).__name__)
+    key = knowledge_hash()
+    index = disk_cache.read("faq-index", key)
+    if isinstance(index, FaqIndex):
+        return index
     index = FaqIndex.default()
     if save_in_background:
-        threading.Thread(target=_save, args=(index,), name="faq-cache", daemon=True).start()
+        threading.Thread(target=_save, args=(key, index), name="faq-cache", daemon=True).start()
     else:
-        _save(index)
+        _save(key, index)
     return index
 
 
-def _save(index: Any) -> None:
-    try:
-        directory = private_dir(cache_dir())
-        target = directory / f"faq-index-{knowledge_hash()}.pickle"
-        buffer = io.BytesIO()
-        _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(index)
-        write_private(target, buffer.getvalue())
-        for old in directory.glob("faq-index-*.pickle"):
-            if old != target:
-                old.unlink(missing_ok=True)
-    except Exception as exc:
-        log.info("FAQ index cache not written: %s", type(exc).__name__)
+def _save(key: str, index: Any) -> None:
+    disk_cache.write("faq-index", key, index, pickler=_Pickler)
 
 
 class _Pickler(pickle.Pickler):
