@@ -14,12 +14,14 @@ its "assistant alone" (100 users, a round per step). Both with the rate limit of
 of three runs after an untimed one; they report `median_per_s` (wall clock) and
 `median_per_cpu_s` (the process's CPU time, steadier on a busy machine) instead of
 `median_ms`. `cold`: CPU time (user + sys, ms) and wall time of a fresh `vssid-bot chat
---jsonl` answering `/start`, of `vssid-bot faq "…"`, and of `python -c pass`. `telegram`:
+--jsonl` answering `/start`, of `vssid-bot faq "…"`, and of `python -c pass`, after one
+untimed run of each (bytecode written, the data dir at the newest schema, each tree's own
+cache dir filled: the start of an installed bot, not of its first run). `telegram`:
 bench/telegram.py's full and bare updates per second and their ratio per framework (`--users`,
 one bare/full pair a round; `--clock cpu` counts the process's CPU time); the base runs this
-tree's bench/telegram.py too, so both are measured the same way. The base is taken from git (`git archive
-REV`) into a temporary folder and run with this tree's Python environment. Ends with one
-JSON line.
+tree's bench/telegram.py too, so both are measured the same way. The base is taken from git
+(`git archive REV`) into a temporary folder and run with this tree's Python environment.
+Ends with one JSON line.
 """
 
 from __future__ import annotations
@@ -115,6 +117,14 @@ COLD = {
 }
 
 
+def _env(tree: Path) -> dict[str, str]:
+    """The child's environment: `tree` first on the path, its own cache dir (two trees must
+    not evict each other's FAQ index or flows), bytecode written as an install would."""
+    env = {**os.environ, "PYTHONPATH": str(tree), "VSSID_CACHE_DIR": str(tree / ".bench-cache")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
 def _run(tree: Path, args: list[str], stdin: str | None) -> tuple[float, float, str]:
     """(CPU ms, wall ms, stdout) of one child process run in `tree`."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -126,7 +136,7 @@ def _run(tree: Path, args: list[str], stdin: str | None) -> tuple[float, float, 
         text=True,
         check=True,
         cwd=tree,
-        env={**os.environ, "PYTHONPATH": str(tree)},
+        env=_env(tree),
     )
     wall = (time.perf_counter() - started) * 1000
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
