@@ -63,7 +63,22 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 
+def _plain_faq(args: list[str]) -> bool:
+    """`vssid-bot faq "question"`, the form programs call once per question: answered without
+    typer's parsing, which builds a pydantic validator per option (importing pydantic was
+    about 40 % of the command's start, and nothing else here needs it). The same function
+    with the same values as typer would call it; every other form goes through typer."""
+    if len(args) != 2 or args[0] != "faq" or args[1].startswith("-"):
+        return False
+    from bot.cli_faq import faq
+
+    faq(question=args[1])
+    return True
+
+
 def main() -> None:
+    if _plain_faq(sys.argv[1:]):
+        return
     requested = sys.argv[1] if len(sys.argv) > 1 else None
     build_app(only=requested if requested in COMMANDS else None)()
 

@@ -348,6 +348,16 @@ def test_cli_prints_the_answer_for_a_person() -> None:
     assert "10 số cuối" in out.stdout
 
 
+def test_the_installed_command_answers_one_question_as_the_command_line_app_does() -> None:
+    """`vssid-bot faq "…"` (one question, the form programs call) prints what the typer app
+    prints for it, answer or refusal."""
+    for question in ("mã bhxh là số nào", "thời tiết hôm nay"):
+        done = subprocess.run(
+            [sys.executable, "-m", "bot.cli", "faq", question], capture_output=True, text=True, check=True
+        )
+        assert done.stdout == runner.invoke(app, ["faq", question]).stdout
+
+
 def test_cli_refusal_gives_the_hotline() -> None:
     out = runner.invoke(app, ["faq", "thời tiết hôm nay"])
     assert out.exit_code == 0 and "1900 9068" in out.stdout
