@@ -83,9 +83,14 @@ _TEENCODE_PATH = Path(__file__).with_name("teencode.yaml")
 _DIGIT_GAP = re.compile(r"(?<=\d) (?=\d)")
 
 
+# Words and what lies between them: re.split keeps the words at the odd indexes.
+_WORDS = re.compile(r"(\w+)")
+
+
 @functools.cache
-def _teencode() -> tuple[re.Pattern[str], dict[str, str]]:
-    """The abbreviation table as one whole-word regex (longest variant first) and its map."""
+def _teencode() -> tuple[dict[str, str], int]:
+    """The abbreviation table (folded variant -> folded canonical spelling) and how many words
+    its longest variant has."""
     raw = yamlfile.safe_load(_TEENCODE_PATH.read_text(encoding="utf-8")) or {}
     table: dict[str, str] = {}
     for canonical, variants in raw.items():
@@ -93,28 +98,43 @@ def _teencode() -> tuple[re.Pattern[str], dict[str, str]]:
         for variant in [canonical, *(variants or [])]:
             key = fold(str(variant))
             if key:
-                # The canonical spelling maps to itself: as an alternative of its own it is
+                # The canonical spelling maps to itself: as a variant of its own it is
                 # consumed whole, so "giay khai sinh" is not read as "giay" + "khai sinh"
                 # and expanded to "giay giay khai sinh".
                 table.setdefault(key, target)
-    if not table:
-        return re.compile(r"(?!x)x"), table
-    alternatives = "|".join(re.escape(k) for k in sorted(table, key=len, reverse=True))
-    return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)"), table
+    return table, max((key.count(" ") + 1 for key in table), default=0)
 
 
 def expand_abbreviations(folded: str) -> str:
     """Replace chat abbreviations in already folded text by their canonical spelling.
 
-    One regex pass, so a canonical form is never expanded again ("k" -> "khong" stays).
+    Whole words only, the longest variant first, in one pass from the left, so a canonical
+    form is never expanded again ("k" -> "khong" stays). The same as one whole-word regex of
+    every variant, longest first, without compiling it (~40 ms in each process).
     """
-    pattern, table = _teencode()
-    return pattern.sub(lambda m: table[m.group(0)], folded)
+    table, longest = _teencode()
+    parts = _WORDS.split(folded)
+    count = len(parts) // 2
+    out = [parts[0]]
+    start = 0
+    while start < count:
+        taken, target = 1, parts[2 * start + 1]
+        for n in range(min(longest, count - start), 0, -1):
+            # A variant of several words matches words one space apart, nothing else between.
+            if any(parts[2 * k + 2] != " " for k in range(start, start + n - 1)):
+                continue
+            found = table.get(" ".join(parts[2 * start + 1 : 2 * (start + n) : 2]))
+            if found is not None:
+                taken, target = n, found
+                break
+        out += (target, parts[2 * (start + taken)])
+        start += taken
+    return "".join(out)
 
 
 def abbreviation_words() -> frozenset[str]:
     """Every single-word spelling the abbreviation table knows (typo correction aims at them)."""
-    _, table = _teencode()
+    table, _ = _teencode()
     return frozenset(k for k in table if " " not in k)
 
 
