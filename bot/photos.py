@@ -30,8 +30,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PIL import Image, ImageOps
-
 from bot.cpu import CpuPool, default_pool
 from bot.crypto import Keyring, open_file
 from bot.jpeg import strip_metadata
@@ -41,6 +39,7 @@ from knowledge.cards import cccd_fields
 
 if TYPE_CHECKING:
     import numpy as np
+    from PIL import Image
 
 log = logging.getLogger(__name__)
 
@@ -216,6 +215,8 @@ class FilePhotoStore:
         # sharpness scale, decoded as luma only: sharpness looks at grey levels.
         scale = max(1, min(8, max(width, height) // _SHARPNESS_SIDE))
         scale = 1 << (scale.bit_length() - 1)
+        from PIL import Image  # here, not at the top: a start-up that checks no photo skips Pillow
+
         with self._decoding():
             small = Image.open(io.BytesIO(stripped), formats=("JPEG",))
             small.draft("L", (width // scale, height // scale))
@@ -234,6 +235,8 @@ class FilePhotoStore:
     @contextlib.contextmanager
     def _decoding(self) -> Iterator[None]:
         """Decoding errors as refusals: a bomb is too large, anything else truncated."""
+        from PIL import Image
+
         try:
             yield
         except Image.DecompressionBombError:
@@ -251,6 +254,8 @@ class FilePhotoStore:
 
     def _open_checked(self, data: bytes) -> Image.Image:
         """The image's header, refused on format and size before a single pixel is decompressed."""
+        from PIL import Image
+
         if _looks_like_heif(data):
             raise PhotoRejected("unsupported_format", format="HEIC")
         try:
@@ -276,6 +281,8 @@ class FilePhotoStore:
 
     def decode(self, data: bytes) -> Image.Image:
         """Decode fully and check; the returned image is loaded (pixels in memory)."""
+        from PIL import Image
+
         probe = self._open_checked(data)
         with self._decoding():
             # verify() checks structure (PNG CRCs and the like) but leaves the object unusable,
@@ -341,6 +348,8 @@ class FilePhotoStore:
 
 def sharpness(image: Image.Image) -> float:
     """Variance of the Laplacian on a noise-reduced grayscale copy (see DEFAULT_MIN_SHARPNESS)."""
+    from PIL import Image, ImageOps
+
     gray = ImageOps.grayscale(image) if image.mode != "L" else image.copy()
     gray.thumbnail((_SHARPNESS_SIDE, _SHARPNESS_SIDE), Image.Resampling.BOX)
     # The 3x3 median and the Laplacian (offset 128, clipped to 0-255, as Pillow's 8-bit
@@ -383,6 +392,8 @@ def _orientation(image: Image.Image) -> int | None:
 
 
 def _upright(image: Image.Image) -> Image.Image:
+    from PIL import ImageOps
+
     try:
         return ImageOps.exif_transpose(image)
     except Exception:
@@ -393,6 +404,8 @@ def _upright(image: Image.Image) -> Image.Image:
 
 def _plain_rgb(image: Image.Image) -> Image.Image:
     """An RGB copy with no metadata at all (EXIF with GPS, XMP, ICC, comments)."""
+    from PIL import Image
+
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):
         # 16-bit grayscale PNGs: scale to 8 bits instead of clipping everything to white.
         image = image.convert("I").point(lambda v: v * (1 / 256)).convert("L")
@@ -441,6 +454,8 @@ def read_cccd_qr(path: Path | str) -> dict | None:
     Meant for photos `FilePhotoStore` already checked and stored. Blocking (zxing + Pillow):
     call `read_cccd_qr_async` from async code.
     """
+    from PIL import Image
+
     with Image.open(io.BytesIO(open_file(path)), formats=ACCEPTED_FORMATS) as image:
         texts = read_qr_texts(image)
     return next(filter(None, map(parse_cccd_qr, texts)), None)
