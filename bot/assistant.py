@@ -34,7 +34,6 @@ from bot.storage import ConversationStore, SaveResult
 from dialogs.engine import Engine, Services
 from dialogs.messages import Inbound, Outbound
 from dialogs.state import ConversationState
-from knowledge import admin_units
 from knowledge.agencies import AgencyDirectory
 
 log = logging.getLogger(__name__)
@@ -356,6 +355,8 @@ def _hotline_desk(settings: Settings, service: AssistantService, *, eager: bool)
 async def _warm_up(engine: Engine) -> None:
     # The old-address data takes about a second to load, the FAQ index (naive Bayes
     # included) about half a second: off the event loop, before the first question.
+    from knowledge import admin_units  # here: a terminal chat does without it until an address
+
     await asyncio.to_thread(admin_units.preload)
     await asyncio.to_thread(_load_faq, engine)
     documents = engine.services.documents

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
-
-import phonenumbers
-from phonenumbers import PhoneNumberType
-from rapidfuzz.distance import DamerauLevenshtein
+from typing import TYPE_CHECKING, Any
 
 from dialogs.field_rules import quoted, reject, say, texts
 from dialogs.parsing import Accepted, NeedsConfirmation, ParseResult, Rejected
 from knowledge.text import collapse_spaces, fold, nfc
+
+if TYPE_CHECKING:
+    import phonenumbers
+
+# phonenumbers and rapidfuzz are imported by the first phone number or e-mail address read:
+# a start-up (a terminal chat's `/start`) reads none.
 
 EMAIL_SUGGESTION_DECLINED_FLAG = "_email_suggestion_declined"
 
@@ -38,8 +40,10 @@ def _old_mobile(digits: str) -> ParseResult | None:
     if new_prefix is None:
         return None
     converted = new_prefix + digits[4:]
+    import phonenumbers
+
     parsed = phonenumbers.parse(converted, "VN")
-    if phonenumbers.number_type(parsed) != PhoneNumberType.MOBILE:
+    if phonenumbers.number_type(parsed) != phonenumbers.PhoneNumberType.MOBILE:
         return None
     message = say("phone", "old_prefix", old_prefix=digits[:4], new_prefix=new_prefix, phone=converted)
     return NeedsConfirmation(converted, message)
@@ -55,6 +59,8 @@ def parse_phone(text: str, values: Mapping[str, Any]) -> ParseResult:
     old = None if typed.startswith("+") and not typed.startswith("+84") else _old_mobile(digits)
     if old is not None:
         return old
+    import phonenumbers
+
     try:
         parsed = phonenumbers.parse(typed, "VN")
     except phonenumbers.NumberParseException as error:
@@ -82,6 +88,9 @@ def _phone_digits(typed: str) -> str | Rejected:
 
 def _vietnamese_mobile(parsed: phonenumbers.PhoneNumber) -> ParseResult:
     """A +84 number: accepted when it is a valid mobile, else what kind of number it is."""
+    import phonenumbers
+    from phonenumbers import PhoneNumberType
+
     section = "phone"
     national = _national(parsed)
     shown = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
@@ -113,6 +122,8 @@ def _suggest_domain(domain: str) -> str | None:
     if domain in known:
         return None
     # Damerau-Levenshtein counts a swap ("gmial") as one slip, like a thumb on a phone keyboard.
+    from rapidfuzz.distance import DamerauLevenshtein
+
     distance, best = min((DamerauLevenshtein.distance(domain, k), k) for k in known)
     return best if distance <= 2 else None
 

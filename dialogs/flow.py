@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, cast
 
 import yaml
-from jinja2 import TemplateSyntaxError
 from pydantic import BaseModel, ConfigDict, Discriminator, Tag, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
@@ -153,6 +152,8 @@ class _StepSpec(_Strict):
     @field_validator("prompt", "help")
     @classmethod
     def _template(cls, source: str) -> str:
+        from jinja2 import TemplateSyntaxError  # reading flow files only (bot/disk_cache.py keeps them)
+
         try:  # a jinja2 syntax error fails the load, not a chat
             environment().parse(source)
         except TemplateSyntaxError as error:
@@ -162,6 +163,8 @@ class _StepSpec(_Strict):
     @field_validator("when")
     @classmethod
     def _condition(cls, expression: str | None) -> str | None:
+        from jinja2 import TemplateSyntaxError
+
         try:
             if expression:
                 environment().compile_expression(expression)

@@ -25,7 +25,6 @@ from functools import cache
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
-from rapidfuzz import fuzz, process
 
 from .text import collapse_spaces, fold, nfc
 
@@ -214,6 +213,8 @@ class AgencyDirectory:
         if not results and len(query) >= 3:
             # Typos: "hong bag".
             bare = " ".join(t for t in query.split() if t not in _TYPE_WORDS)
+            from rapidfuzz import fuzz, process  # the first fuzzy look-up, not every start-up
+
             scored = process.extract(bare, self._bare_keys, scorer=fuzz.ratio, limit=limit, score_cutoff=80)
             results = [self._agencies[idx] for _, _, idx in scored]
         return results[:limit]
