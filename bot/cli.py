@@ -77,6 +77,9 @@ def _plain_faq(args: list[str]) -> bool:
 
 
 def main() -> None:
+    from bot.disk_cache import keep_parsed_yaml
+
+    keep_parsed_yaml()
     if _plain_faq(sys.argv[1:]):
         return
     requested = sys.argv[1] if len(sys.argv) > 1 else None

@@ -1,10 +1,11 @@
 """What start-up builds from the project's own files, built once and kept on disk.
 
-The FAQ index (bot/faq_cache.py) and the validated flows (`flows` below) are the same every
-time until a file they are built from changes. Each is pickled under the cache dir, named
-by a SHA-256 of those files (names and bytes) and the versions of Python and pydantic; any
-change gives a new name, so a stale one is never read (older files of the same kind are
-removed when a new one is written).
+The FAQ index (bot/faq_cache.py), the validated flows (`flows` below) and what the large
+YAML files parse to (`parsed_yaml`, knowledge/yamlfile.py's keeper once `keep_parsed_yaml`
+ran) are the same every time until a file they are built from changes. Each is pickled
+under the cache dir, named by a SHA-256 of those files (names and bytes) and the versions of
+Python and pydantic; any change gives a new name, so a stale one is never read (older files
+of the same kind are removed when a new one is written).
 
 Cache dir: `VSSID_CACHE_DIR`, else `$XDG_CACHE_HOME/vssid-bot`, else `~/.cache/vssid-bot`;
 created 0700, files 0600 (a pickle is code to whoever can write it: only this user can).
@@ -99,3 +100,23 @@ def flows() -> dict[str, Flow]:
     built = load_flows()
     write("flows", key, built)
     return built
+
+
+def parsed_yaml(name: str, text: str, parse: Callable[[str], Any]) -> Any:
+    """`parse(text)`, or what it gave for the same text of the file `name` before."""
+    kind = "yaml-" + hashlib.sha256(name.encode()).hexdigest()[:12]
+    key = hashlib.sha256(sys.version.encode() + b"\0" + text.encode()).hexdigest()[:32]
+    found = read(kind, key)
+    if found is not None:
+        return found
+    value = parse(text)
+    write(kind, key, value)
+    return value
+
+
+def keep_parsed_yaml() -> None:
+    """The catalogs and faq.yaml read back from the cache dir from now on in this process (the
+    command line's choice: tests and library users parse them as before)."""
+    from knowledge import yamlfile
+
+    yamlfile.keeper = parsed_yaml

@@ -112,5 +112,5 @@ class Catalog:
 @cache
 def catalog(path: Path) -> Catalog:
     """The catalog in `path`, read once per process (edit the YAML, restart the bot)."""
-    data = yamlfile.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    data = yamlfile.safe_load(Path(path).read_text(encoding="utf-8"), kept_as=str(path)) or {}
     return Catalog(data, name=Path(path).name)

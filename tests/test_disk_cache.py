@@ -41,3 +41,22 @@ def test_a_changed_dialogs_file_is_never_read_from_the_old_flows(fresh: Path, mo
     disk_cache.flows()
     assert calls == [1]  # read and validated again, not taken from the file the old flows made
     assert not old.exists()
+
+
+def test_a_yaml_file_is_parsed_once_and_read_back_until_its_text_changes(fresh: Path, monkeypatch) -> None:
+    from knowledge import yamlfile
+
+    monkeypatch.setattr(yamlfile, "keeper", disk_cache.parsed_yaml)
+    text = "messages:\n  refuse: Xin lỗi, mình chưa trả lời được câu này.\n"
+    assert yamlfile.safe_load(text, kept_as="faq.yaml") == {
+        "messages": {"refuse": "Xin lỗi, mình chưa trả lời được câu này."}
+    }
+    monkeypatch.setattr(yamlfile, "_parse", lambda _: pytest.fail("parsed again despite the cache"))
+    assert yamlfile.safe_load(text, kept_as="faq.yaml")["messages"]["refuse"].startswith("Xin lỗi")
+
+    monkeypatch.undo()
+    monkeypatch.setenv("VSSID_CACHE_DIR", str(fresh))
+    monkeypatch.setattr(yamlfile, "keeper", disk_cache.parsed_yaml)
+    changed = text.replace("Xin lỗi", "Rất tiếc")
+    assert yamlfile.safe_load(changed, kept_as="faq.yaml")["messages"]["refuse"].startswith("Rất tiếc")
+    assert len(list(fresh.glob("yaml-*.pickle"))) == 1  # the old text's parse is gone

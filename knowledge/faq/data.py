@@ -121,7 +121,7 @@ def read_faq(path: Path = FAQ_PATH) -> FaqFile:
 
 @functools.cache
 def _parse(path: Path, _mtime_ns: int, _size: int) -> FaqFile:
-    raw = yamlfile.safe_load(path.read_text(encoding="utf-8")) or {}
+    raw = yamlfile.safe_load(path.read_text(encoding="utf-8"), kept_as=str(path)) or {}
     return FaqFile(
         entries=tuple(_entries(path.name, raw.get("entries") or [])),
         out_of_scope=_strings(raw.get("out_of_scope")),
