@@ -93,19 +93,25 @@ def _vietnamese_mobile(parsed: phonenumbers.PhoneNumber) -> ParseResult:
 
     section = "phone"
     national = _national(parsed)
-    shown = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
     if not phonenumbers.is_valid_number(parsed):
         if len(national) < 10:
             return reject(section, "too_short", count=len(national))
         if len(national) > 10:
             return reject(section, "too_long", count=len(national))
-        return reject(section, "invalid", phone=shown)
+        return reject(section, "invalid", phone=_shown(parsed))
     kind = phonenumbers.number_type(parsed)
     if kind == PhoneNumberType.MOBILE:
         return Accepted(national)
     if kind in (PhoneNumberType.FIXED_LINE, PhoneNumberType.FIXED_LINE_OR_MOBILE):
-        return reject(section, "landline", phone=shown)
-    return reject(section, "not_mobile", phone=shown)
+        return reject(section, "landline", phone=_shown(parsed))
+    return reject(section, "not_mobile", phone=_shown(parsed))
+
+
+def _shown(parsed: phonenumbers.PhoneNumber) -> str:
+    """The number as a refusal shows it (formatted only then: a mobile is taken as typed)."""
+    import phonenumbers
+
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
 
 
 # ---------------------------------------------------------------------------------------------
