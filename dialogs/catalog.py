@@ -13,6 +13,7 @@ by bot/ (each package's texts.yaml): `catalog(Path(__file__).with_name("texts.ya
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
@@ -64,7 +65,35 @@ def render(source: str, **context: Any) -> str:
     """A template filled in, without surrounding blank space."""
     if "{" not in source:  # no jinja syntax at all: most phrases are plain text
         return source.strip()
+    parts = _names_only(source)
+    if parts is not None and all(name in context for name in parts[1::2]):
+        # What jinja2 makes of `{{ name }}` is `str(name)`; done here without its context
+        # and generator (most filled-in phrases are like this, and one is said per message).
+        return "".join(part if i % 2 == 0 else str(context[part]) for i, part in enumerate(parts)).strip()
     return _compiled(source).render(**context).strip()
+
+
+_NAME = re.compile(r"\{\{ *([A-Za-z_][A-Za-z0-9_]*) *\}\}")
+
+
+@cache
+def _names_only(source: str) -> tuple[str, ...] | None:
+    """A template whose only jinja syntax is `{{ name }}`, as (text, name, text, …, text);
+    None for any other (attributes, calls, filters, blocks, comments, whitespace control,
+    `\\r` that jinja2 would rewrite): jinja2 renders those, and any name not passed (it
+    may be a global, or undefined and must raise)."""
+    parts = tuple(_NAME.split(source))
+    if "\r" in source or any(mark in text for text in parts[0::2] for mark in ("{{", "{%", "{#")):
+        return None
+    if _JINJA_OWN_NAMES.intersection(parts[1::2]):
+        return None
+    return parts
+
+
+# Names jinja2 reads as its own (literals, the template's `self`, loop and macro variables).
+_JINJA_OWN_NAMES = frozenset(
+    {"true", "false", "none", "True", "False", "None", "self", "loop", "caller", "varargs", "kwargs"}
+)
 
 
 @cache
