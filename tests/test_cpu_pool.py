@@ -5,14 +5,12 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from bot.cpu import EXTRA_IN_EXECUTOR, CpuPool
+from bot.cpu import CpuPool
 
 
 async def _occupied(pool: CpuPool, release: threading.Event) -> list[asyncio.Future]:
     """Every slot the executor gets held by a job that waits for `release`."""
-    holders = [
-        asyncio.ensure_future(pool.run(release.wait, 10)) for _ in range(pool.workers + EXTRA_IN_EXECUTOR)
-    ]
+    holders = [asyncio.ensure_future(pool.run(release.wait, 10)) for _ in range(pool.handed)]
     await asyncio.sleep(0)
     return holders
 
