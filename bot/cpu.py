@@ -7,13 +7,13 @@ its own bounded pool: worker processes under `vssid-bot run` (`CpuPool.processes
 a small thread pool of its own elsewhere (terminal chat, tests).
 
 Jobs wait their turn in one first-come-first-served queue of our own; a few per worker are
-handed to the executor at once so a worker never idles between jobs. `busy`
-says the queue is truly full: `capacity` jobs taken, or the job at its head waiting longer
-than `max_wait_s` (the pool has fallen that far behind, whatever the jobs' size). The web
-API then answers 503 at once (the page retries by itself after Retry-After) instead of
-letting requests pile up; Telegram and Zalo updates simply wait their turn (delayed, never
-dropped). Below that, a burst simply queues: refusing it would not finish anything sooner,
-and a refused message retried later lands behind the ones that waited.
+handed to the executor at once so a worker never idles between jobs. `full` says the queue
+holds `capacity` jobs (a safety net: the web API bounds the photos it holds by their bytes
+and then answers 503, the page retrying by itself after Retry-After); `busy` also says it
+is behind (the job at its head waiting longer than `max_wait_s`). Telegram and Zalo updates
+simply wait their turn (delayed, never dropped). Below that a burst simply queues: refusing
+it would not finish anything sooner, and a refused photo comes back with its bytes again
+and lands behind the ones that waited.
 """
 
 from __future__ import annotations
@@ -32,11 +32,11 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-# Jobs allowed to wait per worker: a photo or a PDF takes 10-60 ms, so a few seconds of
-# work at most (and a bounded number of uploads held in memory).
-QUEUE_PER_WORKER = 64
+# Jobs allowed to wait per worker before `full`: a safety net (the web API bounds the
+# photos it holds by their bytes); 1,000 parents at once queue a few hundred jobs.
+QUEUE_PER_WORKER = 512
 # The head of the queue waiting longer than this means the pool is behind: come back later.
-MAX_WAIT_S = 3.0
+MAX_WAIT_S = 10.0
 # Jobs handed to the executor per worker, so a worker's next ones are already there: the
 # executor's own thread feeds them, while our queue moves only when the event loop gets to
 # it (tens of milliseconds under load: with one job ahead, the workers sat idle; measured

@@ -153,12 +153,13 @@ def _owed_notices(assistant: Any) -> Callable[[str], Awaitable[list[Outbound]]] 
     return owed
 
 
-def _cpu_busy(assistant: Any) -> tuple[Any, Any]:
-    """The web API's back-pressure signals: the CPU pool behind, and the CPU pool full."""
+def _cpu_full(assistant: Any) -> Any:
+    """The web API's back-pressure signal beside its own (the photos it holds): the CPU pool
+    full. Texts and buttons are not refused for it: they do not queue there (but for the one
+    that lays out the Tờ khai, one per registration), and a parent typing an address should
+    not wait behind other parents' photos."""
     cpu = getattr(assistant, "cpu", None)
-    if cpu is None:
-        return None, None
-    return (lambda: cpu.busy), (lambda: cpu.full)
+    return (lambda: cpu.full) if cpu is not None else None
 
 
 async def _default_assistant(settings: Settings) -> Any:
@@ -272,15 +273,13 @@ class _Startup:
 
     def _mount_web(self) -> WebChannel:
         assistant = self.assistant
-        busy, full = _cpu_busy(assistant)
         web_channel = WebChannel(
             assistant,
             DocumentLinks.from_data_dir(self.settings.data_dir),
             owed_notices=_owed_notices(assistant),
             live=getattr(getattr(assistant, "desk", None), "is_live", None),
             public_url=self.settings.public_url,
-            busy=busy,
-            full=full,
+            full=_cpu_full(assistant),
         )
         web_channel.add_routes(self.app)
         self.channels.append(web_channel)

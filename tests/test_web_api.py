@@ -363,3 +363,23 @@ async def test_a_message_that_waited_out_a_busy_answer_is_taken_in_turn_not_refu
     again = await chat.post(f"/api/chat/{CID}/messages", json={"text": "xin chào", "message_id": "m-2"})
     assert again.status == 503
     assert [m.message_id for m in chat.assistant.received] == ["m-1"]
+
+
+async def test_while_the_photo_queue_is_behind_photos_wait_and_typed_answers_go_through(chat):
+    chat.channel.photos_busy = lambda: True
+    chat.channel.full = lambda: False
+
+    def photo_form(message_id: str) -> aiohttp.FormData:
+        form = aiohttp.FormData()
+        form.add_field("message_id", message_id)
+        form.add_field("photo", imagegen.encode(imagegen.portrait_image(300, 400)), filename="a.jpg")
+        return form
+
+    refused = await chat.post(f"/api/chat/{CID}/messages", data=photo_form("p-1"))
+    assert refused.status == 503 and refused.headers["Retry-After"] == "2"
+    assert "đang bận" in (await refused.json())["message"]
+    status, _ = await post(chat, {"text": "Số 12, đường Lê Lợi", "message_id": "t-1"})
+    assert status == 200  # a typed answer does not wait behind photos
+    again = await chat.post(f"/api/chat/{CID}/messages", data=photo_form("p-1"))
+    assert again.status == 200  # the photo that waited its turn is taken
+    assert [m.message_id for m in chat.assistant.received] == ["t-1", "p-1"]

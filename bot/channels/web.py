@@ -15,10 +15,12 @@ API (kept exactly; extra keys may be added, never removed or renamed):
 
 Errors answer JSON with "error" (a code), "message" (Vietnamese) and "replies" (the same
 message as one reply) so the page renders every answer the same way. When the CPU work
-queue is behind a message gets 503 with `Retry-After` and error "busy"; the page shows the
-sentence once and sends the same message (same message_id) again by itself. A message that
-has waited its Retry-After once is then taken and queued in turn (unless the queue is
-full), so nobody is refused again and again while others, luckier, get through.
+queue is full (the photos waiting in it hold `MAX_PHOTO_BYTES_HELD`, or the pool's own
+capacity) a photo gets 503 with `Retry-After` and error "busy" (texts and buttons, which
+do not queue there, are taken); the page shows the sentence once and sends the same
+message (same message_id) again by itself. Refused messages wait in line
+(bot/channels/busy.py): one that comes back goes in when its turn comes, a newcomer queues
+behind them, so nobody is refused again and again while others, luckier, get through.
 
 Documents are served under URLs carrying an HMAC of the file's path, keyed by a secret
 kept in the data directory: a link can be shared on purpose but never guessed.
@@ -43,6 +45,7 @@ from urllib.parse import quote
 from aiohttp import BodyPartReader, web
 
 from bot.channels.base import Assistant
+from bot.channels.busy import WaitingLine
 from bot.channels.locks import KeyedLocks
 from bot.channels.replies import web_message, web_replies
 from bot.channels.texts import channel_text
@@ -60,6 +63,11 @@ MAX_PHOTO_BYTES = 10 * 1024 * 1024
 MAX_TEXT_CHARS = 2000
 MAX_JSON_BYTES = 64 * 1024
 RETRY_AFTER_S = 2  # what a busy server asks the page to wait before sending again
+# Photos taken and waiting for their check are held in memory: past this, the work queue is
+# full and new photos are asked to come back (about 80 phone photos of 3 MB; the queue
+# works through them in a few seconds). Below it nothing is refused: a refused photo comes
+# back with its bytes again, so refusing early only adds work and puts it behind others.
+MAX_PHOTO_BYTES_HELD = 256 * 2**20
 # The aiohttp-wide body limit: a photo plus multipart framing; webhooks fit well inside.
 CLIENT_MAX_SIZE = MAX_PHOTO_BYTES + 256 * 1024
 
@@ -70,7 +78,6 @@ MESSAGE_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
 
 _PENDING_PER_CONVERSATION = 50
 _PENDING_CONVERSATIONS = 10_000
-_REFUSED_KEPT = 10_000  # message ids answered "busy", let in when they come back
 
 # A page that loads nothing from elsewhere and cannot be framed; user text is only ever
 # inserted with textContent, and this policy is the second lock on that door.
@@ -164,7 +171,9 @@ class WebChannel:
         public_url: str = "",
         max_photo_bytes: int = MAX_PHOTO_BYTES,
         max_text_chars: int = MAX_TEXT_CHARS,
+        max_photo_bytes_held: int = MAX_PHOTO_BYTES_HELD,
         busy: Callable[[], bool] | None = None,
+        photos_busy: Callable[[], bool] | None = None,
         full: Callable[[], bool] | None = None,
     ) -> None:
         self.assistant = assistant
@@ -174,15 +183,19 @@ class WebChannel:
         self.public_url = public_url.rstrip("/")
         self.max_photo_bytes = max_photo_bytes
         self.max_text_chars = max_text_chars
-        # True when the CPU work queue is behind: new messages get 503 + Retry-After, and the
-        # page sends them again by itself (back-pressure instead of minutes of waiting); one
-        # that comes back is let in unless `full` (the queue cannot take one more) says no.
+        self.max_photo_bytes_held = max_photo_bytes_held
+        # While `busy` every new message gets 503 + Retry-After, while `photos_busy` (the CPU
+        # work queue is behind) every new photo; the page sends it again by itself
+        # (back-pressure instead of minutes of waiting); refused ones wait in a line and go
+        # in by turns, unless `full` (the queue cannot take one more) says no.
         self.busy = busy
+        self.photos_busy = photos_busy
         self.full = full
-        self._refused: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._line = WaitingLine(gone_after_s=5 * RETRY_AFTER_S)
         self._locks = KeyedLocks()
         self._pending: OrderedDict[str, deque[Outbound]] = OrderedDict()
         self._in_flight = 0
+        self._photo_bytes = 0  # photos taken and not answered yet: held in memory meanwhile
         self._idle = asyncio.Event()
         self._idle.set()
         self._stopping = False
@@ -309,7 +322,7 @@ class WebChannel:
             return self._too_large()
 
         message_id = fields.pop("message_id", None)
-        if self._refuse(conversation_id, message_id):
+        if self._refuse(conversation_id, message_id, "photo" in fields):
             return _error(
                 503,
                 "busy",
@@ -319,6 +332,8 @@ class WebChannel:
         inbound = Inbound(channel=self.name, user_id=conversation_id, message_id=message_id, **fields)
 
         self._in_flight += 1
+        photo_bytes = len(fields.get("photo") or b"")
+        self._photo_bytes += photo_bytes
         self._idle.clear()
         try:
             replies = await self._locks.run(conversation_id, lambda: self._answer(inbound))
@@ -327,6 +342,7 @@ class WebChannel:
             return _error(500, "internal_error", channel_text("internal_error"))
         finally:
             self._in_flight -= 1
+            self._photo_bytes -= photo_bytes
             if self._in_flight == 0:
                 self._idle.set()
         return web.json_response(
@@ -334,22 +350,17 @@ class WebChannel:
             headers={"Cache-Control": "no-store"},
         )
 
-    def _refuse(self, conversation_id: str, message_id: str | None) -> bool:
-        """Answer "busy" now? Yes while the CPU queue is behind, except to a message that was
-        already told so once and waited: it goes in, in turn (first come, first served)."""
-        if self.busy is None or not self.busy():
+    def _refuse(self, conversation_id: str, message_id: str | None, photo: bool) -> bool:
+        """Answer "busy" now? While busy (a photo: while the CPU queue is behind, or others
+        wait in line before it); a message told so once goes in when its turn comes."""
+        key = (conversation_id, message_id) if message_id else None
+        everything = self.busy is not None and self.busy()
+        if not everything and not photo:
+            self._line.discard(key)
             return False
-        if message_id is None:
-            return True
-        key = (conversation_id, message_id)
-        if key in self._refused and not (self.full is not None and self.full()):
-            del self._refused[key]
-            return False
-        self._refused[key] = None
-        self._refused.move_to_end(key)
-        while len(self._refused) > _REFUSED_KEPT:
-            self._refused.popitem(last=False)
-        return True
+        full = self._photo_bytes >= self.max_photo_bytes_held or (self.full is not None and self.full())
+        behind = everything or full or (self.photos_busy is not None and self.photos_busy())
+        return self._line.refuse(key, behind, full)
 
     async def _answer(self, inbound: Inbound) -> list[Outbound]:
         # A retried POST (lost response, double tap) gets the same replies, kept with the
