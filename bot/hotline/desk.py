@@ -110,9 +110,15 @@ class HotlineDesk:
         self.hours = hours
         self.wait = wait
         self.texts = texts or hotline_texts()
-        self._refusals = {faq_message("refuse"), Texts.default()("question_unanswered", example="")}
-        # Compared by length first: hashing every long reply text cost more than the rest.
-        self._refusal_lengths = {len(text) for text in self._refusals}
+        # The assistant's two ways of saying it cannot answer. The second is a template: it is
+        # rendered the first time a reply starts with its words (rendering imports jinja2, a
+        # third of a terminal chat's set-up, for a `/start` that never needs it).
+        self._faq_refusal = faq_message("refuse")
+        unanswered = str(Texts.default().raw("question_unanswered")).lstrip()
+        self._unanswered_start = (
+            unanswered[: unanswered.find("{")].rstrip() if "{" in unanswered else unanswered
+        )
+        self._unanswered: str | None = None
 
     @property
     def store(self) -> HotlineStore:
@@ -167,12 +173,22 @@ class HotlineDesk:
             if reply.text:
                 self.store.add_message(ticket_id, "bot", reply.text)
 
+    def _is_refusal(self, text: str) -> bool:
+        """One of the two refusals (string equality: lengths first, no hashing of long replies)."""
+        if text == self._faq_refusal:
+            return True
+        if not text.startswith(self._unanswered_start):
+            return False
+        if self._unanswered is None:
+            self._unanswered = Texts.default()("question_unanswered", example="")
+        return text == self._unanswered
+
     def _offer(self, state: ConversationState, replies: list[Outbound]) -> list[Outbound]:
         """A person, offered once per reason and step, when the assistant is not helping."""
         if state.meta.get("ticket"):
             return []
         unanswered = state.meta.get("unanswered", 0)
-        refused = any(len(r.text) in self._refusal_lengths and r.text in self._refusals for r in replies)
+        refused = any(self._is_refusal(r.text) for r in replies)
         unanswered = unanswered + 1 if refused else 0
         state.meta["unanswered"] = unanswered
         key = None
