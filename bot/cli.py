@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import typer
+if TYPE_CHECKING:
+    import typer
 
 # command name -> ("module:attribute", kind): "command" is a function, "group" a typer app.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -32,6 +33,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def build_app(only: str | None = None) -> typer.Typer:
+    import typer
+
     app = typer.Typer(
         name="vssid-bot",
         help="VssID registration assistant: chat, run the channels, query the FAQ, operate the stub backend.",
@@ -65,14 +68,14 @@ def __getattr__(name: str) -> Any:
 
 def _plain_faq(args: list[str]) -> bool:
     """`vssid-bot faq "question"`, the form programs call once per question: answered without
-    typer's parsing, which builds a pydantic validator per option (importing pydantic was
-    about 40 % of the command's start, and nothing else here needs it). The same function
-    with the same values as typer would call it; every other form goes through typer."""
+    typer, whose parsing builds a pydantic validator per option (importing pydantic was about
+    40 % of the command's start, typer itself a tenth, and nothing else here needs them).
+    The same answer as `faq` prints for it; every other form goes through typer."""
     if len(args) != 2 or args[0] != "faq" or args[1].startswith("-"):
         return False
-    from bot.cli_faq import faq
+    from bot.faq_text import print_answer
 
-    faq(question=args[1])
+    print_answer(args[1])
     return True
 
 

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from bot.cli_texts import cli_text
-from knowledge.faq import FaqIndex, FaqMatch, FaqResult, load_eval, message
+from bot.faq_text import render
+from knowledge.faq import FaqIndex, load_eval
 from knowledge.faq.models import RANKER_PATH
 
 if TYPE_CHECKING:
@@ -29,25 +30,6 @@ DEFAULT_EVAL = DATA / "faq_eval.tsv"
 # The sets the learned models (and the thresholds) are tuned on; faq_fresh.tsv,
 # faq_blind.tsv and faq_sealed.tsv stay out of it so their figures remain an honest estimate.
 TUNING_SETS = (DATA / "faq_eval.tsv", DATA / "faq_heldout.tsv", DATA / "faq_tune2.tsv")
-
-
-def render(result: FaqResult) -> str:
-    """Plain text for a person: channels and terminals render no Markdown."""
-    if result.match is not None:
-        entry = result.match.entry
-        text = entry.answer
-        if entry.general_advice:
-            text += "\n" + message("general_advice")
-        return text
-    if result.suggestions:
-        return _numbered(message("suggest"), result.suggestions)
-    if result.related:
-        return message("refuse") + "\n" + _numbered(message("related"), result.related)
-    return message("refuse")
-
-
-def _numbered(title: str, matches: tuple[FaqMatch, ...]) -> str:
-    return "\n".join([title, *(f"{i}. {m.entry.questions[0]}" for i, m in enumerate(matches, 1))])
 
 
 def _dump(obj: object) -> None:
