@@ -8,7 +8,10 @@ web server, the Telegram frameworks or the PDF library.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -66,24 +69,55 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 
-def _plain_faq(args: list[str]) -> bool:
-    """`vssid-bot faq "question"`, the form programs call once per question: answered without
-    typer, whose parsing builds a pydantic validator per option (importing pydantic was about
-    40 % of the command's start, typer itself a tenth, and nothing else here needs them).
-    The same answer as `faq` prints for it; every other form goes through typer."""
-    if len(args) != 2 or args[0] != "faq" or args[1].startswith("-"):
-        return False
-    from bot.faq_text import print_answer
+def _plain_form(args: list[str]) -> Callable[[], None] | None:
+    """The two forms programs call, run without typer: `faq "question"` (one question) and
+    `chat --jsonl` (with `--user U`, `--data-dir D`). typer's parsing builds a pydantic
+    validator per option, and importing typer and pydantic was half of `faq`'s start (its
+    answer needs neither), typer a tenth of `chat`'s. The same function gets the same values
+    typer would give it; any other form (`--help`, `--user=U`, a value starting with "-")
+    goes through typer. None: not one of these forms."""
+    if len(args) == 2 and args[0] == "faq" and not args[1].startswith("-"):
+        from bot.faq_text import print_answer
 
-    print_answer(args[1])
-    return True
+        return lambda: print_answer(args[1])
+    if not args or args[0] != "chat" or "--jsonl" not in args:
+        return None
+    options: dict[str, str] = {}
+    rest = [a for a in args[1:] if a != "--jsonl"]
+    if len(rest) != len(args) - 2 or len(rest) % 2:
+        return None  # --jsonl twice, or an option without its value
+    for name, value in zip(rest[::2], rest[1::2], strict=True):
+        if name not in ("--user", "--data-dir") or name in options or value.startswith("-"):
+            return None
+        options[name] = value
+    from bot import terminal
+
+    data_dir = Path(options["--data-dir"]) if "--data-dir" in options else None
+    return lambda: terminal.run(options.get("--user", "local"), data_dir, jsonl=True)
+
+
+def _as_typer_ends(run: Callable[[], None]) -> None:
+    """`run()`, its interrupts and a closed output ending the process as typer's command line
+    ends them (exit 130; "Aborted!" and 1; quietly 1)."""
+    try:
+        run()
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except EOFError:
+        print("\nAborted!", file=sys.stderr)
+        sys.exit(1)
+    except BrokenPipeError:
+        sys.stdout = sys.stderr = open(os.devnull, "w")
+        sys.exit(1)
 
 
 def main() -> None:
     from bot.disk_cache import keep_parsed_yaml
 
     keep_parsed_yaml()
-    if _plain_faq(sys.argv[1:]):
+    plain = _plain_form(sys.argv[1:])
+    if plain is not None:
+        _as_typer_ends(plain)
         return
     requested = sys.argv[1] if len(sys.argv) > 1 else None
     build_app(only=requested if requested in COMMANDS else None)()

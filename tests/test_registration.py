@@ -595,6 +595,34 @@ def test_a_whole_registration_via_the_jsonl_terminal_contract(tmp_path):
     assert "Ví dụ" in second[2]["replies"][0]["text"]
 
 
+def test_the_jsonl_form_programs_call_answers_as_the_command_line_app_does(tmp_path):
+    """`vssid-bot chat --jsonl --user … --data-dir …` starts without typer (bot/cli.py): the
+    same lines out as the typer app gives for the same lines in."""
+    import subprocess
+    import sys
+
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    lines = '{"text": "/start"}\n{"button": "flow:registration"}\n{"nonsense": 1}\n'
+
+    def options(name: str) -> list[str]:
+        return ["chat", "--jsonl", "--user", "u1", "--data-dir", str(tmp_path / name)]
+
+    via_typer = CliRunner().invoke(app, options("typer"), input=lines)
+    direct = subprocess.run(
+        [sys.executable, "-m", "bot.cli", *options("direct")],
+        input=lines,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert via_typer.exit_code == 0 and len(direct.stdout.splitlines()) == 3
+    assert direct.stdout == via_typer.stdout
+
+
 @pytest.mark.parametrize(
     ("answer", "number"), [("Dùng số trên thẻ", "079203001122"), ("Giữ số đã nhập", "079195001234")]
 )

@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 from bot.assistant import build_assistant
 from bot.channels.replies import terminal_replies
 from bot.channels.web import CLIENT_MAX_SIZE, DocumentLinks, WebChannel
-from bot.cli_chat import _answer
 from bot.crypto import FILE_MAGIC, DataKeyError, Keyring, SealedFileError, load_keyring, new_key, open_file
+from bot.terminal import _answer
 from dialogs.messages import Inbound
 from tests import fake_assistant, telegram_harness
 from tests.chat_harness import Chat, isolated_settings
