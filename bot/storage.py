@@ -146,6 +146,14 @@ class ConversationStore:
     def seal(self, value: str) -> str:
         return self.keyring.seal_text(value) if self.keyring is not None else value
 
+    def _sealed_state(self, state: ConversationState) -> str:
+        """The state's JSON as stored: `seal(state.model_dump_json())`, sealed from the bytes
+        pydantic writes (model_dump_json decodes them to a str that sealing encodes again)."""
+        if self.keyring is None:
+            return state.model_dump_json()
+        # model_dump_json() is this, decoded.
+        return self.keyring.seal_utf8(state.__pydantic_serializer__.to_json(state))
+
     def open(self, value: str) -> str:
         return self.keyring.open_text(value) if self.keyring is not None else value
 
@@ -268,7 +276,7 @@ class ConversationStore:
             "b_id": conversation_id,
             "b_channel": channel,
             "b_user_id": user_id,
-            "b_state": self.seal(state.model_dump_json()),
+            "b_state": self._sealed_state(state),
             "b_expected": expected_version,
             "b_next_version": expected_version + 1,
             "b_replies": self.seal(replies) if replies else replies,  # what the user was told

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import stat
+import string
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,8 @@ from tests.chat_harness import (
     type_answers,
 )
 
+URL_SAFE = string.ascii_letters + string.digits + "-_"
+
 
 def test_sealed_text_opens_only_with_its_key_and_never_shows_the_value():
     keyring = Keyring.from_texts([new_key()])
@@ -31,6 +34,16 @@ def test_sealed_text_opens_only_with_its_key_and_never_shows_the_value():
         Keyring.from_texts([new_key()]).open_text(sealed)
     assert keyring.digest("0987654321") == keyring.digest("0987654321") != "0987654321"
     assert keyring.open_bytes(keyring.seal_bytes(b"%PDF-1.4")) == b"%PDF-1.4"
+
+
+def test_sealed_texts_of_every_length_are_url_safe_and_open_again():
+    keyring = Keyring.from_texts([new_key()])
+    for length in range(0, 400, 7):
+        value = ("Lê Thị Hồng Nhung, 0987 654 321; " * 13)[:length]
+        sealed = keyring.seal_text(value)
+        assert set(sealed.partition(":")[2].partition(":")[2]) <= set(URL_SAFE)
+        assert keyring.open_text(sealed) == value
+        assert keyring.open_text(keyring.seal_utf8(value.encode())) == value
 
 
 def test_the_key_file_is_made_once_0600_and_vssid_data_key_wins(tmp_path: Path):
