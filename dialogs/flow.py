@@ -11,15 +11,17 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Literal, cast
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Tag, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
 from dialogs.catalog import environment
 from dialogs.texts import Texts
 from knowledge.cards import CardKind
+
+if TYPE_CHECKING:
+    import yaml
 
 FLOWS_DIR = Path(__file__).parent / "flows"
 
@@ -270,18 +272,25 @@ class _Marked(dict[str, Any]):
     key_lines: dict[str, int]
 
 
-class _MarkedLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-    """The safe loader (libyaml's when PyYAML has it: ~10x faster at start-up), marking lines."""
+@cache
+def _marked_loader() -> Any:
+    """The safe loader (libyaml's when PyYAML has it: ~10x faster at start-up), marking lines.
+    Made when a flow file is first read: a start that reads the flows back from the cache
+    (bot/disk_cache.py) imports no PyYAML."""
+    import yaml
+
+    class MarkedLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+        pass
+
+    MarkedLoader.add_constructor("tag:yaml.org,2002:map", _marked_mapping)
+    return MarkedLoader
 
 
-def _marked_mapping(loader: _MarkedLoader, node: yaml.MappingNode) -> _Marked:
+def _marked_mapping(loader: Any, node: yaml.MappingNode) -> _Marked:
     mapping = _Marked(cast(dict[str, Any], loader.construct_mapping(node, deep=True)))
     mapping.line = node.start_mark.line + 1
     mapping.key_lines = {str(k.value): k.start_mark.line + 1 for k, _ in node.value}
     return mapping
-
-
-_MarkedLoader.add_constructor("tag:yaml.org,2002:map", _marked_mapping)
 
 
 def _line(raw: Any, loc: tuple[int | str, ...]) -> tuple[int, Any]:
@@ -350,7 +359,9 @@ def _check_targets(path: Path, raw: Any, flow: FlowSpec, steps: tuple[Step, ...]
 
 
 def load_flow(path: Path) -> Flow:
-    raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_MarkedLoader)  # noqa: S506 - a SafeLoader
+    import yaml
+
+    raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_marked_loader())  # noqa: S506 - a SafeLoader
     try:
         spec = FlowSpec.model_validate(raw)
     except ValidationError as error:

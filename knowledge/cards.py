@@ -39,8 +39,9 @@ _CCCD_NUMBER = re.compile(r"\d{12}")
 _BHYT_CODE = re.compile(r"[A-Z]{2}[1-5]\d{12}")
 _SOCIAL_INSURANCE_CODE = re.compile(r"\d{10}")
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
+_CARDS_PATH = Path(__file__).with_name("cards.yaml")
 _BHYT_GENDER: dict[str, str] = yamlfile.safe_load(
-    Path(__file__).with_name("cards.yaml").read_text(encoding="utf-8")
+    _CARDS_PATH.read_text(encoding="utf-8"), kept_as=str(_CARDS_PATH)
 )["bhyt_genders"]
 
 

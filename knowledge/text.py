@@ -91,7 +91,7 @@ _WORDS = re.compile(r"(\w+)")
 def _teencode() -> tuple[dict[str, str], int]:
     """The abbreviation table (folded variant -> folded canonical spelling) and how many words
     its longest variant has."""
-    raw = yamlfile.safe_load(_TEENCODE_PATH.read_text(encoding="utf-8")) or {}
+    raw = yamlfile.safe_load(_TEENCODE_PATH.read_text(encoding="utf-8"), kept_as=str(_TEENCODE_PATH)) or {}
     table: dict[str, str] = {}
     for canonical, variants in raw.items():
         target = fold(str(canonical))

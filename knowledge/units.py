@@ -30,7 +30,9 @@ _WORDS_PATH = Path(__file__).with_name("admin_units.yaml")
 @cache
 def words() -> dict[str, Any]:
     """Name prefixes and ward kinds (knowledge/admin_units.yaml)."""
-    data: dict[str, Any] = yamlfile.safe_load(_WORDS_PATH.read_text(encoding="utf-8"))
+    data: dict[str, Any] = yamlfile.safe_load(
+        _WORDS_PATH.read_text(encoding="utf-8"), kept_as=str(_WORDS_PATH)
+    )
     return data
 
 

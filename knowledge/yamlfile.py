@@ -11,12 +11,9 @@ again in tens).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
-
-import yaml
-
-_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 # keeper(name, text, parse) -> parse(text), or what it gave for that same text before.
 keeper: Callable[[str, str, Callable[[str], Any]], Any] | None = None
@@ -30,5 +27,14 @@ def safe_load(source: Any, *, kept_as: str | None = None) -> Any:
     return _parse(source)
 
 
+@functools.cache
+def _loader() -> Any:
+    import yaml  # here: a start whose files all come from the keeper never imports PyYAML
+
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _parse(source: Any) -> Any:
-    return yaml.load(source, Loader=_LOADER)  # noqa: S506 - a safe loader (C or Python)
+    import yaml
+
+    return yaml.load(source, Loader=_loader())  # noqa: S506 - a safe loader (C or Python)

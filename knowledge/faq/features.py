@@ -14,7 +14,8 @@ from rapidfuzz.distance import OSA
 from knowledge import yamlfile
 
 # Vietnamese word lists the matcher reads as data (knowledge/faq/words.yaml).
-_WORDS = yamlfile.safe_load((Path(__file__).with_name("words.yaml")).read_text(encoding="utf-8"))
+_WORDS_PATH = Path(__file__).with_name("words.yaml")
+_WORDS = yamlfile.safe_load(_WORDS_PATH.read_text(encoding="utf-8"), kept_as=str(_WORDS_PATH))
 
 PAIR_WEIGHT = 0.5
 """Word pairs confirm words already counted; half weight keeps one pair from dominating."""
