@@ -29,7 +29,8 @@ async def ask(engine: Engine, state: ConversationState, turn: Turn, prefix: str 
     step = engine.step(state)
     if step is None:
         return
-    state.pending = None
+    if state.pending is not None:  # (pydantic's __setattr__ only when there is one)
+        state.pending = None
     text = render(step.prompt, **engine.context(state)) if step.prompt else ""
     text, buttons = _BY_KIND[step.kind](engine, state, step, text)
     if prefix:

@@ -170,8 +170,7 @@ class Engine:
             # way back; «quay lại» from the summary goes through the form's order again.
             del state.history[state.history.index(step.id) :]
         state.step = step.id
-        state.pending = None
-        state.last_rejected = None
+        _forget_answered(state)
         if step.kind in {"action", "end"} and step.action:
             await self.registry.actions[step.action](self, state, turn)
             return
@@ -426,12 +425,14 @@ class Engine:
     async def accept(
         self, state: ConversationState, turn: Turn, step: Step, value: Any, target: str | None = None
     ) -> None:
-        state.pending = None
-        state.last_rejected = None
+        _forget_answered(state)
         state.attempts.pop(step.id, None)
         # An escape flag answers one question only: a child's name typed later is checked again.
-        state.flags.escapes = []
-        state.flags.offered_escape = None
+        flags = state.flags
+        if flags.escapes:
+            flags.escapes = []
+        if flags.offered_escape is not None:
+            flags.offered_escape = None
         if step.field:
             previous = state.get_value(step.field)
             state.set_value(step.field, value)
@@ -449,6 +450,15 @@ class Engine:
         await self.advance(state, turn, target=target)
 
     # ---------------------------------------------------------------- questions (FAQ)
+
+
+def _forget_answered(state: ConversationState) -> None:
+    """No question pending and no refused text: assigned only when set (each assignment to a
+    pydantic model goes through its __setattr__, and most messages find them unset)."""
+    if state.pending is not None:
+        state.pending = None
+    if state.last_rejected is not None:
+        state.last_rejected = None
 
 
 def _clear_form(state: ConversationState) -> None:
