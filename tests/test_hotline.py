@@ -347,6 +347,10 @@ def test_the_stores_keep_their_promises_on_sqlite_and_postgresql(database):
         "median_minutes_to_first_reply": 4.0,
         "top_steps": [("registration / phone", 1)],
     }
+    # The web page's "live" flag: this conversation's ticket only, while it is open.
+    assert store.has_open_ticket("web:abc") and not store.has_open_ticket("web:other")
+    store.change(opened.id, status="closed", closed_at=opened.created_at + timedelta(minutes=9))
+    assert not store.has_open_ticket("web:abc") and store.open_ticket_of("web:abc") is None
 
 
 def test_handoff_links_exist_for_each_configured_channel(tmp_path: Path):

@@ -250,7 +250,7 @@ class HotlineDesk:
 
     async def is_live(self, conversation_id: str) -> bool:
         """Is a ticket of this conversation open (a person may write at any moment)?"""
-        return await asyncio.to_thread(self.store.open_ticket_of, conversation_id) is not None
+        return await asyncio.to_thread(self.store.has_open_ticket, conversation_id)
 
     # ------------------------------------------------------------ staff -> citizen
 

@@ -154,6 +154,17 @@ class HotlineStore:
             session.refresh(ticket)
             return ticket
 
+    def has_open_ticket(self, conversation: str) -> bool:
+        """Whether this conversation has an open ticket: asked on every web reply, so one
+        indexed Core query for an id, without an ORM session or unsealing the ticket's fields."""
+        query = (
+            select(col(Ticket.id))
+            .where(Ticket.conversation == conversation, col(Ticket.status).in_(OPEN))
+            .limit(1)
+        )
+        with self.engine.connect() as connection:
+            return connection.execute(query).first() is not None
+
     def open_ticket_of(self, conversation: str) -> Ticket | None:
         with Session(self.engine) as session:
             return session.exec(
