@@ -23,7 +23,7 @@ from typing import Any
 from bot import disk_cache
 from bot.channels.texts import channel_text
 from bot.config import Settings
-from bot.crypto import use_for_files
+from bot.crypto import Keyring, use_for_files
 from bot.notifications import NotificationPump, outbounds_to_payload, payload_to_outbounds, take_notices_for
 from bot.private import private_dir, secure_tree
 from bot.ratelimit import ConversationRateLimit
@@ -294,27 +294,14 @@ async def build_assistant(settings: Settings, *, warm_up: bool = False, **overri
     session that may answer one line and exit (without it they are made on first use). `cpu`
     (a `bot.cpu.CpuPool`) runs photo checks and PDFs; without one they share a small thread pool.
     """
-    from bot.backend import make_backend
-    from bot.documents import PdfDocumentRenderer
-    from bot.photos import FilePhotoStore
-
     prepare_data_dir(settings)
     # Operators may import their own agency list into the data dir (vssid-bot agencies import).
     AgencyDirectory.configure(settings.data_dir)
     keyring = settings.keyring()
     use_for_files(settings.data_dir, keyring)  # channels open the photos and PDFs they send
-    backend = overrides.pop("backend", None) or (
-        make_backend(settings) if warm_up else make_backend(settings, lazy=True)
-    )
     cpu = overrides.pop("cpu", None)
-    services = Services(
-        backend=backend,
-        photos=overrides.pop("photos", None)
-        or FilePhotoStore(settings.uploads_dir, cpu=cpu, keyring=keyring),
-        documents=overrides.pop("documents", None)
-        or PdfDocumentRenderer(settings.documents_dir, cpu=cpu, keyring=keyring),
-        **overrides,
-    )
+    services = _services(settings, keyring, cpu, warm_up=warm_up, overrides=overrides)
+    backend = services.backend
     store = ConversationStore(settings.sqlalchemy_url, keyring=keyring)
     limiter = None
     if settings.rate_limit_burst > 0 and settings.rate_limit_per_minute > 0:
@@ -341,6 +328,27 @@ async def build_assistant(settings: Settings, *, warm_up: bool = False, **overri
     if warm_up:
         service._warmup = asyncio.create_task(_warm_up(service.engine), name="warm-up")
     return service
+
+
+def _services(
+    settings: Settings, keyring: Keyring, cpu: Any, *, warm_up: bool, overrides: dict[str, Any]
+) -> Services:
+    """The engine's ports on the configured parts; `overrides` replace any of them (tests)."""
+    from bot.backend import make_backend
+    from bot.documents import PdfDocumentRenderer
+    from bot.photos import FilePhotoStore
+
+    backend = overrides.pop("backend", None) or (
+        make_backend(settings) if warm_up else make_backend(settings, lazy=True)
+    )
+    return Services(
+        backend=backend,
+        photos=overrides.pop("photos", None)
+        or FilePhotoStore(settings.uploads_dir, cpu=cpu, keyring=keyring),
+        documents=overrides.pop("documents", None)
+        or PdfDocumentRenderer(settings.documents_dir, cpu=cpu, keyring=keyring),
+        **overrides,
+    )
 
 
 def _hotline_desk(settings: Settings, service: AssistantService, *, eager: bool) -> Any:
