@@ -37,6 +37,8 @@ ANY_OWED = select(
     exists().where(OUTBOX.c.conversation_id == bindparam("conversation_id"), OUTBOX.c.sent_at.is_(None))
 )
 MARK_SEEN = insert(SEEN).values(key=bindparam("b_key"), at=bindparam("b_at"), replies=bindparam("b_replies"))
+# A refused save's mark taken back, inside the turn's transaction (bot/sqlite_fast.py).
+UNMARK_SEEN = delete(SEEN).where(SEEN.c.key == bindparam("b_key"))
 # Message ids older than the window are forgotten (a redelivery that late is a new message),
 # a batch at a time: rows lie about in the order they were written, so the scan finds the
 # old ones first and stops at the batch's end (no index on `at`, which every message would pay).
