@@ -269,7 +269,6 @@ class ConversationStore:
         for `begin` to hand back when the same message comes again. `keep`: the caller
         will not touch `state` again, the next `begin` may hand it back (see the class).
         """
-        now = datetime.now(UTC)
         declarations = state.meta.get("declarations") or []
         values: dict[str, Any] = {
             "b_key": f"{conversation_id}#{message_id}" if message_id is not None else None,
@@ -283,21 +282,22 @@ class ConversationStore:
         }
         fast = self._fast_path()
         if fast is not None and not declarations:
-            result = fast.save(values, expected_version, now)
+            result = fast.save(values, expected_version)
             if not defer_commit:
                 fast.commit()
         else:
-            result = self._save_pooled(values, expected_version, declarations, now)
+            result = self._save_pooled(values, expected_version, declarations)
         if keep and result is SaveResult.SAVED:
             self._keep(conversation_id, values["b_state"], state)
         return result
 
     def _save_pooled(
-        self, values: dict[str, Any], expected_version: int, declarations: list[dict], now: datetime
+        self, values: dict[str, Any], expected_version: int, declarations: list[dict]
     ) -> SaveResult:
         """`save` through SQLAlchemy: a server database, or a save that records declarations."""
         # The pool's connection would wait behind the driver path's open transaction.
         self.commit_pending()
+        now = datetime.now(UTC)
         values["b_at"] = now
         with self.engine.connect() as connection:
             transaction = connection.begin()

@@ -116,3 +116,37 @@ def test_a_failure_with_no_other_save_in_the_turn_frees_the_database(stores, mon
     assert not store.has_pending_commit
     store.commit_pending()  # nothing was lost but the failed save itself
     assert other_process.save("t:a", "t", "a", ConversationState(step="w"), 1, "m2") is SaveResult.SAVED
+
+
+def test_row_times_are_written_as_sqlalchemy_writes_a_datetime():
+    import random
+    from datetime import UTC, datetime, timedelta
+
+    from bot.sqlite_fast import sqlite_time
+
+    epoch = datetime(1970, 1, 1)
+    moments = [0, 999_999, 1_000_000, 1_765_000_000_999_999, 1_765_000_001_000_000]
+    moments += [random.randrange(0, 4_000_000_000_000_000) for _ in range(2000)]
+    moments += [moments[-1] + step for step in range(0, 3_000_000, 997)]  # seconds in a row, cached
+    for micros in moments:
+        expected = (epoch + timedelta(microseconds=micros)).replace(tzinfo=UTC)
+        assert sqlite_time(micros) == expected.replace(tzinfo=None).isoformat(" ", "microseconds"), micros
+
+
+def test_a_saved_rows_times_read_back_through_sqlalchemy(stores):
+    from datetime import UTC, datetime, timedelta
+
+    from sqlmodel import Session
+
+    from bot.schema import ConversationRow, SeenMessage
+
+    store, other_process = stores
+    before = datetime.now(UTC)
+    assert _save(store, "a", "one", 1, "m1") is SaveResult.SAVED
+    store.commit_pending()
+    after = datetime.now(UTC)
+    with Session(other_process.engine) as session:
+        updated = session.get(ConversationRow, "t:a").updated_at
+        marked = session.get(SeenMessage, "t:a#m1").at
+    assert before <= updated == marked <= after
+    assert after - before < timedelta(seconds=5)
