@@ -27,6 +27,7 @@ import hashlib
 import hmac
 import os
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -41,6 +42,33 @@ TEXT_PREFIX = "enc1:"
 FILE_MAGIC = b"VSSENC1\0"
 _NONCE = 12
 _KEY_ID = 4
+
+
+class _Nonces:
+    """Fresh random 96-bit nonces, drawn from os.urandom a batch at a time: a getrandom call
+    per sealed value cost as much as the encryption itself (every conversation save seals).
+    Each nonce is handed out once: a list iterator's next is atomic, and a forked child
+    draws a batch of its own (it must never hand out the parent's)."""
+
+    BATCH = 256
+
+    def __init__(self) -> None:
+        self._batch: Iterator[bytes] = iter(())
+
+    def take(self) -> bytes:
+        nonce = next(self._batch, None)
+        if nonce is None:
+            pool = os.urandom(_NONCE * self.BATCH)
+            self._batch = iter([pool[at : at + _NONCE] for at in range(0, len(pool), _NONCE)])
+            nonce = next(self._batch)  # this batch's or another thread's: each is used once
+        return nonce
+
+    def forget(self) -> None:
+        self._batch = iter(())
+
+
+_nonces = _Nonces()
+os.register_at_fork(after_in_child=_nonces.forget)
 
 
 class DataKeyError(Exception):
@@ -107,7 +135,7 @@ class Keyring:
     def seal_utf8(self, value: bytes) -> str:
         """`seal_text` of a text already encoded as UTF-8 (a state's JSON as pydantic writes
         it): the same sealed text, without decoding it to encode it again."""
-        nonce = os.urandom(_NONCE)
+        nonce = _nonces.take()
         sealed = self._current_aead.encrypt(nonce, value, None)
         # base64.urlsafe_b64encode, in fewer passes (every conversation save seals its state):
         # two bytes.replace are about a third of bytes.translate's time on a state's length.
@@ -129,7 +157,7 @@ class Keyring:
     # -- bytes (photos, PDFs) -------------------------------------------------------------
 
     def seal_bytes(self, data: bytes, aad: bytes | None = None) -> bytes:
-        nonce = os.urandom(_NONCE)
+        nonce = _nonces.take()
         return FILE_MAGIC + self._current.id + nonce + self._current_aead.encrypt(nonce, data, aad)
 
     def open_bytes(self, data: bytes, aad: bytes | None = None) -> bytes:

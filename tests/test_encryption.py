@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import os
 import sqlite3
 import stat
 import string
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -44,6 +47,45 @@ def test_sealed_texts_of_every_length_are_url_safe_and_open_again():
         assert set(sealed.partition(":")[2].partition(":")[2]) <= set(URL_SAFE)
         assert keyring.open_text(sealed) == value
         assert keyring.open_text(keyring.seal_utf8(value.encode())) == value
+
+
+def _nonce(keyring: Keyring, sealed: str) -> bytes:
+    body = sealed.rpartition(":")[2]
+    return base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))[:12]
+
+
+def test_every_sealed_value_gets_a_nonce_of_its_own_across_batches_and_threads():
+    from bot.crypto import _Nonces
+
+    keyring = Keyring.from_texts([new_key()])
+    count = 3 * _Nonces.BATCH + 5
+
+    def seal_many(_: int) -> list[bytes]:
+        return [_nonce(keyring, keyring.seal_text("x")) for _ in range(count)]
+
+    with ThreadPoolExecutor(4) as pool:
+        nonces = [nonce for batch in pool.map(seal_many, range(4)) for nonce in batch]
+    files = [keyring.seal_bytes(b"x")[12:24] for _ in range(count)]  # magic, key id, nonce
+    assert len(set(nonces + files)) == len(nonces) + len(files)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork")
+def test_a_forked_process_never_seals_with_its_parents_nonces():
+    keyring = Keyring.from_texts([new_key()])
+    keyring.seal_text("a batch drawn before the fork")
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover (the child)
+        os.close(read)
+        os.write(write, b"".join(_nonce(keyring, keyring.seal_text("x")) for _ in range(20)))
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        received = pipe.read()
+    os.waitpid(child, 0)
+    in_child = {received[at : at + 12] for at in range(0, len(received), 12)}
+    in_parent = {_nonce(keyring, keyring.seal_text("x")) for _ in range(20)}
+    assert len(in_child) == 20 and not in_child & in_parent
 
 
 def test_the_key_file_is_made_once_0600_and_vssid_data_key_wins(tmp_path: Path):
