@@ -233,14 +233,24 @@ def settings_for(framework: str, data_dir: Path) -> Any:
     )
 
 
-async def full_stack(framework: str, users: list[int]) -> float:
+async def start_like_run(settings: Any) -> Any:
+    """The assistant as `vssid-bot run` starts it (backend, hotline store and FAQ index made
+    and loaded at start-up, not by the first users' messages), its warm-up awaited."""
     from bot.assistant import build_assistant
+
+    assistant = await build_assistant(settings, warm_up=True)
+    if assistant._warmup is not None:  # what the server does meanwhile is not the updates' cost
+        await assistant._warmup
+    return assistant
+
+
+async def full_stack(framework: str, users: list[int]) -> float:
     from bot.channels.telegram import build_telegram_channel
 
     replies = FakeReplies()
     with tempfile.TemporaryDirectory(prefix="vssid-bench-") as tmp:
         settings = settings_for(framework, Path(tmp))
-        assistant = await build_assistant(settings)
+        assistant = await start_like_run(settings)
         transport = (
             {"session": aiogram_session(replies)}
             if framework == "aiogram"
@@ -263,11 +273,10 @@ async def full_stack(framework: str, users: list[int]) -> float:
 
 async def assistant_alone(users: list[int]) -> float:
     """The same script straight into `assistant.handle`: the ceiling for any channel."""
-    from bot.assistant import build_assistant
     from dialogs.messages import Inbound
 
     with tempfile.TemporaryDirectory(prefix="vssid-bench-") as tmp:
-        assistant = await build_assistant(settings_for("aiogram", Path(tmp)))
+        assistant = await start_like_run(settings_for("aiogram", Path(tmp)))
         count = 0
         started = CLOCK[0]()
         try:
