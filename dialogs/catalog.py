@@ -66,34 +66,64 @@ def render(source: str, **context: Any) -> str:
     if "{" not in source:  # no jinja syntax at all: most phrases are plain text
         return source.strip()
     parts = _names_only(source)
-    if parts is not None and all(name in context for name in parts[1::2]):
-        # What jinja2 makes of `{{ name }}` is `str(name)`; done here without its context
-        # and generator (most filled-in phrases are like this, and one is said per message).
-        return "".join(part if i % 2 == 0 else str(context[part]) for i, part in enumerate(parts)).strip()
+    if parts is not None:
+        filled = _filled(parts, context)
+        if filled is not None:
+            return filled
     return _compiled(source).render(**context).strip()
 
 
-_NAME = re.compile(r"\{\{ *([A-Za-z_][A-Za-z0-9_]*) *\}\}")
+def _filled(parts: tuple[Any, ...], context: dict[str, Any]) -> str | None:
+    """What jinja2 makes of `{{ name }}` and `{{ name.key.key }}`: `str()` of the value, each
+    key looked up in a plain dict (what jinja2 does when a dict has no attribute of that
+    name); done here without its context and generator (one such phrase is said per message).
+    None when a name is not passed or a key is missing: jinja2 renders those (a global, or
+    undefined and must raise)."""
+    out = []
+    for i, part in enumerate(parts):
+        if i % 2 == 0:
+            out.append(part)
+            continue
+        name, *keys = part
+        if name not in context:
+            return None
+        value = context[name]
+        for key in keys:
+            if type(value) is not dict or key not in value:
+                return None
+            value = value[key]
+        out.append(str(value))
+    return "".join(out).strip()
+
+
+_NAME = re.compile(r"\{\{ *([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*) *\}\}")
 
 
 @cache
-def _names_only(source: str) -> tuple[str, ...] | None:
-    """A template whose only jinja syntax is `{{ name }}`, as (text, name, text, …, text);
-    None for any other (attributes, calls, filters, blocks, comments, whitespace control,
-    `\\r` that jinja2 would rewrite): jinja2 renders those, and any name not passed (it
-    may be a global, or undefined and must raise)."""
-    parts = tuple(_NAME.split(source))
-    if "\r" in source or any(mark in text for text in parts[0::2] for mark in ("{{", "{%", "{#")):
+def _names_only(source: str) -> tuple[Any, ...] | None:
+    """A template whose only jinja syntax is `{{ name }}` or `{{ name.key.key }}`, as (text,
+    (name, key, …), text, …, text); None for any other (calls, filters, blocks, comments,
+    whitespace control, `\\r` that jinja2 would rewrite, `{{{`, a key that is also an attribute
+    of a dict such as `items`, which jinja2 would take for the attribute)."""
+    parts: list[Any] = _NAME.split(source)
+    if (
+        "\r" in source
+        or "{{{" in source
+        or any(mark in text for text in parts[0::2] for mark in ("{{", "{%", "{#"))
+    ):
         return None
-    if _JINJA_OWN_NAMES.intersection(parts[1::2]):
+    paths = [tuple(path.split(".")) for path in parts[1::2]]
+    if any(_JINJA_OWN_NAMES.intersection(path) or _DICT_ATTRIBUTES.intersection(path[1:]) for path in paths):
         return None
-    return parts
+    parts[1::2] = paths
+    return tuple(parts)
 
 
 # Names jinja2 reads as its own (literals, the template's `self`, loop and macro variables).
 _JINJA_OWN_NAMES = frozenset(
     {"true", "false", "none", "True", "False", "None", "self", "loop", "caller", "varargs", "kwargs"}
 )
+_DICT_ATTRIBUTES = frozenset(dir(dict))
 
 
 @cache

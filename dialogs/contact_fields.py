@@ -51,8 +51,35 @@ def _old_mobile(digits: str) -> ParseResult | None:
 
 def parse_phone(text: str, values: Mapping[str, Any]) -> ParseResult:
     """A Vietnamese mobile number (it must receive the OTP SMS), stored as "0xxxxxxxxx"."""
-    section = "phone"
     typed = collapse_spaces(nfc(text))
+    mobile = _plain_mobile(typed)
+    return Accepted(mobile) if mobile is not None else _typed_phone(typed)
+
+
+# "0987 654 321", "0987.654.321", "0987-654-321": ten digits from a 0 that is no "00" (an
+# international prefix), separated by single marks.
+_PLAIN_NATIONAL = re.compile(r"0[1-9](?:[ .\-]?[0-9])+")
+
+
+def _plain_mobile(typed: str) -> str | None:
+    """Most numbers typed: a national number of ten digits that is a mobile, read without
+    phonenumbers' parsing (its number type alone says), as `_typed_phone` would accept it.
+    None for anything else (`_typed_phone` then reads it)."""
+    if not _PLAIN_NATIONAL.fullmatch(typed):
+        return None
+    digits = typed.replace(" ", "").replace(".", "").replace("-", "")
+    if len(digits) != 10:
+        return None
+    import phonenumbers
+
+    number = phonenumbers.PhoneNumber(country_code=84, national_number=int(digits[1:]))
+    return digits if phonenumbers.number_type(number) == phonenumbers.PhoneNumberType.MOBILE else None
+
+
+def _typed_phone(typed: str) -> ParseResult:
+    """What a typed number is: accepted (a mobile), to confirm (an old 11-digit mobile), or
+    refused saying why."""
+    section = "phone"
     digits = _phone_digits(typed)
     if isinstance(digits, Rejected):
         return digits

@@ -1,0 +1,120 @@
+"""Shortcuts on the per-message path give what the general path they skip gives, on many inputs.
+
+Each shortcut is taken for the common case only (a plain mobile number, a template that only
+names values) and hands everything else to the general path; these tests compare the two
+where the shortcut answers, so a shortcut that drifts from the general path fails here.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jinja2 import UndefinedError
+
+from dialogs import catalog
+from dialogs.contact_fields import _plain_mobile, _typed_phone, parse_phone
+from knowledge.text import collapse_spaces, nfc
+
+# ---------------------------------------------------------------- the phone number
+
+_SEPARATORS = st.sampled_from(["", "", "", " ", ".", "-", "  ", " - "])
+
+
+@st.composite
+def _numbers(draw: st.DrawFn) -> str:
+    """Ten (or about ten) digits from a 0, as people type them, separators anywhere."""
+    digits = draw(st.text(alphabet="0123456789", min_size=8, max_size=11))
+    head = draw(st.sampled_from(["0", "0", "0", "", "+84", "84", "00"]))
+    return head + "".join(draw(_SEPARATORS) + d for d in digits)
+
+
+def _same_as_general(text: str) -> None:
+    typed = collapse_spaces(nfc(text))
+    assert parse_phone(text, {}) == _typed_phone(typed), text
+
+
+@settings(max_examples=1000, deadline=None)
+@given(text=st.one_of(_numbers(), st.text(alphabet="0123456789 .-+()x", max_size=16)))
+def test_a_typed_number_is_read_as_the_general_reading_reads_it(text):
+    _same_as_general(text)
+
+
+def test_every_national_prefix_is_read_as_the_general_reading_reads_it():
+    """Which numbers are mobiles is decided by their first four digits after the 0 (the
+    longest prefix in phonenumbers' patterns for Vietnam): every one of them."""
+    tails = random.Random(19)
+    for prefix in range(10_000):
+        _same_as_general(f"0{prefix:04d}{tails.randrange(100_000):05d}")
+
+
+def test_the_shortcut_takes_the_common_numbers():
+    """Not a test of the answer (above) but that the shortcut is taken at all."""
+    assert _plain_mobile("0987 654 321") == "0987654321"
+    assert _plain_mobile("091.234.5678") == "0912345678"
+    assert _plain_mobile("028 3812 3456") is None  # a landline: the general path says so
+    assert _plain_mobile("+84 912345678") is None
+
+
+# ---------------------------------------------------------------- templates naming values
+
+_KEYS = st.sampled_from(["v", "name", "province", "items", "keys", "get", "id", "kind", "_x", "true", "self"])
+_VALUES = st.recursive(
+    st.one_of(st.none(), st.integers(), st.text(max_size=5), st.booleans()),
+    lambda inner: st.dictionaries(_KEYS, inner, max_size=4) | st.lists(inner, max_size=2),
+    max_leaves=8,
+)
+
+
+@st.composite
+def _templates(draw: st.DrawFn) -> str:
+    pieces = []
+    for _ in range(draw(st.integers(1, 4))):
+        pieces.append(draw(st.text(alphabet="ab \n{}.|%#-", max_size=6)))
+        path = ".".join(draw(st.lists(_KEYS, min_size=1, max_size=3)))
+        pieces.append(draw(st.sampled_from(["{{ %s }}", "{{%s}}", "{{  %s }}", "{{ %s|upper }}"])) % path)
+    return "".join(pieces)
+
+
+def _outcome(render, source: str, context: dict) -> object:
+    try:
+        return render(source, context)
+    except UndefinedError:
+        return UndefinedError
+    except Exception as error:  # a template jinja2 cannot parse, or a call it refuses
+        return type(error)
+
+
+def _by_jinja2(source: str, context: dict) -> str:
+    return catalog._compiled(source).render(**context).strip()
+
+
+@settings(max_examples=600, deadline=None)
+@given(source=_templates(), context=st.dictionaries(_KEYS, _VALUES, max_size=4))
+def test_a_template_naming_values_renders_as_jinja2_renders_it(source, context):
+    context.pop("self", None)  # Template.render's own first parameter, never a template's value
+    assert _outcome(lambda s, c: catalog.render(s, **c), source, context) == _outcome(
+        _by_jinja2, source, context
+    )
+
+
+@pytest.mark.parametrize(
+    ("source", "context"),
+    [
+        ("thuộc {{ v.province.name }})?", {"v": {"province": {"name": "Hà Nội"}}}),
+        ("{{ v.id.number }}", {"v": {"id": {"number": 12}}}),
+        ("{{ name }}", {"name": None}),
+    ],
+)
+def test_the_shortcut_takes_names_and_keys(source, context):
+    parts = catalog._names_only(source)
+    assert parts is not None and catalog._filled(parts, context) == _by_jinja2(source, context)
+
+
+def test_the_shortcut_leaves_dict_attributes_and_missing_keys_to_jinja2():
+    assert catalog._names_only("{{ v.items }}") is None
+    assert catalog._filled(catalog._names_only("{{ v.a }}"), {"v": {}}) is None
+    with pytest.raises(UndefinedError):
+        catalog.render("{{ v.a }}", v={})
