@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +31,14 @@ def texts() -> Mapping[str, Any]:
 
 
 def _say(section: str, key: str, **fill: Any) -> str:
-    entries = texts()[section]
-    defaults = {k: v for k, v in entries.items() if k.startswith(("example", "min_", "max_"))}
-    return render(entries[key], **(defaults | fill))
+    return render(texts()[section][key], **(_placeholders(section) | fill))
+
+
+@cache
+def _placeholders(section: str) -> dict[str, Any]:
+    """A section's `example*` entries and limits, which every message of it may name
+    (the texts are read once per process)."""
+    return {k: v for k, v in texts()[section].items() if k.startswith(("example", "min_", "max_"))}
 
 
 def _clean(text: str) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import replace
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from dialogs import actions, asking, buttons, cardfill, guardian, my_data, navigation, payloads, questions
@@ -21,6 +22,7 @@ from dialogs.fields import RejectedWithEscape
 from dialogs.flow import Flow, Step, load_flows
 from dialogs.interpret import (
     STEP_VERDICTS,
+    Answer,
     Interpreter,
     Move,
     NotAPhoto,
@@ -30,7 +32,6 @@ from dialogs.interpret import (
     Question,
     QuestionOrValue,
     Reply,
-    Unclear,
     Verdict,
 )
 from dialogs.messages import Button, Inbound, Outbound
@@ -127,7 +128,12 @@ class Engine:
         return [*replies[:-1], replace(replies[-1], progress=progress)]
 
     def menu_buttons(self) -> list[Button]:
-        return [Button(item["label"], item["payload"]) for item in self.texts.raw("menu")]
+        return list(self._menu)
+
+    @cached_property
+    def _menu(self) -> tuple[Button, ...]:
+        """The menu's buttons, made once (the catalog is read once per process)."""
+        return tuple(Button(item["label"], item["payload"]) for item in self.texts.raw("menu"))
 
     # ---------------------------------------------------------------- commands and global moves
 
@@ -325,7 +331,10 @@ class Engine:
         self, state: ConversationState, turn: Turn, step: Step | None, verdict: Verdict, text: str
     ) -> None:
         """Do what the interpreted message asks; nothing here looks at the text again."""
-        if isinstance(verdict, Move):
+        if isinstance(verdict, Answer):  # most messages: the step's own answer
+            assert step is not None
+            await self._take(state, turn, step, verdict.result, text)
+        elif isinstance(verdict, Move):
             await navigation.global_move(self, state, turn, verdict.name)
         elif isinstance(verdict, Reply):
             await navigation.answer_pending_confirm(self, state, turn, verdict.yes)
@@ -348,11 +357,8 @@ class Engine:
         elif isinstance(verdict, NotAPhoto):
             turn.say(self.texts("expect_photo"))
             await self.ask(state, turn)
-        elif isinstance(verdict, Unclear):
-            await self.ask(state, turn, prefix=self.texts("choose_one") if verdict.choose else None)
         else:
-            assert step is not None
-            await self._take(state, turn, step, verdict.result, text)
+            await self.ask(state, turn, prefix=self.texts("choose_one") if verdict.choose else None)
 
     async def _take(
         self, state: ConversationState, turn: Turn, step: Step, result: ParseResult, text: str

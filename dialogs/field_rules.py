@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +35,13 @@ def texts() -> Mapping[str, Any]:
 
 def say(section: str, key: str, **fill: Any) -> str:
     """Format one message; the section's `example*` entries and limits are always available as placeholders."""
-    entries = texts()[section]
-    defaults = {k: v for k, v in entries.items() if k.startswith(("example", "max_"))}
-    return render(entries[key], **(defaults | fill))
+    return render(texts()[section][key], **(_placeholders(section) | fill))
+
+
+@cache
+def _placeholders(section: str) -> dict[str, Any]:
+    """A section's `example*` entries and limits (the texts are read once per process)."""
+    return {k: v for k, v in texts()[section].items() if k.startswith(("example", "max_"))}
 
 
 def reject(section: str, key: str, **fill: Any) -> Rejected:

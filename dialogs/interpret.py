@@ -34,6 +34,8 @@ GLOBAL_WORDS = {
     "edit": frozenset({"sua", "sua thong tin", "chinh sua"}),
     "skip": frozenset({"bo qua", "skip"}),
 }
+# Each global word's move, a word of two sets taking the first's (as the sets are read in order).
+_MOVE_OF = {word: move for move, words in reversed(GLOBAL_WORDS.items()) for word in words}
 # Pending questions that stop or replace the flow: "hủy" while asked "stop?" means yes.
 LEAVING = frozenset({PendingType.CANCEL, PendingType.RESTART, PendingType.SWITCH})
 
@@ -173,20 +175,15 @@ class Interpreter:
 
     def _move(self, state: ConversationState, step: Step | None, message: Message) -> Verdict | None:
         folded = message.folded
-        for move, words in GLOBAL_WORDS.items():
-            if folded not in words:
-                continue
-            if (
-                step
-                and step.kind == StepKind.CONFIRM
-                and folded in {fold(step.yes_label), fold(step.no_label)}
-            ):
-                return None  # «Hủy» is the commitment's own "no"
-            pending = state.pending
-            if pending is not None and pending.type in LEAVING and move == "cancel":
-                return Reply(yes=pending.type == PendingType.CANCEL)
-            return Move(move)
-        return None
+        move = _MOVE_OF.get(folded)
+        if move is None:
+            return None
+        if step and step.kind == StepKind.CONFIRM and folded in {fold(step.yes_label), fold(step.no_label)}:
+            return None  # «Hủy» is the commitment's own "no"
+        pending = state.pending
+        if pending is not None and pending.type in LEAVING and move == "cancel":
+            return Reply(yes=pending.type == PendingType.CANCEL)
+        return Move(move)
 
     def _pending(self, state: ConversationState, message: Message) -> Verdict | None:
         pending = state.pending

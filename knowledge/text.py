@@ -13,9 +13,6 @@ from pathlib import Path
 
 from knowledge import yamlfile
 
-_SPACES = re.compile(r"\s+")
-_NON_WORD = re.compile(r"[^\w\s]", re.UNICODE)
-
 
 def nfc(text: str) -> str:
     """Unicode NFC: the one form we store (Telex/VNI keyboards emit either form)."""
@@ -23,7 +20,9 @@ def nfc(text: str) -> str:
 
 
 def collapse_spaces(text: str) -> str:
-    return _SPACES.sub(" ", text).strip()
+    """Each run of blank space one space, none at the ends: `re.sub(r"\\s+", " ", text).strip()`
+    (str.split() splits on the same Unicode blanks), a few times faster on Vietnamese text."""
+    return " ".join(text.split())
 
 
 _CACHED_BELOW = 0x2000  # Latin, combining marks and Vietnamese (U+1EA0-U+1EF9)
@@ -51,6 +50,22 @@ class _BareLetters(dict):
 _BARE_LETTERS = _BareLetters()
 
 
+class _WordCharacters(dict):
+    """str.translate table keeping letters, digits and blank space and turning anything else
+    (punctuation, symbols, "_") into a space: `re.sub(r"[^\\w\\s]", " ", text).replace("_", " ")`
+    in one pass (the regex's \\w is str.isalnum() or "_", its \\s str.isspace())."""
+
+    def __missing__(self, codepoint: int) -> str:
+        char = chr(codepoint)
+        kept = char if char.isalnum() or char.isspace() else " "
+        if codepoint < _CACHED_BELOW:
+            self[codepoint] = kept
+        return kept
+
+
+_WORD_CHARACTERS = _WordCharacters()
+
+
 def strip_diacritics(text: str) -> str:
     """Remove Vietnamese tone and vowel marks; đ/Đ become d/D (NFD does not split them)."""
     if text.isascii():
@@ -60,7 +75,8 @@ def strip_diacritics(text: str) -> str:
 
 def has_diacritics(text: str) -> bool:
     """True when the text carries at least one Vietnamese mark (or đ)."""
-    return strip_diacritics(nfc(text)) != nfc(text)
+    text = nfc(text)
+    return strip_diacritics(text) != text
 
 
 @functools.lru_cache(maxsize=4096)
@@ -71,8 +87,7 @@ def fold(text: str) -> str:
     hotline's "a person, please?", the interpreter, the FAQ's question check), and the
     labels a typed text is compared with are folded on every message."""
     text = strip_diacritics(nfc(text)).lower()
-    text = _NON_WORD.sub(" ", text).replace("_", " ")
-    return collapse_spaces(text)
+    return collapse_spaces(text.translate(_WORD_CHARACTERS))
 
 
 # --- question normalisation (FAQ matching) ------------------------------------------

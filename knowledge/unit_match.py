@@ -52,6 +52,8 @@ _EXTRA_PROVINCE_ALIASES: dict[str, int] = {
 # Type words that may precede a province or ward name; folded.
 _PROVINCE_PREFIX = re.compile(r"^(thanh pho|tinh|tp|t p)\s+")
 _WARD_PREFIX = re.compile(r"^(phuong|p|xa|x|dac khu|dk|thi tran|tt)\s+")
+# The parts of a whole address typed on one line, or on several.
+_PARTS = re.compile(r"[,;\n]")
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,7 @@ def match_province(text: str) -> UnitMatch:
     if not folded:
         return UnitMatch()
     _, by_key = _province_index()
-    parts = [fold(p) for p in re.split(r"[,;\n]", nfc(text)) if fold(p)]
+    parts = [fold(p) for p in _PARTS.split(nfc(text)) if fold(p)]
     for candidate in [folded, *reversed(parts)] if len(parts) > 1 else [folded]:
         stripped = _PROVINCE_PREFIX.sub("", candidate)
         for k in (name_key(candidate), name_key(stripped)):
@@ -197,12 +199,12 @@ def _prefer_accents(text: str, units: tuple[Unit, ...], kind: str | None) -> tup
 
 def _split_ward_query_accented(text: str) -> str:
     text = collapse_spaces(nfc(text))
-    return re.sub(_accented_ward_prefix(), "", text, flags=re.IGNORECASE)
+    return _accented_ward_prefix().sub("", text)
 
 
 @cache
-def _accented_ward_prefix() -> str:
-    return r"^(" + "|".join(words()["typed_ward_prefixes"]) + r")\s+"
+def _accented_ward_prefix() -> re.Pattern[str]:
+    return re.compile(r"^(" + "|".join(words()["typed_ward_prefixes"]) + r")\s+", re.IGNORECASE)
 
 
 def match_ward(province_code: int, text: str) -> UnitMatch:

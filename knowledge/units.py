@@ -101,9 +101,12 @@ def name_key(text: str) -> str:
     return fold(text).replace(" ", "")
 
 
+_NON_WORDS = re.compile(r"\W+")
+
+
 def accent_key(text: str) -> str:
     """Lower-case key that keeps accents: 'Xã Thạnh An' and 'Xã Thanh An' differ."""
-    return re.sub(r"\W+", "", nfc(text).lower())
+    return _NON_WORDS.sub("", nfc(text).lower())
 
 
 def similarity(query: str, choice: str, **_: Any) -> float:

@@ -8,6 +8,8 @@ where the shortcut answers, so a shortcut that drifts from the general path fail
 from __future__ import annotations
 
 import random
+import re
+import sys
 
 import pytest
 from hypothesis import given, settings
@@ -16,7 +18,10 @@ from jinja2 import UndefinedError
 
 from dialogs import catalog
 from dialogs.contact_fields import _plain_mobile, _typed_phone, parse_phone
-from knowledge.text import collapse_spaces, nfc
+from dialogs.fields import _NOT_IN_NAMES, _is_name_letter
+from knowledge.faq.features import ACCENTED_QUESTION_PHRASES, PLAIN_QUESTION_PHRASES
+from knowledge.faq.index import FaqIndex
+from knowledge.text import collapse_spaces, fold, nfc, strip_diacritics
 
 # ---------------------------------------------------------------- the phone number
 
@@ -118,3 +123,91 @@ def test_the_shortcut_leaves_dict_attributes_and_missing_keys_to_jinja2():
     assert catalog._filled(catalog._names_only("{{ v.a }}"), {"v": {}}) is None
     with pytest.raises(UndefinedError):
         catalog.render("{{ v.a }}", v={})
+
+
+# ---------------------------------------------------------------- text normalisation
+
+_BLANKS = re.compile(r"\s+")
+_NON_WORD = re.compile(r"[^\w\s]")
+
+
+def _collapse_by_regex(text: str) -> str:
+    return _BLANKS.sub(" ", text).strip()
+
+
+def _fold_by_regex(text: str) -> str:
+    """fold() as it was written with regular expressions."""
+    text = strip_diacritics(nfc(text)).lower()
+    return _collapse_by_regex(_NON_WORD.sub(" ", text).replace("_", " "))
+
+
+def test_every_character_is_collapsed_and_folded_as_the_regexes_do():
+    """Both read a text character by character: every character once, between letters."""
+    for start in range(0, sys.maxunicode + 1, 0x10000):
+        text = "".join(f"a{chr(c)} " for c in range(start, start + 0x10000))
+        assert collapse_spaces(text) == _collapse_by_regex(text), hex(start)
+        assert fold.__wrapped__(text) == _fold_by_regex(text), hex(start)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    text=st.text(alphabet=st.characters(codec="utf-8"), max_size=40)
+    | st.text(" \t\n\u00a0_-.,aàđĐ1", max_size=20)
+)
+def test_a_text_is_collapsed_and_folded_as_the_regexes_do(text):
+    assert collapse_spaces(text) == _collapse_by_regex(text)
+    assert fold.__wrapped__(text) == _fold_by_regex(text)
+
+
+# ---------------------------------------------------------------- plainly a question
+
+
+def _plainly_by_regex(text: str) -> bool:
+    """FaqIndex.plainly_a_question as it was written: the phrases between `(?:^|\\s)` and `(?:\\s|$)`."""
+    plain = re.compile(r"(?:^|\s)(?:" + PLAIN_QUESTION_PHRASES + r")(?:\s|$)")
+    accented = re.compile(r"(?:^|\s)(?:" + ACCENTED_QUESTION_PHRASES + r")(?:\s|$|[.!…])")
+    if "?" in text or plain.search(fold(text)):
+        return True
+    return bool(accented.search(" ".join(nfc(text).lower().split())))
+
+
+_QUESTION_WORDS = st.sampled_from(
+    [
+        "là gì",
+        "la gi",
+        "thì sao",
+        "Thị Sao",
+        "ở đâu",
+        "được không ạ",
+        "dc ko",
+        "Nguyễn",
+        "Hà",
+        "sao",
+        "gì",
+        "ạ",
+    ]
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(words=st.lists(_QUESTION_WORDS | st.text(" .!…,aàt", max_size=4), max_size=6))
+def test_a_question_is_told_from_a_value_as_the_regexes_did(words):
+    text = " ".join(words)
+    assert FaqIndex.default().plainly_a_question(text) == _plainly_by_regex(text)
+
+
+# ---------------------------------------------------------------- a full name's characters
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    name=st.text(alphabet=st.characters(codec="utf-8"), max_size=12)
+    | st.text("Lê Thị1 -.ĐđàÀ\u0301", max_size=12)
+)
+def test_a_name_left_with_nothing_is_one_without_digits_or_symbols(name):
+    """parse_full_name reads a name in one pass (what the letters table leaves); the checks
+    it spares, character by character, find nothing exactly when nothing is left."""
+    name = collapse_spaces(nfc(name))
+    digits = "".join(ch for ch in name if ch.isdigit())
+    strange = "".join(ch for ch in name if ch != " " and not _is_name_letter(ch))
+    assert bool(name.translate(_NOT_IN_NAMES)) == bool(digits or strange)

@@ -123,16 +123,18 @@ QUESTION_ANYWHERE = re.compile(
     r"cho hoi|xin hoi|muon hoi|lam the nao|co phai|phai khong|duoc khong|co khong|nhu nao|kieu gi)(?:\s|$)"
 )
 # Question phrases that no name or address contains, on folded text as typed.
-PLAIN_QUESTION = re.compile(
-    r"(?:^|\s)(?:la gi|the nao|bao gio|bao nhieu|bao lau|o dau|tai sao|khi nao|lam sao|cho hoi|"
-    r"xin hoi|muon hoi|co phai|phai khong|duoc khong|dc khong|dc ko|duoc ko|co khong|co ko|"
-    r"nhu nao|kieu gi)(?:\s|$)"
+PLAIN_QUESTION_PHRASES = (
+    "la gi|the nao|bao gio|bao nhieu|bao lau|o dau|tai sao|khi nao|lam sao|cho hoi|"
+    "xin hoi|muon hoi|co phai|phai khong|duoc khong|dc khong|dc ko|duoc ko|co khong|co ko|"
+    "nhu nao|kieu gi"
 )
 # Question phrases read WITH their accents (lower case, as typed): folded, "thì sao" is
 # "Thị Sao" and "làm gì" could be a place; accented, no name or address holds them.
-PLAIN_QUESTION_ACCENTED = re.compile(
-    r"(?:^|\s)(?:" + "|".join(_WORDS["accented_question_phrases"]) + r")(?:\s|$|[.!…])"
-)
+ACCENTED_QUESTION_PHRASES = "|".join(_WORDS["accented_question_phrases"])
+# Both searched in single-spaced text with a space added at each end (" la gi "): a phrase
+# whole-word without `(?:^|\s)`, which made the regex engine try every position.
+PLAIN_QUESTION = re.compile(f" (?:{PLAIN_QUESTION_PHRASES}) ")
+PLAIN_QUESTION_ACCENTED = re.compile(f" (?:{ACCENTED_QUESTION_PHRASES})[ .!…]")
 # At the end only, and only after at least one other word: alone, "không" / "chưa" / "có"
 # are answers to the bot's own yes/no questions, not questions.
 QUESTION_ENDINGS = frozenset({"khong", "chua", "nao", "sao", "ha", "may", "dau", "hong"})

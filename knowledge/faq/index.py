@@ -165,11 +165,10 @@ class FaqIndex:
         with abbreviations expanded: "Sao" and "J" would become "thế nào" and "gì" ("Nguyễn
         Thị Sao", "Lô J"); nor a question's last word alone ("Nguyễn Thu Hà", "thôn Đầu"). A
         few phrases are read with their accents ("mất thì sao" is a question, "Thị Sao" a name)."""
-        if "?" in text or PLAIN_QUESTION.search(fold(text)):
+        if "?" in text or PLAIN_QUESTION.search(f" {fold(text)} "):
             return True
-        return bool(
-            PLAIN_QUESTION_ACCENTED.search(" ".join(unicodedata.normalize("NFC", text).lower().split()))
-        )
+        accented = " ".join(unicodedata.normalize("NFC", text).lower().split())
+        return bool(PLAIN_QUESTION_ACCENTED.search(f" {accented} "))
 
 
 @functools.cache
