@@ -25,13 +25,15 @@ if TYPE_CHECKING:
     from dialogs.engine import Engine
 
 
-async def ask(engine: Engine, state: ConversationState, turn: Turn, prefix: str | None = None) -> None:
+def ask(engine: Engine, state: ConversationState, turn: Turn, prefix: str | None = None) -> None:
+    """Say the current step's prompt with its buttons (nothing here waits: no coroutine)."""
     step = engine.step(state)
     if step is None:
         return
     if state.pending is not None:  # (pydantic's __setattr__ only when there is one)
         state.pending = None
-    text = render(step.prompt, **engine.context(state)) if step.prompt else ""
+    # Most prompts name no value: no context to build for them (render would only strip them).
+    text = render(step.prompt, **engine.context(state)) if "{" in step.prompt else step.prompt.strip()
     text, buttons = _BY_KIND[step.kind](engine, state, step, text)
     if prefix:
         text = f"{prefix}\n{text}" if text else prefix

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import replace
-from functools import cached_property
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
 from dialogs import actions, asking, buttons, cardfill, guardian, my_data, navigation, payloads, questions
@@ -61,9 +61,9 @@ class Engine:
         self.interpreter = Interpreter(
             faq=lambda: self.faq,
             parse_values=ConversationState.parse_values,
-            offered=lambda state, step: asking.suggested(self, state, step),
-            match_offered=lambda message, offered: asking.match_offered(self, message, offered),
-            extra_buttons=lambda state, step: asking.typed_buttons(self, state, step),
+            offered=partial(asking.suggested, self),
+            match_offered=partial(asking.match_offered, self),
+            extra_buttons=partial(asking.typed_buttons, self),
         )
 
     @property
@@ -121,9 +121,11 @@ class Engine:
     def _with_progress(self, state: ConversationState, replies: list[Outbound]) -> list[Outbound]:
         """A turn that leaves the user at a step says where they are, also when it only said an
         error or asked yes/no (the web page's progress bar stays put)."""
+        if not replies or any(r.progress for r in replies):  # most turns end by asking a step
+            return replies
         step = self.step(state)
         progress = self.progress(state, step) if step is not None else None
-        if progress is None or not replies or any(r.progress for r in replies):
+        if progress is None:
             return replies
         return [*replies[:-1], replace(replies[-1], progress=progress)]
 
@@ -232,7 +234,7 @@ class Engine:
 
     async def ask(self, state: ConversationState, turn: Turn, prefix: str | None = None) -> None:
         """Ask the current step (again), `prefix` first (dialogs/asking.py)."""
-        await asking.ask(self, state, turn, prefix)
+        asking.ask(self, state, turn, prefix)
 
     def summary_text(self, state: ConversationState) -> str:
         return asking.summary_text(self, state)

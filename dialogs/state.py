@@ -69,6 +69,8 @@ LEGACY_FLAG_KEYS = {
     "_paper_deadline": "paper_deadline",
 }
 
+_LEGACY_KEYS = frozenset({*LEGACY_FLAG_KEYS, "_flag_set"})
+
 
 class ConversationState(BaseModel):
     flow: str | None = None
@@ -93,7 +95,7 @@ class ConversationState(BaseModel):
         if not isinstance(data, dict) or not isinstance(data.get("values"), dict):
             return data
         values = data["values"]
-        if not any(key in values for key in (*LEGACY_FLAG_KEYS, "_flag_set")):
+        if _LEGACY_KEYS.isdisjoint(values):  # every state stored since: read on every load
             return data
         values = dict(values)
         flags = dict(data.get("flags") or {})

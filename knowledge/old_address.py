@@ -32,7 +32,10 @@ from .units import (
 )
 
 # Words that signal a pre-2025 address: a district (quận/huyện/thị xã/old city), or a comma list.
-_OLD_ADDRESS_HINT = re.compile(r"\b(quan|huyen|thi xa|tx|thi tran|tt)\b|\bq\s?\d+\b|,")
+# A district word or "q7" in folded text (words of letters and digits, one space apart),
+# searched with a space added at each end: a word's bounds are spaces, and the regex engine
+# looks for them only where a space is instead of trying `\b` at every position.
+_OLD_ADDRESS_HINT = re.compile(r" (?:quan|huyen|thi xa|tx|thi tran|tt) | q ?\d+ ")
 _ISLAND_DISTRICTS = frozenset({"huyenbachlongvi", "huyenconco", "huyenhoangsa", "huyenlyson", "huyencondao"})
 
 
@@ -109,7 +112,7 @@ def former_districts(ward_code: int) -> tuple[str, ...]:
 
 def looks_like_old_address(text: str) -> bool:
     """True when the text names a district (quận/huyện/thị xã, 'q7') or lists parts with commas."""
-    return bool(_OLD_ADDRESS_HINT.search(fold(text)) or "," in text)
+    return bool(_OLD_ADDRESS_HINT.search(f" {fold(text)} ") or "," in text)
 
 
 @cache

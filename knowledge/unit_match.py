@@ -102,6 +102,12 @@ def _province_index() -> tuple[tuple[_Alias, ...], dict[str, tuple[_Alias, ...]]
     return spaced, {k: tuple(v) for k, v in by_key.items()}
 
 
+@cache
+def _exact_province(key: str) -> UnitMatch:
+    """The match of a name key some alias has, made once per key (the aliases never change)."""
+    return _from_aliases(_province_index()[1][key])
+
+
 def _from_aliases(hits: tuple[_Alias, ...]) -> UnitMatch:  # exact alias hits
     codes = sorted({a.code for a in hits})
     units = tuple(provinces_by_code()[c] for c in codes)
@@ -127,7 +133,7 @@ def match_province(text: str) -> UnitMatch:
         stripped = _PROVINCE_PREFIX.sub("", candidate)
         for k in (name_key(candidate), name_key(stripped)):
             if k in by_key:
-                return _from_aliases(by_key[k])
+                return _exact_province(k)
     return _fuzzy_province(_PROVINCE_PREFIX.sub("", parts[-1] if parts else folded))
 
 

@@ -21,6 +21,7 @@ from dialogs.contact_fields import _plain_mobile, _typed_phone, parse_phone
 from dialogs.fields import _NOT_IN_NAMES, _is_name_letter
 from knowledge.faq.features import ACCENTED_QUESTION_PHRASES, PLAIN_QUESTION_PHRASES
 from knowledge.faq.index import FaqIndex
+from knowledge.old_address import looks_like_old_address
 from knowledge.text import collapse_spaces, fold, nfc, strip_diacritics
 
 # ---------------------------------------------------------------- the phone number
@@ -211,3 +212,38 @@ def test_a_name_left_with_nothing_is_one_without_digits_or_symbols(name):
     digits = "".join(ch for ch in name if ch.isdigit())
     strange = "".join(ch for ch in name if ch != " " and not _is_name_letter(ch))
     assert bool(name.translate(_NOT_IN_NAMES)) == bool(digits or strange)
+
+
+# ---------------------------------------------------------------- an old address's hint
+
+_OLD_HINT_BY_WORD_BOUNDS = re.compile(r"\b(quan|huyen|thi xa|tx|thi tran|tt)\b|\bq\s?\d+\b|,")
+_ADDRESS_WORDS = st.sampled_from(
+    [
+        "quan",
+        "Quận",
+        "huyen",
+        "thi",
+        "xa",
+        "tx",
+        "tran",
+        "tt",
+        "q",
+        "q7",
+        "q 7",
+        "q.12",
+        "7",
+        "quan7",
+        "aq",
+        "٣",
+        ",",
+        "p",
+    ]
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(words=st.lists(_ADDRESS_WORDS | st.text(" ,.-qt7", max_size=3), max_size=6))
+def test_an_old_address_is_told_as_the_word_bound_regex_did(words):
+    text = " ".join(words)
+    expected = bool(_OLD_HINT_BY_WORD_BOUNDS.search(fold(text)) or "," in text)
+    assert looks_like_old_address(text) == expected
