@@ -13,7 +13,6 @@ import gc
 import json
 import logging
 import math
-import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bot import disk_cache
+from bot.channels.locks import KeyedLocks
 from bot.channels.texts import channel_text
 from bot.config import Settings
 from bot.crypto import Keyring, use_for_files
@@ -48,7 +48,9 @@ class AssistantService:
     engine: Engine
     store: ConversationStore
     channels: dict[str, Any] = field(default_factory=dict)
-    _locks: weakref.WeakValueDictionary = field(default_factory=weakref.WeakValueDictionary)
+    # One message of a conversation at a time (in-process ordering), in arrival order.
+    _turns: KeyedLocks = field(default_factory=KeyedLocks)
+    _local: bool = field(init=False, default=False)  # the store is SQLite (see `_db`)
     _closers: list[Any] = field(default_factory=list)
     _warmup: asyncio.Task | None = None
     _group_commit: list[asyncio.Future] | None = None  # who waits for this turn's commit
@@ -64,16 +66,12 @@ class AssistantService:
     # that build the service by hand.
     data_dir: Path | None = None
 
+    def __post_init__(self) -> None:
+        self._local = self.store.is_local  # asked twice a message; a store's url stays
+
     def add_channel(self, channel: Any) -> None:
         """Channels register so notices (approval, reminders) can reach users on them."""
         self.channels[channel.name] = channel
-
-    def _lock(self, conversation_id: str) -> asyncio.Lock:
-        lock = self._locks.get(conversation_id)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._locks[conversation_id] = lock
-        return lock
 
     async def handle(self, inbound: Inbound, *, keep_replies: bool = False) -> list[Outbound]:
         """Answer one user action; a message id already answered gets [] or, when it was
@@ -86,7 +84,9 @@ class AssistantService:
                 log.info("rate limit: a message refused (%.0f s to wait)", wait_s)
                 seconds = max(1, math.ceil(wait_s))
                 return [Outbound(channel_text("rate_limited", seconds=seconds))] if first_refusal else []
-        async with self._lock(conversation_id):
+        if not self._turns.try_take(conversation_id):  # its previous message is still running
+            await self._turns.take(conversation_id)
+        try:
             for _ in range(MAX_CONFLICT_RETRIES):
                 seen, state, version = await self._db(self.store.begin, conversation_id, inbound.message_id)
                 if seen is not None:
@@ -98,8 +98,10 @@ class AssistantService:
                 kept = json.dumps(outbounds_to_payload(replies), ensure_ascii=False) if keep_replies else None
                 result, owed = await self._db(self._save, inbound, state, version, not pushable, kept)
                 if result is SaveResult.SAVED:
-                    await self._durable()
-                    await self._count_for_school(before, state)
+                    if self.store.has_pending_commit:
+                        await self._durable()
+                    if self.funnel is not None and state.meta.get("school"):
+                        await self._count_for_school(before, state)
                     # A channel that cannot push gets owed notices (decisions, reminders) with the reply.
                     return owed + replies
                 if result is SaveResult.DUPLICATE:  # answered meanwhile by another worker
@@ -107,11 +109,12 @@ class AssistantService:
                     return payload_to_outbounds(seen) if keep_replies and seen else []
                 log.info("conversation write conflict; running the message again")
             raise RuntimeError("conversation kept changing under us; message not applied")
+        finally:
+            self._turns.release(conversation_id)
 
     async def _count_for_school(self, before: FunnelMark, state: Any) -> None:
         """The school funnel's steps this message reached (after the state is durable)."""
-        if self.funnel is None or not state.meta.get("school"):
-            return
+        assert self.funnel is not None
         steps = self.funnel.steps(before, state)
         if not steps:
             return
@@ -128,7 +131,8 @@ class AssistantService:
         """Change a conversation from outside a message (staff took or handed back its ticket):
         in order with its messages, and on fresh state if another worker wrote meanwhile."""
         channel, _, user_id = conversation_id.partition(":")
-        async with self._lock(conversation_id):
+        await self._turns.take(conversation_id)
+        try:
             for _ in range(MAX_CONFLICT_RETRIES):
                 _, state, version = await self._db(self.store.begin, conversation_id, None)
                 replies = await change(state)
@@ -138,6 +142,8 @@ class AssistantService:
                 if result is SaveResult.SAVED:
                     return replies
             raise RuntimeError("conversation kept changing under us; change not applied")
+        finally:
+            self._turns.release(conversation_id)
 
     async def purge_seen(self) -> int:
         """Forget message ids older than the window (`VSSID_SEEN_MESSAGE_DAYS`)."""
@@ -151,20 +157,18 @@ class AssistantService:
         against ~0.1-0.3 ms of work), and every message makes two calls. A network database
         can stall, so it never runs on the event loop.
         """
-        if self.store.is_local:
+        if self._local:
             return call(*args)
         return await asyncio.to_thread(call, *args)
 
     async def _durable(self) -> None:
-        """Wait for the group commit of this turn's SQLite writes (no-op elsewhere).
+        """Wait for the group commit of this turn's SQLite writes (when the store has one pending).
 
         Every conversation that saved during one event-loop turn waits for the same commit,
         scheduled once; nobody is answered before their state is on disk. Each waits on a
         future of its own (a cancelled one leaves the commit and the others alone, as
         `asyncio.shield` of one shared future did, at about half its cost per message).
         """
-        if not self.store.has_pending_commit:
-            return
         loop = asyncio.get_running_loop()
         if self._group_commit is None:
             self._group_commit = []

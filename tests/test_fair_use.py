@@ -196,3 +196,45 @@ async def test_a_pdf_leaves_no_third_party_lines_even_at_debug(tmp_path: Path, c
     await renderer.declaration_pdf("VSS-2026-000001", individual(), {"code": "79001", "name": "BHXH"})
     names = {record.name.split(".")[0] for record in caplog.records}
     assert names <= {"bot"}, names
+
+
+class _ReferenceLimit:
+    """The token bucket as first written (an OrderedDict of dataclass buckets): the model."""
+
+    def __init__(self, burst: int, per_minute: float, clock, max_tracked: int) -> None:
+        from collections import OrderedDict
+
+        self.burst, self.rate, self.clock, self.max_tracked = burst, per_minute / 60.0, clock, max_tracked
+        self.buckets: OrderedDict[str, list] = OrderedDict()
+
+    def take(self, key: str) -> tuple[bool, float, bool]:
+        now = self.clock()
+        bucket = self.buckets.pop(key, None) or [float(self.burst), now, False]
+        self.buckets[key] = bucket
+        if len(self.buckets) > self.max_tracked:
+            self.buckets.popitem(last=False)
+        bucket[0] = min(float(self.burst), bucket[0] + (now - bucket[1]) * self.rate)
+        bucket[1] = now
+        if bucket[0] >= 1.0:
+            bucket[0] -= 1.0
+            bucket[2] = False
+            return True, 0.0, False
+        first = not bucket[2]
+        bucket[2] = True
+        return False, (1.0 - bucket[0]) / self.rate, first
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_the_limit_answers_like_the_reference_bucket_and_forgets_the_least_recent(seed: int):
+    import random
+
+    rng = random.Random(seed)
+    clock = Clock()
+    burst, per_minute = rng.randint(1, 5), rng.choice([6, 30, 60, 120])
+    limit = ConversationRateLimit(burst, per_minute, clock=clock, max_tracked=4)
+    model = _ReferenceLimit(burst, per_minute, clock, 4)
+    for _ in range(2000):
+        clock.now += rng.choice([0.0, 0.0, 0.1, 0.5, 1.0, 3.0])
+        key = rng.choice("abcdefg")
+        assert limit.take(key) == model.take(key)
+        assert list(limit._buckets) == list(model.buckets)
