@@ -37,36 +37,28 @@ async def test_waiters_get_the_key_in_the_order_they_asked_and_nobody_slips_in()
     await asyncio.sleep(0)  # all five wait
     locks.release("k")
     assert not locks.try_take("k")  # handed to the first waiter, not free for a newcomer
-    await asyncio.gather(*tasks)
+    await asyncio.wait_for(asyncio.gather(*tasks), 2)
     assert order == [0, 1, 2, 3, 4]
     assert locks._held == {}
 
 
-async def test_a_cancelled_waiter_leaves_the_line_without_holding_the_key():
+@pytest.mark.parametrize("handed_over", [False, True])
+async def test_a_cancelled_waiter_never_keeps_the_key_from_the_next_one(handed_over: bool):
+    """Cancelled while waiting it leaves the line; cancelled once the key was handed to it
+    (before it ran) it hands the key on."""
     locks = KeyedLocks()
     locks.try_take("k")
     first = asyncio.create_task(locks.take("k"))
     second = asyncio.create_task(locks.take("k"))
     await asyncio.sleep(0)
-    first.cancel()
-    await asyncio.sleep(0)
-    locks.release("k")
-    await second  # the key went to the one still waiting
-    with pytest.raises(asyncio.CancelledError):
-        await first
-    locks.release("k")
-    assert locks._held == {}
-
-
-async def test_a_waiter_cancelled_after_the_key_was_handed_to_it_hands_it_on():
-    locks = KeyedLocks()
-    locks.try_take("k")
-    first = asyncio.create_task(locks.take("k"))
-    second = asyncio.create_task(locks.take("k"))
-    await asyncio.sleep(0)
-    locks.release("k")  # handed to `first`, which has not run yet
-    first.cancel()
-    await second
+    if handed_over:
+        locks.release("k")
+        first.cancel()
+    else:
+        first.cancel()
+        await asyncio.sleep(0)
+        locks.release("k")
+    await asyncio.wait_for(second, 2)  # the key went to the one still waiting
     with pytest.raises(asyncio.CancelledError):
         await first
     locks.release("k")
@@ -118,7 +110,7 @@ async def test_random_tasks_hold_each_key_alone_in_arrival_order(seed: int):
     for task in rng.sample(tasks, 10):
         task.cancel()
         cancelled.add(tasks.index(task))
-    await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 5)
     for key in "abc":  # whoever got in, got in in the order they asked
         got = entered[key]
         assert got == [i for i in asked[key] if i in got]
