@@ -9,12 +9,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from bot.assistant import build_assistant
 from bot.cli import app
 from bot.console.auth import Staff, StaffDirectory
-from bot.hotline.desk import asks_for_person
+from bot.hotline.desk import HANDOFF, asks_for_person, handoff_token
 from bot.hotline.hours import OfficeHours
 from bot.hotline.store import HotlineStore, Ticket, mask
 from bot.notifications import take_notices_for
@@ -77,6 +79,17 @@ def test_plain_requests_for_a_person_are_heard(text: str):
 )
 def test_other_messages_are_not_requests_for_a_person(text: str):
     assert not asks_for_person(Inbound("test", "u", text=text))
+
+
+@given(
+    st.lists(st.sampled_from(["/start", " ", "\n", "h-", "h", "-", "a", "Z9_", "é", "x" * 16, "_" * 16])).map(
+        "".join
+    )
+)
+def test_a_handoff_token_is_found_exactly_where_the_pattern_finds_it(text: str):
+    # The shortcut (no "h-": no token) answers what the pattern alone answers.
+    found = HANDOFF.match(text.strip())
+    assert handoff_token(Inbound("test", "u", text=text)) == (found.group(1) if found else None)
 
 
 def test_masking_keeps_only_the_last_three_digits():

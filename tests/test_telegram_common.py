@@ -50,6 +50,23 @@ def test_short_text_is_one_piece() -> None:
     assert split_text("Xin chào") == ["Xin chào"]
 
 
+@given(st.text(alphabet=st.sampled_from("aăđ😀 \n."), min_size=0, max_size=120), st.integers(2, 120))
+def test_a_text_short_enough_to_skip_measuring_is_split_as_when_measured(text: str, limit: int) -> None:
+    # The fast path (at most two units a character) answers what the measured split answers.
+    from bot.channels.text_split import split_text as measured
+
+    assert split_text(text, limit) == measured(text, limit, utf16_len)
+
+
+@given(st.integers(0, 2100), st.integers(0, 2100), st.integers(0, 2100), st.integers(0, 2100))
+def test_two_texts_join_exactly_when_their_measured_length_fits(a1: int, e1: int, a2: int, e2: int) -> None:
+    first, second = "x" + "a" * a1 + "😀" * e1, "y" + "😀" * e2 + "a" * a2  # an emoji counts twice
+    joined = join_texts([Outbound(first), Outbound(second)])
+    assert (len(joined) == 1) == (utf16_len(first) + 2 + utf16_len(second) <= 4096)
+    if len(joined) == 1:
+        assert joined[0].text == first.rstrip() + "\n\n" + second.lstrip()
+
+
 # ---------------------------------------------------------------- one message per group of texts
 
 
@@ -86,6 +103,25 @@ def test_start_payloads() -> None:
     assert normalise_start("/start a b") == "/start"
     assert normalise_start("bắt đầu") == "bắt đầu"
     assert normalise_start("/help") == "/help"
+
+
+@given(
+    st.lists(st.sampled_from(["/start", "/START", "@bot", " ", "\n", "a", "-", "é", "/", "h"])).map("".join)
+)
+def test_deep_links_are_normalised_as_the_full_match_alone_does(text: str) -> None:
+    # The fast path (no "/" in the text) must never answer otherwise than the pattern.
+    import re
+
+    reference = re.compile(r"/start(?:@\w+)?(?:\s+(.*))?", re.DOTALL | re.IGNORECASE)
+    match = reference.fullmatch(text.strip())
+    if match is None:
+        expected = text
+    else:
+        payload = (match.group(1) or "").strip()
+        expected = (
+            f"/start {payload}" if payload and re.fullmatch(r"[A-Za-z0-9_-]{1,64}", payload) else "/start"
+        )
+    assert normalise_start(text) == expected
 
 
 def test_long_payloads_travel_as_short_ids_and_come_back() -> None:

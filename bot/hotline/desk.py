@@ -81,7 +81,10 @@ def asks_for_person(inbound: Inbound) -> bool:
 
 
 def handoff_token(inbound: Inbound) -> str | None:
-    found = HANDOFF.match((inbound.text or "").strip())
+    text = inbound.text
+    if not text or "h-" not in text:  # every message is asked; a token is rarely there
+        return None
+    found = HANDOFF.match(text.strip())
     return found.group(1) if found else None
 
 

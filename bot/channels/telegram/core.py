@@ -70,10 +70,13 @@ class TelegramCore(Delivery):
         return True
 
     def _enqueue(self, chat_id: int, job: Callable[[], Awaitable[None]]) -> None:
-        self._queues.setdefault(chat_id, deque()).append(job)
-        if chat_id not in self._workers:
-            self._idle.clear()
-            self._workers[chat_id] = asyncio.create_task(self._work(chat_id), name=f"telegram-chat-{chat_id}")
+        queue = self._queues.get(chat_id)
+        if queue is not None:  # the chat's worker runs (a queue lives as long as its worker)
+            queue.append(job)
+            return
+        self._queues[chat_id] = deque((job,))
+        self._idle.clear()
+        self._workers[chat_id] = asyncio.create_task(self._work(chat_id), name=f"telegram-chat-{chat_id}")
 
     async def _work(self, chat_id: int) -> None:
         token = _current_chat.set(chat_id)

@@ -145,9 +145,10 @@ class Delivery:
         name = op.path.name
         return await self._call(lambda: send(chat_id, data, name, op.text, op.keyboard))
 
-    async def _call(self, make: Callable[[], Awaitable[Any]]) -> Any:
-        """One Bot API call with the retry policy: 429 waited out, network errors backed off."""
-        return await retrying(make, self.retry, self.api.classify, name="telegram call")
+    def _call(self, make: Callable[[], Awaitable[Any]]) -> Awaitable[Any]:
+        """One Bot API call with the retry policy: 429 waited out, network errors backed off
+        (`retrying`'s coroutine itself, not one more around it: every reply makes one)."""
+        return retrying(make, self.retry, self.api.classify, name="telegram call")
 
     async def _park(self, chat_id: int, ops: Sequence[Op], error: str) -> None:
         """Keep `ops` after whatever the chat already has waiting, and retry them later."""

@@ -19,6 +19,8 @@ def normalise_start(text: str) -> str:
     Telegram allows 1-64 characters of A-Z, a-z, 0-9, _ and -; anything else (typed by
     hand, mangled by a messenger) is dropped so the conversation still starts normally.
     """
+    if "/" not in text:  # most messages: no command, nothing to match
+        return text
     match = _START.fullmatch(text.strip())
     if match is None:
         return text
@@ -58,9 +60,12 @@ def chat_of(raw: dict[str, Any]) -> int | None:
 # ------------------------------------------------------------------ update -> event
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TelegramEvent:
-    """The part of one update the assistant cares about, independent of the framework."""
+    """The part of one update the assistant cares about, independent of the framework.
+
+    Not frozen, though nothing changes it: a frozen dataclass sets each field through
+    `object.__setattr__`, which made one about four times as dear, once per update."""
 
     update_id: int
     chat_id: int

@@ -20,6 +20,8 @@ Keyboard = list[list[tuple[str, str]]]  # rows of (label, callback_data)
 
 def split_message(text: str, limit: int = MAX_TEXT) -> list[str]:
     """Cut `text` into pieces Telegram accepts (its limits count UTF-16 code units)."""
+    if 2 * len(text) <= limit:  # fits whatever its characters (two units at most each): not measured
+        return [text]
     return split_text(text, limit, utf16_len)
 
 
@@ -45,13 +47,20 @@ def join_texts(replies: Sequence[Outbound]) -> list[Outbound]:
             and not (reply.document or reply.image)
             and previous.text.strip()
             and reply.text.strip()
-            and utf16_len(previous.text) + 2 + utf16_len(reply.text) <= MAX_TEXT
+            and _fit_together(previous.text, reply.text)
         ):
             text = previous.text.rstrip() + "\n\n" + reply.text.lstrip()
             joined[-1] = Outbound(text, reply.buttons, progress=reply.progress)
         else:
             joined.append(reply)
     return joined
+
+
+def _fit_together(first: str, second: str) -> bool:
+    """Do both texts fit in one message, a blank line apart? Measured only when they might not."""
+    if 2 * (len(first) + len(second) + 2) <= MAX_TEXT:
+        return True
+    return utf16_len(first) + 2 + utf16_len(second) <= MAX_TEXT
 
 
 def keyboard_rows(buttons: Sequence[tuple[str, str]]) -> list[list[tuple[str, str]]]:
