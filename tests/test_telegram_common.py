@@ -184,3 +184,47 @@ def test_spec_rejects_what_telegram_would() -> None:
         for p in problems("sendMessage", {"chat_id": "1", "text": "Lê & Co", "parse_mode": "HTML"})
     )
     assert any("4097" in p for p in problems("sendMessage", {"chat_id": "1", "text": "a" * 4097}))
+
+
+# ---------------------------------------------------------------- keyboards as sent
+
+TOKEN = "123456789:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghi"
+KEYBOARD = [
+    [("Đăng ký tài khoản VssID", "flow:registration")],
+    [("Gặp nhân viên", "human"), ("A & <b>", "pick:3")],
+]
+
+
+def test_ptb_writes_the_keyboard_text_kept_as_it_writes_the_markup_object() -> None:
+    from telegram.ext import Application
+    from telegram.request._requestparameter import RequestParameter
+
+    from bot.channels.telegram.ptb_adapter import PtbBotApi
+
+    api = PtbBotApi(Application.builder().token(TOKEN).build())
+    expected = RequestParameter.from_input("reply_markup", api.markup(KEYBOARD)).json_value
+    assert api.sent_markup(KEYBOARD) == expected
+    assert api.sent_markup([list(row) for row in KEYBOARD]) is api.sent_markup(KEYBOARD)  # written once
+    assert api.sent_markup(None) is None
+
+
+def test_aiogram_writes_the_keyboard_text_kept_as_it_writes_the_markup_object() -> None:
+    from aiogram import Bot
+    from aiogram.methods import SendMessage
+
+    from bot.channels.telegram.aiogram_adapter import AiogramBotApi, _SendText
+
+    bot = Bot(TOKEN)
+    api = AiogramBotApi(bot)
+
+    def fields(method: SendMessage) -> dict[str, object]:
+        return {
+            options["name"]: value for options, _, value in bot.session.build_form_data(bot, method)._fields
+        }
+
+    kept = fields(_SendText(chat_id=1, text="x", parse_mode="HTML", reply_markup=api.sent_markup(KEYBOARD)))
+    made = fields(SendMessage(chat_id=1, text="x", parse_mode="HTML", reply_markup=api.markup(KEYBOARD)))
+    assert kept == made and "reply_markup" in kept
+    assert fields(_SendText(chat_id=1, text="x", reply_markup=api.sent_markup(None))) == fields(
+        SendMessage(chat_id=1, text="x")
+    )

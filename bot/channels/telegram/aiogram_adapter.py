@@ -53,6 +53,9 @@ class _Sent(BaseModel):
 # The same methods, answered with `_Sent` instead of aiogram's `Message`.
 class _SendText(SendMessage):
     __returning__ = _Sent  # type: ignore[assignment]
+    # The keyboard as the session would write it (`FrameworkBotApi.sent_markup`): a text is
+    # sent as it is, a markup model dumped and walked again for every message.
+    reply_markup: str | None = None  # type: ignore[assignment]
 
 
 class _RemoveKeyboard(EditMessageReplyMarkup):
@@ -74,13 +77,15 @@ class AiogramBotApi(FrameworkBotApi):
     def bot(self) -> Bot:
         return self._bot
 
+    def markup_json(self, markup: Any) -> str:
+        return str(self.bot.session.prepare_value(markup, bot=self.bot, files={}))
+
     async def send_text(self, chat_id: int, text: str, keyboard: Keyboard | None) -> int:
-        markup = self.markup(keyboard)
         params: dict[str, Any] = {
             "chat_id": chat_id,
             "text": text,
             "parse_mode": PARSE_MODE,
-            "reply_markup": markup,
+            "reply_markup": self.sent_markup(keyboard),
         }
         sent = await self.bot(_SendText(**params))
         return sent.message_id

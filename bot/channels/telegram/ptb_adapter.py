@@ -10,6 +10,7 @@ webhook goes through the shared aiohttp route and `Application.process_update`.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import warnings
 from typing import Any
@@ -62,10 +63,15 @@ class PtbBotApi(FrameworkBotApi):
     # case-insensitive; PTB warns when a name it has a method for is used this way, so
     # these are spelled in lower case.
 
+    def markup_json(self, markup: Any) -> str:
+        # What PTB does to a markup object in a request (to_dict, then json.dumps); a text is
+        # sent as it is.
+        return json.dumps(markup.to_dict())
+
     async def send_text(self, chat_id: int, text: str, keyboard: Keyboard | None) -> int:
         params: dict[str, Any] = {"chat_id": chat_id, "text": text, "parse_mode": PARSE_MODE}
         if keyboard is not None:
-            params["reply_markup"] = self.markup(keyboard)
+            params["reply_markup"] = self.sent_markup(keyboard)
         sent = await self.bot.do_api_request("sendmessage", api_kwargs=params)
         return int(sent["message_id"])
 
