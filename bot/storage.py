@@ -157,7 +157,7 @@ class ConversationStore:
     def open(self, value: str) -> str:
         return self.keyring.open_text(value) if self.keyring is not None else value
 
-    @property
+    @functools.cached_property  # asked before every store call of a message
     def is_local(self) -> bool:
         """SQLite: a local file, each call well under a millisecond (no network, WAL, no fsync per commit)."""
         return self.url.startswith("sqlite")
