@@ -22,7 +22,7 @@ LINE_KEPT = 10_000  # beyond this, the oldest places are forgotten
 
 
 class WaitingLine:
-    """`refuse(key, behind, full)`: should this message be answered "busy" now?"""
+    """`refuse(key, full)`: should this message be answered "busy" now?"""
 
     def __init__(self, gone_after_s: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.gone_after_s = gone_after_s
@@ -32,10 +32,10 @@ class WaitingLine:
     def __len__(self) -> int:
         return len(self._line)
 
-    def refuse(self, key: tuple[str, str] | None, behind: bool, full: bool) -> bool:
-        """`behind`: the work queue wants no newcomers; `full`: it cannot take anyone.
-        `key` (conversation, message id) is None for a message without an id: it cannot
-        hold a place, so it is only let in when nobody waits and nothing is behind."""
+    def refuse(self, key: tuple[str, str] | None, full: bool) -> bool:
+        """`full`: the work queue cannot take anyone now. `key` (conversation, message id) is
+        None for a message without an id: it cannot hold a place, so it is only let in when
+        nobody waits and the queue is not full."""
         now = self._clock()
         self._drop_gone(now)
         if key is not None and key in self._line:
@@ -44,18 +44,13 @@ class WaitingLine:
                 return False
             self._line[key] = now
             return True
-        if not behind and not self._line:
+        if not full and not self._line:
             return False
         if key is not None:
             self._line[key] = now
             while len(self._line) > LINE_KEPT:
                 self._line.popitem(last=False)
         return True
-
-    def discard(self, key: tuple[str, str] | None) -> None:
-        """`key` went in by another door (the queue stopped being busy for its kind)."""
-        if key is not None:
-            self._line.pop(key, None)
 
     def _near_front(self, key: tuple[str, str]) -> bool:
         for place, waiting in enumerate(self._line):

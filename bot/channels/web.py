@@ -18,7 +18,7 @@ message as one reply) so the page renders every answer the same way. When the CP
 queue is full (the photos waiting in it hold `MAX_PHOTO_BYTES_HELD`, or the pool's own
 capacity) a photo gets 503 with `Retry-After` and error "busy" (texts and buttons, which
 do not queue there, are taken); the page shows the sentence once and sends the same
-message (same message_id) again by itself. Refused messages wait in line
+message (same message_id) again by itself. Refused photos wait in line
 (bot/channels/busy.py): one that comes back goes in when its turn comes, a newcomer queues
 behind them, so nobody is refused again and again while others, luckier, get through.
 
@@ -172,8 +172,6 @@ class WebChannel:
         max_photo_bytes: int = MAX_PHOTO_BYTES,
         max_text_chars: int = MAX_TEXT_CHARS,
         max_photo_bytes_held: int = MAX_PHOTO_BYTES_HELD,
-        busy: Callable[[], bool] | None = None,
-        photos_busy: Callable[[], bool] | None = None,
         full: Callable[[], bool] | None = None,
     ) -> None:
         self.assistant = assistant
@@ -184,12 +182,9 @@ class WebChannel:
         self.max_photo_bytes = max_photo_bytes
         self.max_text_chars = max_text_chars
         self.max_photo_bytes_held = max_photo_bytes_held
-        # While `busy` every new message gets 503 + Retry-After, while `photos_busy` (the CPU
-        # work queue is behind) every new photo; the page sends it again by itself
-        # (back-pressure instead of minutes of waiting); refused ones wait in a line and go
-        # in by turns, unless `full` (the queue cannot take one more) says no.
-        self.busy = busy
-        self.photos_busy = photos_busy
+        # The CPU work queue can take no more (`vssid-bot run` passes the pool's `full`; tests
+        # force a refusal through it): new photos get 503 + Retry-After and the page sends
+        # them again by itself; refused ones wait in a line and go in by turns.
         self.full = full
         self._line = WaitingLine(gone_after_s=5 * RETRY_AFTER_S)
         self._locks = KeyedLocks()
@@ -351,16 +346,14 @@ class WebChannel:
         )
 
     def _refuse(self, conversation_id: str, message_id: str | None, photo: bool) -> bool:
-        """Answer "busy" now? While busy (a photo: while the CPU queue is behind, or others
-        wait in line before it); a message told so once goes in when its turn comes."""
-        key = (conversation_id, message_id) if message_id else None
-        everything = self.busy is not None and self.busy()
-        if not everything and not photo:
-            self._line.discard(key)
+        """Answer "busy" now? A photo, while the CPU work queue is full or others wait in line
+        before it; a photo told so once goes in when its turn comes. Texts and buttons never:
+        they do not queue there."""
+        if not photo:
             return False
+        key = (conversation_id, message_id) if message_id else None
         full = self._photo_bytes >= self.max_photo_bytes_held or (self.full is not None and self.full())
-        behind = everything or full or (self.photos_busy is not None and self.photos_busy())
-        return self._line.refuse(key, behind, full)
+        return self._line.refuse(key, full)
 
     async def _answer(self, inbound: Inbound) -> list[Outbound]:
         # A retried POST (lost response, double tap) gets the same replies, kept with the
