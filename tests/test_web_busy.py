@@ -25,6 +25,7 @@ from tests.test_run import settings_for
 CID = "test-conversation-01-5f0c2a9e47b13d86"
 OTHER = "test-conversation-02-0a1b2c3d4e5f6a7b"
 PHOTO = imagegen.encode(imagegen.portrait_image(300, 400))
+SENT_AT_ONCE = 4096
 
 
 class HeldPhotos(ScriptedAssistant):
@@ -61,15 +62,21 @@ async def chat(tmp_path: Path):
         yield client
 
 
-def photo_form(message_id: str) -> aiohttp.FormData:
+def photo_form(message_id: str, photo_first: bool = False) -> aiohttp.FormData:
+    """The page's form (its small fields first), or an older page's (the photo first)."""
     form = aiohttp.FormData()
-    form.add_field("message_id", message_id)
+    if not photo_first:
+        form.add_field("message_id", message_id)
     form.add_field("photo", PHOTO, filename="a.jpg", content_type="image/jpeg")
+    if photo_first:
+        form.add_field("message_id", message_id)
     return form
 
 
-async def send_photo(chat: TestClient, message_id: str, cid: str = CID) -> aiohttp.ClientResponse:
-    return await chat.post(f"/api/chat/{cid}/messages", data=photo_form(message_id))
+async def send_photo(
+    chat: TestClient, message_id: str, cid: str = CID, photo_first: bool = False
+) -> aiohttp.ClientResponse:
+    return await chat.post(f"/api/chat/{cid}/messages", data=photo_form(message_id, photo_first))
 
 
 async def assert_busy(response: aiohttp.ClientResponse) -> None:
@@ -122,17 +129,75 @@ async def test_photos_held_in_memory_up_to_the_limit_make_the_next_photo_wait(tm
     assert [m.message_id for m in assistant.received] == ["p-1", "p-2"]
 
 
-async def test_a_photo_that_waited_out_a_busy_answer_goes_in_before_newcomers(chat):
+@pytest.mark.parametrize("photo_first", [False, True])
+async def test_a_photo_that_waited_out_a_busy_answer_goes_in_before_newcomers(chat, photo_first):
+    async def send(message_id: str, cid: str = CID) -> aiohttp.ClientResponse:
+        return await send_photo(chat, message_id, cid, photo_first)
+
     full = True
     chat.channel.full = lambda: full
-    await assert_busy(await send_photo(chat, "p-1"))
+    await assert_busy(await send("p-1"))
     assert chat.assistant.received == []  # refused at the door, nothing half done
     full = False
     # The queue has room again, but p-1 was told to wait first: a newcomer queues behind it.
-    await assert_busy(await send_photo(chat, "p-2", OTHER))
+    await assert_busy(await send("p-2", OTHER))
     full = True  # the queue cannot take one more: even a photo that waited waits again
-    await assert_busy(await send_photo(chat, "p-1"))
+    await assert_busy(await send("p-1"))
     full = False
-    assert (await send_photo(chat, "p-1")).status == 200
-    assert (await send_photo(chat, "p-2", OTHER)).status == 200
+    assert (await send("p-1")).status == 200
+    assert (await send("p-2", OTHER)).status == 200
     assert [m.message_id for m in chat.assistant.received] == ["p-1", "p-2"]
+    assert [m.photo for m in chat.assistant.received] == [PHOTO, PHOTO]
+
+
+async def held_back_upload(
+    client: TestClient, message_id: str, photo: bytes = PHOTO
+) -> tuple[aiohttp.ClientResponse, asyncio.Event]:
+    """POST a photo form whose small field comes first and whose photo is held back after its
+    first 4 KB (a real upload's next bytes follow its headers at once; aiohttp's form reader
+    looks that far ahead for the next boundary) until the answer has come: an answer at all
+    means the server did not read the photo."""
+    boundary = "vssid-test-boundary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="message_id"\r\n\r\n{message_id}\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="photo"; filename="a.jpg"\r\n'
+        "Content-Type: image/jpeg\r\n\r\n"
+    ).encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    answered = asyncio.Event()
+
+    async def body() -> AsyncIterator[bytes]:
+        yield head + photo[:SENT_AT_ONCE]
+        await answered.wait()
+        yield photo[SENT_AT_ONCE:] + tail
+
+    headers = {
+        "Content-Type": f"multipart/form-data; boundary={boundary}",
+        "Content-Length": str(len(head) + len(photo) + len(tail)),
+    }
+    try:
+        response = await asyncio.wait_for(
+            client.post(f"/api/chat/{CID}/messages", data=body(), headers=headers), 5
+        )
+    finally:
+        answered.set()
+    return response, answered
+
+
+@pytest.mark.parametrize(
+    ("message_id", "size", "full", "status", "error"),
+    [
+        ("p-1", len(PHOTO), True, 503, "busy"),
+        ("p-1", 2 * 2**20, False, 413, "photo_too_large"),  # declared: more than the limit
+        ("not an id!", len(PHOTO), False, 400, "bad_message_id"),
+    ],
+)
+async def test_a_photo_is_refused_before_its_bytes_are_read(chat, message_id, size, full, status, error):
+    chat.channel.full = lambda: full
+    chat.channel.max_photo_bytes = 2**20
+    response, _ = await held_back_upload(chat, message_id, PHOTO + b"\0" * (size - len(PHOTO)))
+    assert response.status == status
+    assert (await response.json())["error"] == error
+    if status == 503:
+        assert response.headers["Retry-After"] == "2"
+    assert chat.assistant.received == []

@@ -4,7 +4,8 @@ API (kept exactly; extra keys may be added, never removed or renamed):
 
     POST /api/chat/{conversation_id}/messages
         JSON {"text": "..."} or {"button": "<payload>"}, optional "message_id";
-        or multipart/form-data with a `photo` file (and optional `message_id` field).
+        or multipart/form-data with a `photo` file (and optional `message_id` field; sent
+        before the photo, as the page does, a refusal comes before the photo is read).
     -> {"replies": [{"text", "buttons": [{"label", "payload"}], "document": URL|null,
                      "image": URL|null, "progress": [step, total]|null}]}
 
@@ -68,8 +69,10 @@ RETRY_AFTER_S = 2  # what a busy server asks the page to wait before sending aga
 # works through them in a few seconds). Below it nothing is refused: a refused photo comes
 # back with its bytes again, so refusing early only adds work and puts it behind others.
 MAX_PHOTO_BYTES_HELD = 256 * 2**20
+# What a photo form may hold beside the photo: its framing and the small fields.
+FORM_EXTRA_BYTES = 256 * 1024
 # The aiohttp-wide body limit: a photo plus multipart framing; webhooks fit well inside.
-CLIENT_MAX_SIZE = MAX_PHOTO_BYTES + 256 * 1024
+CLIENT_MAX_SIZE = MAX_PHOTO_BYTES + FORM_EXTRA_BYTES
 
 # The id is the conversation's only credential: the page makes it from 16 random bytes (128
 # bits); anything shorter than 32 characters cannot carry that much and is refused.
@@ -142,9 +145,18 @@ class DocumentLinks:
 
 
 class _BadRequest(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(code)
-        self.status, self.code, self.message = status, code, message
+        self.status, self.code, self.message, self.headers = status, code, message, headers
+
+
+def _busy() -> _BadRequest:
+    return _BadRequest(
+        503,
+        "busy",
+        channel_text("busy", seconds=RETRY_AFTER_S),
+        headers={"Retry-After": str(RETRY_AFTER_S), "Cache-Control": "no-store"},
+    )
 
 
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -308,22 +320,15 @@ class WebChannel:
             return _error(503, "shutting_down", channel_text("internal_error"))
         try:
             async with asyncio.timeout(BODY_TIMEOUT_S):  # a photo trickled in forever holds nothing
-                fields = await self._read_message(request)
+                fields = await self._read_message(request, conversation_id)
         except TimeoutError:
             return _error(408, "too_slow", channel_text("upload_too_slow"))
         except _BadRequest as bad:
-            return _error(bad.status, bad.code, bad.message)
+            return _error(bad.status, bad.code, bad.message, bad.headers)
         except web.HTTPRequestEntityTooLarge:
             return self._too_large()
 
         message_id = fields.pop("message_id", None)
-        if self._refuse(conversation_id, message_id, "photo" in fields):
-            return _error(
-                503,
-                "busy",
-                channel_text("busy", seconds=RETRY_AFTER_S),
-                headers={"Retry-After": str(RETRY_AFTER_S), "Cache-Control": "no-store"},
-            )
         inbound = Inbound(channel=self.name, user_id=conversation_id, message_id=message_id, **fields)
 
         self._in_flight += 1
@@ -345,15 +350,14 @@ class WebChannel:
             headers={"Cache-Control": "no-store"},
         )
 
-    def _refuse(self, conversation_id: str, message_id: str | None, photo: bool) -> bool:
-        """Answer "busy" now? A photo, while the CPU work queue is full or others wait in line
-        before it; a photo told so once goes in when its turn comes. Texts and buttons never:
-        they do not queue there."""
-        if not photo:
-            return False
+    def _admit_photo(self, conversation_id: str, message_id: str | None) -> None:
+        """Raise "busy" while the CPU work queue is full or others wait in line before this
+        photo; one told so once goes in when its turn comes. Texts and buttons are never
+        refused: they do not queue there."""
         key = (conversation_id, message_id) if message_id else None
         full = self._photo_bytes >= self.max_photo_bytes_held or (self.full is not None and self.full())
-        return self._line.refuse(key, full)
+        if self._line.refuse(key, full):
+            raise _busy()
 
     async def _answer(self, inbound: Inbound) -> list[Outbound]:
         # A retried POST (lost response, double tap) gets the same replies, kept with the
@@ -365,10 +369,10 @@ class WebChannel:
             413, "photo_too_large", channel_text("upload_too_large", max_mb=self.max_photo_bytes // 2**20)
         )
 
-    async def _read_message(self, request: web.Request) -> dict:
+    async def _read_message(self, request: web.Request, conversation_id: str) -> dict:
         """The Inbound fields of one request; raises _BadRequest with a Vietnamese message."""
         if media_type(request) == "multipart/form-data":
-            return await self._read_multipart(request)
+            return await self._read_multipart(request, conversation_id)
         if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
             raise _BadRequest(
                 413, "text_too_long", channel_text("text_too_long", max_chars=self.max_text_chars)
@@ -393,29 +397,29 @@ class WebChannel:
         fields["text" if text is not None else "button"] = value
         return fields
 
-    async def _read_multipart(self, request: web.Request) -> dict:
-        # Streamed part by part so the photo limit is ours and exact; the declared length
-        # bounds everything else (browsers and HTTP clients always send it with a form).
+    async def _read_multipart(self, request: web.Request, conversation_id: str) -> dict:
+        # Streamed part by part so the photo limit is ours and exact, and so that a photo is
+        # refused (busy, too large, a bad message id) before its bytes are read when the small
+        # fields come first, as the page sends them. The declared length bounds everything
+        # (browsers and HTTP clients always send it with a form).
         if request.content_length is None:
             raise _BadRequest(411, "length_required", channel_text("not_a_photo"))
-        if request.content_length > CLIENT_MAX_SIZE:
-            raise web.HTTPRequestEntityTooLarge(max_size=CLIENT_MAX_SIZE, actual_size=request.content_length)
+        limit = min(CLIENT_MAX_SIZE, self.max_photo_bytes + FORM_EXTRA_BYTES)
+        if request.content_length > limit:
+            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
         reader = await request.multipart()
         photo: bytes | None = None
         message_id: str | None = None
+        admitted = False
         while (part := await reader.next()) is not None:
             if not isinstance(part, BodyPartReader):  # a nested multipart: not ours to read
                 await part.release()
-                continue
-            if part.name == "photo" and photo is None:
-                chunks, size = [], 0
-                while chunk := await part.read_chunk(64 * 1024):
-                    size += len(chunk)
-                    if size > self.max_photo_bytes:
-                        raise web.HTTPRequestEntityTooLarge(max_size=self.max_photo_bytes, actual_size=size)
-                    chunks.append(chunk)
-                photo = b"".join(chunks)
-            elif part.name == "message_id":
+            elif part.name == "photo" and photo is None:
+                if message_id is not None:  # known now: answer before reading the photo
+                    self._admit_photo(conversation_id, message_id)
+                    admitted = True
+                photo = await self._read_photo(part)
+            elif part.name == "message_id" and message_id is None:
                 raw = await part.read_chunk(256)
                 await part.release()
                 message_id = self._message_id(raw.decode("utf-8", "replace"))
@@ -423,7 +427,18 @@ class WebChannel:
                 await part.release()
         if not photo:
             raise _BadRequest(400, "no_photo", channel_text("not_a_photo"))
+        if not admitted:  # the message id came after the photo, or none came
+            self._admit_photo(conversation_id, message_id)
         return {"photo": photo, "message_id": message_id}
+
+    async def _read_photo(self, part: BodyPartReader) -> bytes:
+        chunks, size = [], 0
+        while chunk := await part.read_chunk(64 * 1024):
+            size += len(chunk)
+            if size > self.max_photo_bytes:
+                raise web.HTTPRequestEntityTooLarge(max_size=self.max_photo_bytes, actual_size=size)
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     @staticmethod
     def _message_id(value: object) -> str | None:

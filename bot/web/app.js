@@ -237,11 +237,21 @@
     throw lastError;
   }
 
-  // echo: what the user sees as their own message (null for the silent "/start").
+  // A photo's form: the small fields first, so that a busy server answers before reading
+  // the photo (it reads the form in order).
+  function photoForm(file, messageId) {
+    const form = new FormData();
+    form.append("message_id", messageId);
+    form.append("photo", file, file.name || "photo.jpg");
+    return form;
+  }
+
+  // body: the JSON message, or null for a photo (`file`); echo: what the user sees as their
+  // own message (null for the silent "/start").
   async function send(body, echo, imageUrl, file) {
     if (busy) return;
     const messageId = randomId(12);
-    if (body instanceof FormData) body.append("message_id", messageId);
+    if (body === null) body = photoForm(file, messageId);
     else body.message_id = messageId;
     if (echo !== null) {
       const item = addUser(echo, imageUrl);
@@ -276,9 +286,7 @@
       addBotReplies([{ text: UI.photoTooLarge, buttons: [], document: null }], true);
       return;
     }
-    const form = new FormData();
-    form.append("photo", file, file.name || "photo.jpg");
-    send(form, UI.photoSent, URL.createObjectURL(file), file);
+    send(null, UI.photoSent, URL.createObjectURL(file), file);
   }
 
   function restore() {
