@@ -256,7 +256,10 @@ class OutboxQueue:
         return {row[0]: int(row[1]) for row in rows}
 
     def due(self, prefixes: Sequence[str], kind: str = MESSAGE) -> list[str]:
-        """Conversations whose oldest unsent item is of `kind` and free to take now."""
+        """Conversations starting with one of `prefixes` that have an unsent item of `kind` free
+        to take now (no lease, or its lease over), each once, in no order: a hint of whom to
+        flush or sweep. Whether that item may go yet (an older unsent item, of any kind, holds
+        it back) and in which order is `claim`'s to say."""
         now = utcnow()
         free = or_(OUTBOX.c.lease_until.is_(None), OUTBOX.c.lease_until < now)
         whose = or_(*(OUTBOX.c.conversation_id.startswith(p) for p in prefixes))

@@ -263,3 +263,29 @@ async def test_a_zalo_reply_held_by_a_worker_killed_mid_send_is_sent_once_by_ano
     finally:
         await channel.stop()
         await api.close()
+
+
+def test_due_names_each_conversation_with_a_free_item_of_the_kind_even_one_held_back(database):
+    """`due` is a hint of whom to flush: an item free of any lease, whether or not an older
+    item of the conversation holds it back (that is `claim`'s to say)."""
+    from bot.outbox import MESSAGE, NOTICE
+
+    queue = OutboxQueue(ConversationStore(database).engine)
+
+    def message(conversation: str) -> None:
+        queue.add_messages(conversation, [{"kind": "text", "text": "tin"}], "refused")
+
+    queue.enqueue_notice("event:1", "zalo:a", [{"text": "hồ sơ được duyệt", "buttons": []}])
+    message("zalo:a")  # behind the older notice
+    message("zalo:b")
+    message("zalo:b")  # two items: named once
+    for conversation in ("zalo:held", "zalo:lapsed", "telegram:other"):
+        message(conversation)
+    assert queue.claim("w1", timedelta(minutes=1), conversation_id="zalo:held")
+    assert queue.claim("w1", timedelta(seconds=-1), conversation_id="zalo:lapsed")  # its lease is over
+    assert sorted(queue.due(("zalo:",))) == ["zalo:a", "zalo:b", "zalo:lapsed"]
+    assert queue.due(("zalo:",), NOTICE) == ["zalo:a"]
+    assert [item.kind for item in queue.claim("w2", timedelta(minutes=1), conversation_id="zalo:a")] == [
+        NOTICE
+    ]
+    assert queue.claim("w2", timedelta(minutes=1), conversation_id="zalo:a", kinds=(MESSAGE,)) == []
