@@ -5,7 +5,8 @@ YAML files parse to (`parsed_yaml`, knowledge/yamlfile.py's keeper once `keep_pa
 ran) are the same every time until a file they are built from changes. Each is pickled
 under the cache dir, named by a SHA-256 of those files (names and bytes) and the versions of
 Python and pydantic; any change gives a new name, so a stale one is never read (older files
-of the same kind are removed when a new one is written).
+of the same kind are removed when a new one is written). The PDF fonts cut down
+(bot/documents.py) are kept under its `fonts/`, named the same way.
 
 Cache dir: `VSSID_CACHE_DIR`, else `$XDG_CACHE_HOME/vssid-bot`, else `~/.cache/vssid-bot`;
 created 0700, files 0600 (a pickle is code to whoever can write it: only this user can).

@@ -15,6 +15,7 @@ import asyncio
 import hashlib
 import io
 import logging
+import os
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
@@ -23,9 +24,10 @@ from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
+from bot import disk_cache
 from bot.cpu import CpuPool, default_pool
 from bot.crypto import Keyring
-from bot.private import write_private
+from bot.private import private_dir, write_private
 from dialogs.catalog import catalog, render
 from dialogs.ports import Declaration, paper_deadline
 
@@ -99,8 +101,10 @@ class PdfDocumentRenderer:
         # The PDF carries the whole declaration: sealed with the data key when given (always,
         # from the assistant); channels read it back through bot.crypto.open_file.
         self.keyring = keyring
-        # The cut-down fonts, made once and kept (by default beside the documents' folder).
-        self.cache_dir = Path(cache_dir) if cache_dir else self.out_dir.parent / "cache" / "fonts"
+        # The cut-down fonts, made once and kept (by default shared through the cache dir).
+        self.cache_dir = (
+            Path(cache_dir) if cache_dir else font_cache_dir(self.out_dir.parent / "cache" / "fonts")
+        )
         self._today = today
 
     async def declaration_pdf(self, receipt: str, declaration: Declaration, agency: dict) -> Path:
@@ -120,7 +124,7 @@ class PdfDocumentRenderer:
         return final
 
     async def warm_up(self) -> None:
-        """Cut the fonts (once per data dir, kept on disk), then parse and embed them in every
+        """Cut the fonts (once per cache dir, kept on disk), then parse and embed them in every
         CPU worker (each process keeps its own), so the first parent to finish does not wait
         for it; harmless if it runs twice."""
         pool = self.cpu or default_pool()
@@ -256,16 +260,32 @@ def _text_of(form: list[Block]) -> str:
     return repr(form)  # every string of the form is in its repr (escapes are ASCII)
 
 
+def font_cache_dir(fallback: Path) -> Path:
+    """Where the cut-down fonts are kept: `fonts/` in the cache dir (bot/disk_cache.py), shared
+    by every data dir and process of the user (the suite makes hundreds of data dirs, each
+    cut the fonts in about a second), or `fallback` when that cannot be written."""
+    shared = disk_cache.cache_dir() / "fonts"
+    try:
+        private_dir(shared)
+    except OSError:
+        return fallback
+    return shared if os.access(shared, os.W_OK) else fallback
+
+
 @cache
 def _small_fonts(cache_dir: Path) -> dict[str, Path]:
-    """The bundled fonts cut down to `_COVERED`, made once per cache dir (and kept there)."""
+    """The bundled fonts cut down to `_COVERED`, made once per cache dir (and kept there).
+
+    A cut is named by what makes it (the font, the characters, the options, fontTools'
+    version), so whoever finds the file finds the same bytes it would cut; processes cutting
+    at once each write a whole file (atomically) under the same name."""
+    import fontTools
     from fontTools import subset
 
     fonts: dict[str, Path] = {}
     for style, name in _FONT_FILES.items():
         source = FONTS_DIR / name
-        # The options are part of the name: a cut made the old way is not reused.
-        recipe = repr((sorted(_COVERED), "no-layout, no-hinting, glyph names")).encode()
+        recipe = repr((sorted(_COVERED), "no-layout, no-hinting, glyph names", fontTools.version)).encode()
         digest = hashlib.sha256(source.read_bytes() + recipe).hexdigest()[:16]
         target = cache_dir / f"{source.stem}-vi-{digest}.ttf"
         if not target.is_file():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from pypdf import PdfReader
 from bot import pdf_fonts
 from bot.cpu import CpuPool
 from bot.crypto import open_file
-from bot.documents import FONT_FAMILY, PdfDocumentRenderer, _small_fonts
+from bot.documents import FONT_FAMILY, PdfDocumentRenderer, _small_fonts, font_cache_dir
 from tests.test_documents import AGENCY, TODAY, child, individual, pdf_text
 
 
@@ -134,3 +135,58 @@ async def test_if_fpdf2_wrote_fonts_differently_documents_are_still_right(
     first = pdf_text(await renderer.declaration_pdf("HS-1", individual(), AGENCY))
     second = pdf_text(await renderer.declaration_pdf("HS-2", child(), AGENCY))
     assert "Đỗ Thị Thu Hường" in first and "Đỗ Minh Khôi" in second and "Hường" not in second
+
+
+def _cut_bytes(fonts: dict[str, Path]) -> dict[str, bytes]:
+    return {style: path.read_bytes() for style, path in fonts.items()}
+
+
+async def test_new_data_dirs_share_the_fonts_cut_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cut fonts are kept in the cache dir, named by what makes them: a second data dir
+    (or process) finds them there and cuts nothing."""
+    monkeypatch.setenv("VSSID_CACHE_DIR", str(tmp_path / "cache"))
+    first = PdfDocumentRenderer(tmp_path / "one" / "documents", today=lambda: TODAY)
+    second = PdfDocumentRenderer(tmp_path / "two" / "documents", today=lambda: TODAY)
+    assert first.cache_dir == second.cache_dir == tmp_path / "cache" / "fonts"
+    kept = _small_fonts.__wrapped__(first.cache_dir)
+    made = {path: (path.stat().st_ino, path.stat().st_mtime_ns) for path in kept.values()}
+    assert _small_fonts.__wrapped__(second.cache_dir) == kept
+    assert "Đỗ Minh Khôi" in pdf_text(await second.declaration_pdf("HS-2", child(), AGENCY))
+    # Written once: a cut written again would be a new file (written aside, then renamed).
+    assert {path: (path.stat().st_ino, path.stat().st_mtime_ns) for path in kept.values()} == made
+    assert not (tmp_path / "two" / "cache").exists()  # nothing cut into the data dir
+
+
+def test_a_kept_cut_is_byte_for_byte_a_fresh_one_even_cut_by_several_at_once(tmp_path: Path) -> None:
+    """Sharing by name is sound only if cutting is deterministic; writers racing each leave a
+    whole file (written aside, then renamed)."""
+    fresh = _cut_bytes(_small_fonts.__wrapped__(tmp_path / "alone"))
+    results: list[dict[str, bytes]] = []
+    start = threading.Barrier(4)
+
+    def cut() -> None:
+        start.wait()
+        results.append(_cut_bytes(_small_fonts.__wrapped__(tmp_path / "shared")))
+
+    threads = [threading.Thread(target=cut) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [fresh] * 4
+    assert sorted(path.name for path in (tmp_path / "shared").iterdir()) == sorted(
+        path.name for path in (tmp_path / "alone").iterdir()
+    )  # no temporary file left behind
+
+
+def test_fonts_are_kept_in_the_data_dir_when_the_cache_dir_cannot_be_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "not-a-dir").write_text("")
+    monkeypatch.setenv("VSSID_CACHE_DIR", str(tmp_path / "not-a-dir" / "cache"))
+    fallback = tmp_path / "data" / "cache" / "fonts"
+    assert font_cache_dir(fallback) == fallback
+    renderer = PdfDocumentRenderer(tmp_path / "data" / "documents", today=lambda: TODAY)
+    assert renderer.cache_dir == fallback
