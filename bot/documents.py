@@ -19,7 +19,7 @@ import os
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime
 from functools import cache, partial
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ from bot.cpu import CpuPool, default_pool
 from bot.crypto import Keyring
 from bot.private import private_dir, write_private
 from dialogs.catalog import catalog, render
-from dialogs.ports import Declaration, paper_deadline
+from dialogs.ports import Declaration, paper_deadline, vietnam_date
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +37,6 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 TEMPLATES_DIR = PACKAGE_DIR / "templates"
 FONTS_DIR = PACKAGE_DIR / "fonts"
 FONT_FAMILY = "DejaVu"
-
-# Vietnam has used UTC+7 without daylight saving since 1975: a fixed offset needs no tzdata.
-VIETNAM_TIME = timezone(timedelta(hours=7), "ICT")
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_-]+")
 
@@ -56,7 +53,7 @@ Block = tuple[Any, ...]
 
 
 def today_in_vietnam() -> date:
-    return datetime.now(UTC).astimezone(VIETNAM_TIME).date()
+    return vietnam_date(datetime.now(UTC))
 
 
 def _catalog() -> Mapping[str, Any]:

@@ -246,7 +246,7 @@ async def finish_declaration(engine: Conversation, state: ConversationState, tur
     except Exception:  # the declaration is submitted whatever happens to the PDF
         log.exception("rendering the declaration PDF failed")
     _remember(engine, state, declaration, agency, document)
-    state.flags.paper_deadline = paper_deadline(engine.services.clock().date())
+    state.flags.paper_deadline = paper_deadline(engine.services.clock())
     text = (
         render(step.prompt, **engine.context(state))
         if step and step.prompt
@@ -325,7 +325,7 @@ async def show_status(engine: Conversation, state: ConversationState, turn: Turn
         if status and status.reason:
             line += "\n  " + engine.texts("status.reason", reason=status.reason)
         if name == "received" and record.get("submitted_at"):
-            submitted = datetime.fromisoformat(record["submitted_at"]).date()
+            submitted = datetime.fromisoformat(record["submitted_at"])
             line += "\n  " + engine.texts("status.paper_deadline", deadline=paper_deadline(submitted))
         agency = record.get("agency") or {}
         line += "\n  " + engine.texts(

@@ -7,7 +7,7 @@ run the whole registration in memory.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -17,9 +17,23 @@ from pydantic import BaseModel, Field
 PAPER_FORM_DEADLINE = timedelta(days=10)
 
 
-def paper_deadline(submitted: date) -> str:
-    """The last day to hand in the paper Tờ khai, as a parent reads dates: dd/mm/yyyy."""
-    return (submitted + PAPER_FORM_DEADLINE).strftime("%d/%m/%Y")
+# Vietnam has used UTC+7 without daylight saving since 1975: a fixed offset needs no tzdata.
+VIETNAM_TIME = timezone(timedelta(hours=7), "ICT")
+
+
+def vietnam_date(moment: datetime) -> date:
+    """The day on a Vietnamese calendar at `moment` (a naive moment is UTC, as our clocks give)."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(VIETNAM_TIME).date()
+
+
+def paper_deadline(submitted: date | datetime) -> str:
+    """The last day to hand in the paper Tờ khai, as a parent reads dates: dd/mm/yyyy.
+
+    A moment counts from its day in Vietnam: between 17:00 and 24:00 UTC it is already the
+    next day there, and the chat, the PDF, /status and the reminders must all say one date."""
+    day = vietnam_date(submitted) if isinstance(submitted, datetime) else submitted
+    return (day + PAPER_FORM_DEADLINE).strftime("%d/%m/%Y")
 
 
 DeclarationKind = Literal["individual", "child"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -404,7 +404,9 @@ async def test_a_childs_short_year_unaccented_name_and_the_paper_deadline(assist
     await chat.press("Thông tin đúng, tiếp tục")
     await chat.press("Đồng ý")
     await chat.text(otp_from_sms(await backend.sms_outbox(), PARENT_WITH_ACCOUNT["phone"]))
-    deadline = (assistant.engine.services.clock() + timedelta(days=10)).strftime("%d/%m/%Y")
+    # Counted from the day in Vietnam (UTC+7), whatever the hour of the run.
+    in_vietnam = assistant.engine.services.clock().astimezone(timezone(timedelta(hours=7)))
+    deadline = (in_vietnam.date() + timedelta(days=10)).strftime("%d/%m/%Y")
     assert f"trước ngày {deadline}" in chat.said, chat.said
     assert "Không cần nhắc tôi hạn nộp Tờ khai giấy" in chat.labels
     pdf = pdf_text(chat.document)

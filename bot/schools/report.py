@@ -12,10 +12,10 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine as SqlEngine
 from sqlmodel import Session, col, select
 
-from bot.documents import VIETNAM_TIME
 from bot.schema import SchoolFunnelEvent
 from bot.schools.funnel import STAGES
 from bot.schools.registry import SchoolRegistry
+from dialogs.ports import VIETNAM_TIME
 
 GROUPS = {"individual": "self", "child": "children"}
 
