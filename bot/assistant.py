@@ -50,7 +50,6 @@ class AssistantService:
     channels: dict[str, Any] = field(default_factory=dict)
     # One message of a conversation at a time (in-process ordering), in arrival order.
     _turns: KeyedLocks = field(default_factory=KeyedLocks)
-    _local: bool = field(init=False, default=False)  # the store is SQLite (see `_db`)
     _closers: list[Any] = field(default_factory=list)
     _warmup: asyncio.Task | None = None
     _group_commit: list[asyncio.Future] | None = None  # who waits for this turn's commit
@@ -65,9 +64,6 @@ class AssistantService:
     # The data dir: where the terminal's clear PDF copies live (bot/handout.py); None in tests
     # that build the service by hand.
     data_dir: Path | None = None
-
-    def __post_init__(self) -> None:
-        self._local = self.store.is_local  # asked twice a message; a store's url stays
 
     def add_channel(self, channel: Any) -> None:
         """Channels register so notices (approval, reminders) can reach users on them."""
@@ -157,7 +153,7 @@ class AssistantService:
         against ~0.1-0.3 ms of work), and every message makes two calls. A network database
         can stall, so it never runs on the event loop.
         """
-        if self._local:
+        if self.store.is_local:
             return call(*args)
         return await asyncio.to_thread(call, *args)
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-from dialogs.catalog import catalog, render
+from dialogs.catalog import catalog
 from dialogs.parsing import Accepted, Ambiguous, Choice, NeedsConfirmation, ParseResult, Rejected
 from knowledge import admin_units
 from knowledge.agencies import Agency, AgencyDirectory
@@ -31,14 +30,7 @@ def texts() -> Mapping[str, Any]:
 
 
 def _say(section: str, key: str, **fill: Any) -> str:
-    return render(texts()[section][key], **(_placeholders(section) | fill))
-
-
-@cache
-def _placeholders(section: str) -> dict[str, Any]:
-    """A section's `example*` entries and limits, which every message of it may name
-    (the texts are read once per process)."""
-    return {k: v for k, v in texts()[section].items() if k.startswith(("example", "min_", "max_"))}
+    return catalog(TEXTS_PATH).say(section, key, **fill)
 
 
 def _clean(text: str) -> str:

@@ -142,6 +142,7 @@ class Catalog:
     def __init__(self, data: Mapping[str, Any], name: str = "") -> None:
         self._data = data
         self.name = name
+        self._placeholders: dict[str, dict[str, Any]] = {}  # section -> its example*/min_*/max_* entries
 
     @property
     def data(self) -> Mapping[str, Any]:
@@ -166,6 +167,17 @@ class Catalog:
 
     def __call__(self, key: str, **context: Any) -> str:
         return render(str(self.raw(key)), **context)
+
+    def say(self, section: str, key: str, **fill: Any) -> str:
+        """One message of a field's section: its `example*` entries and `min_*`/`max_*` limits
+        are placeholders every message of the section may name (gathered once per section)."""
+        entries = self._data[section]
+        placeholders = self._placeholders.get(section)
+        if placeholders is None:
+            placeholders = self._placeholders[section] = {
+                k: v for k, v in entries.items() if k.startswith(("example", "min_", "max_"))
+            }
+        return render(entries[key], **(placeholders | fill))
 
 
 @cache

@@ -7,11 +7,10 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-from dialogs.catalog import catalog, render
+from dialogs.catalog import catalog
 from dialogs.parsing import ParseResult, Rejected
 from knowledge.text import nfc
 
@@ -35,13 +34,7 @@ def texts() -> Mapping[str, Any]:
 
 def say(section: str, key: str, **fill: Any) -> str:
     """Format one message; the section's `example*` entries and limits are always available as placeholders."""
-    return render(texts()[section][key], **(_placeholders(section) | fill))
-
-
-@cache
-def _placeholders(section: str) -> dict[str, Any]:
-    """A section's `example*` entries and limits (the texts are read once per process)."""
-    return {k: v for k, v in texts()[section].items() if k.startswith(("example", "max_"))}
+    return catalog(TEXTS_PATH).say(section, key, **fill)
 
 
 def reject(section: str, key: str, **fill: Any) -> Rejected:

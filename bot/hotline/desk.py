@@ -177,7 +177,7 @@ class HotlineDesk:
                 self.store.add_message(ticket_id, "bot", reply.text)
 
     def _is_refusal(self, text: str) -> bool:
-        """One of the two refusals (string equality: lengths first, no hashing of long replies)."""
+        """One of the two refusals (compared as strings: a long reply is never hashed)."""
         if text == self._faq_refusal:
             return True
         if not text.startswith(self._unanswered_start):
