@@ -9,9 +9,14 @@ the same updates:
 
 Both are fed raw update dicts (aiogram: `Dispatcher.feed_raw_update`; PTB:
 `Update.de_json` + `Application.process_update`, its equivalent) and talk to a session
-that does the framework's real request serialisation and response parsing but no
-network. Updates go in rounds: every user sends its next message, then the round is
-awaited (as users wait for the answer before typing on).
+that does the real request serialisation and response parsing but no network. Each
+bot's body is what its own transport posts: the bare echo bots keep their framework's
+default (PTB: its parameters url-encoded as httpx writes a form; aiogram: its form data),
+while the full stack writes the UTF-8 JSON body our production transport posts for a call
+without a file (`ptb_adapter.request_body`, `JsonAiohttpSession.json_body`: the same
+functions, imported; an older tree without them, as compare.py's base, posts its forms as
+its production did). Updates go in rounds: every user sends its next message, then the
+round is awaited (as users wait for the answer before typing on).
 
     python bench/telegram.py [--users 200] [--repeats 5] [--clock wall|cpu]
 
@@ -100,15 +105,26 @@ class FakeReplies:
         return message
 
 
-def aiogram_session(replies: FakeReplies) -> Any:
+def aiogram_session(replies: FakeReplies, ours: bool = False) -> Any:
+    """aiogram's session without the network; `ours`: writing bodies as our transport does."""
     from aiogram.client.session.aiohttp import AiohttpSession
 
-    class NoNetworkSession(AiohttpSession):
-        """aiogram's own form building and response validation; the HTTP round trip left out."""
+    base: type = AiohttpSession
+    if ours:
+        try:
+            from bot.channels.telegram.aiogram_adapter import JsonAiohttpSession
+
+            base = JsonAiohttpSession
+        except ImportError:  # a tree from before JSON bodies (compare.py's base) posts forms
+            ours = False
+
+    class NoNetworkSession(base):  # type: ignore[valid-type,misc]
+        """The body's encoding and response validation; the HTTP round trip left out."""
 
         async def make_request(self, bot: Any, method: Any, timeout: int | None = None) -> Any:  # noqa: ASYNC109 - aiogram signature
-            form = self.build_form_data(bot=bot, method=method)
-            form()  # encode the body, as sending would
+            if not ours or self.json_body(bot, method) is None:  # a file goes as a form
+                form = self.build_form_data(bot=bot, method=method)
+                form()  # encode the body, as sending would
             params = {k: v for k, v in method.model_dump(warnings=False).items() if v is not None}
             params = {k: self.prepare_value(v, bot=bot, files={}) for k, v in params.items()}
             body = json.dumps({"ok": True, "result": replies.result(method.__api_method__, params)})
@@ -120,8 +136,14 @@ def aiogram_session(replies: FakeReplies) -> Any:
     return NoNetworkSession()
 
 
-def ptb_request(replies: FakeReplies) -> Any:
+def ptb_request(replies: FakeReplies, ours: bool = False) -> Any:
+    """PTB's request without the network; `ours`: writing bodies as our transport does."""
     from telegram.request import BaseRequest
+
+    try:
+        from bot.channels.telegram.ptb_adapter import request_body
+    except ImportError:  # a tree from before JSON bodies (compare.py's base) posts forms
+        ours = False
 
     class NoNetworkRequest(BaseRequest):
         """PTB serialises parameters before `do_request` and parses the bytes after it."""
@@ -140,7 +162,8 @@ def ptb_request(replies: FakeReplies) -> Any:
             self, url: str, method: str, request_data: Any = None, **_: Any
         ) -> tuple[int, bytes]:
             params = request_data.json_parameters if request_data else {}
-            urlencode(params)  # what httpx does with them
+            if not ours or request_body(request_data) is None:  # a file goes as a form
+                urlencode(params)  # what httpx does with them
             result = replies.result(url.rsplit("/", 1)[-1], params)
             return 200, json.dumps({"ok": True, "result": result}).encode()
 
@@ -252,9 +275,9 @@ async def full_stack(framework: str, users: list[int]) -> float:
         settings = settings_for(framework, Path(tmp))
         assistant = await start_like_run(settings)
         transport = (
-            {"session": aiogram_session(replies)}
+            {"session": aiogram_session(replies, ours=True)}
             if framework == "aiogram"
-            else {"request": ptb_request(replies)}
+            else {"request": ptb_request(replies, ours=True)}
         )
         channel = build_telegram_channel(settings, assistant, **transport)
         assistant.add_channel(channel)

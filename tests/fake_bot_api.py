@@ -5,7 +5,10 @@ unchanged against it (`TELEGRAM_API_BASE=<server.base_url>`): getMe, getUpdates 
 polling, sendMessage, sendDocument, sendPhoto, editMessageReplyMarkup, editMessageText,
 answerCallbackQuery, getFile and the file download route, setWebhook/deleteWebhook.
 Every request is recorded (so tests can check it against the Bot API spec) and every
-message the bot sends is kept per chat, as the user's screen.
+message the bot sends is kept per chat, as the user's screen. Parameters are read as the
+real server reads them: a form's fields as sent; a JSON body's strings as they are and any
+other value as its JSON text (so both check against the spec the same way), and a JSON body
+that is not one object is refused (400) as the server refuses it.
 
 Knobs: `fail(method, ...)` answers the next calls with 429 + retry_after (or another
 error), `drop(method, ...)` closes the connection without an answer, `outage` drops
@@ -60,6 +63,8 @@ class RecordedRequest:
     method: str  # as the client spelled it
     params: dict[str, Any]  # strings as sent; uploads as UploadedFile
     outcome: str = "ok"  # ok | 429 | <status> | dropped | unauthorized
+    content_type: str = ""  # application/json, multipart/form-data, application/x-www-form-urlencoded
+    body: bytes = b""  # as it came, unless multipart
 
     @property
     def name(self) -> str:
@@ -94,6 +99,10 @@ class BotMessage:
     @property
     def labels(self) -> list[str]:
         return [b["text"] for b in self.buttons]
+
+
+class _BadBody(Exception):
+    """A body the Bot API server could not read as parameters."""
 
 
 @dataclass
@@ -224,13 +233,21 @@ class FakeBotApi:
 
     # ------------------------------------------------------------------ HTTP
 
-    async def _params(self, request: web.Request) -> dict[str, Any]:
+    async def _params(self, request: web.Request, record: RecordedRequest) -> dict[str, Any]:
         if request.content_type == "application/json":
-            body = await request.read()
-            data = json.loads(body) if body else {}
+            record.body = await request.read()
+            try:
+                data = json.loads(record.body) if record.body else {}
+            except ValueError as exc:
+                raise _BadBody("Bad Request: can't parse JSON") from exc
+            if not isinstance(data, dict):
+                raise _BadBody("Bad Request: JSON object expected")
+            # The server keeps a string as it is and any other value as its JSON text.
             return {k: v if isinstance(v, str) else json.dumps(v) for k, v in data.items()}
         if request.method == "GET":
             return dict(request.query)
+        if request.content_type != "multipart/form-data":
+            record.body = await request.read()
         form: MultiDictProxy[Any] = await request.post()
         params: dict[str, Any] = {}
         uploads: dict[str, UploadedFile] = {}
@@ -247,8 +264,13 @@ class FakeBotApi:
 
     async def _api(self, request: web.Request) -> web.StreamResponse:
         method = request.match_info["method"]
-        params = await self._params(request)
-        record = RecordedRequest(method, params)
+        record = RecordedRequest(method, {}, content_type=request.content_type)
+        try:
+            record.params = await self._params(request, record)
+        except _BadBody as exc:
+            record.outcome = "400"
+            self.requests.append(record)
+            return _error(400, str(exc))
         self.requests.append(record)
         try:
             if request.match_info["token"] != self.token:
@@ -279,7 +301,7 @@ class FakeBotApi:
             if handler is None:
                 record.outcome = "404"
                 return _error(404, "Not Found: method not found")
-            result = await handler(params)
+            result = await handler(record.params)
             if isinstance(result, web.StreamResponse):
                 record.outcome = str(result.status)
                 return result

@@ -331,3 +331,67 @@ async def test_concurrent_users_all_get_their_answers(h: Harness) -> None:
     await asyncio.gather(*(u.say(f"tin {n}") for n, u in enumerate(users)))
     await h.settle()
     assert [u.screen()[-1].visible_text for u in users] == [f"Bạn vừa gửi: tin {n}" for n in range(20)]
+
+
+# ---------------------------------------------------------------- the wire
+
+
+async def test_calls_go_as_utf8_json_objects_and_files_as_forms(h: Harness) -> None:
+    user = h.user()
+    first = len(h.server.requests)
+    await user.say("/start")
+    await h.settle()
+    await user.press("Đăng ký")  # answers the query, removes the menu, asks with a new keyboard
+    await h.settle()
+    await user.say("tờ khai")
+    await h.settle()
+    sent = h.server.requests[first:]
+    kinds = {r.name: r.content_type for r in sent}
+    assert kinds.pop("senddocument") == "multipart/form-data"
+    assert {"sendmessage", "answercallbackquery", "editmessagereplymarkup"} <= set(kinds)
+    assert set(kinds.values()) == {"application/json"}  # getUpdates too when polling
+    question = next(r for r in sent if r.name == "sendmessage" and "tỉnh/thành" in r.params["text"])
+    assert "Bạn ở tỉnh/thành nào?".encode() in question.body  # UTF-8, not escaped
+    wire = json.loads(question.body)
+    assert wire["chat_id"] == user.id and wire["parse_mode"] == "HTML"
+    assert [b["text"] for row in wire["reply_markup"]["inline_keyboard"] for b in row] == [
+        "Hà Nội",
+        "TP. Hồ Chí Minh",
+    ]  # an object, not JSON in a string
+    removal = json.loads(next(r for r in sent if r.name == "editmessagereplymarkup").body)
+    assert set(removal) == {"chat_id", "message_id"} and isinstance(removal["message_id"], int)
+    document = next(r for r in sent if r.name == "senddocument")
+    assert document.params["document"].data == h.assistant.document.read_bytes()
+
+
+async def test_a_message_refused_for_good_is_dropped_and_the_next_goes_out(h: Harness) -> None:
+    user = h.user()
+    h.server.fail("sendMessage", status=400)
+    await user.say("một")
+    await h.settle()
+    assert user.screen() == [] and h.channel.core.pending(user.id) == 0
+    assert h.server.calls("sendMessage")[-1].outcome == "400"  # tried once: retrying cannot help
+    await user.say("hai")
+    await h.settle()
+    assert [m.visible_text for m in user.screen()] == ["Bạn vừa gửi: hai"]
+
+
+async def test_error_answers_are_classified_as_before(h: Harness) -> None:
+    from bot.retry import Failure
+
+    api = h.channel.core.api
+    cases = [
+        (dict(status=429, retry_after=3), (Failure.RETRY_AFTER, 3.0)),
+        (dict(status=400), (Failure.PERMANENT, 0.0)),
+        (dict(status=403), (Failure.PERMANENT, 0.0)),
+        (dict(status=502), (Failure.TRANSIENT, 0.0)),
+    ]
+    for failure, verdict in cases:
+        h.server.fail("sendMessage", **failure)
+        with pytest.raises(Exception) as raised:
+            await api.send_text(h.user().id, "thử", None)
+        assert api.classify(raised.value) == verdict, failure
+    h.server.drop("sendMessage")
+    with pytest.raises(Exception) as raised:
+        await api.send_text(h.user().id, "thử", None)
+    assert api.classify(raised.value) == (Failure.TRANSIENT, 0.0)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 from aiogram import Bot, Dispatcher, Router
@@ -23,7 +23,8 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.methods import EditMessageReplyMarkup, SendMessage
+from aiogram.methods import EditMessageReplyMarkup, SendMessage, TelegramMethod
+from aiogram.methods.base import TelegramType
 from aiogram.types import (
     BufferedInputFile,
     CallbackQuery,
@@ -39,6 +40,7 @@ from bot.retry import Failure, Verdict
 from .api import PARSE_MODE, FrameworkBotApi, Keyboard
 from .channel import TelegramChannel
 from .events import ALLOWED_UPDATES
+from .wire import CONTENT_TYPE, JsonText, json_body
 
 
 class _Sent(BaseModel):
@@ -53,13 +55,56 @@ class _Sent(BaseModel):
 # The same methods, answered with `_Sent` instead of aiogram's `Message`.
 class _SendText(SendMessage):
     __returning__ = _Sent  # type: ignore[assignment]
-    # The keyboard as the session would write it (`FrameworkBotApi.sent_markup`): a text is
-    # sent as it is, a markup model dumped and walked again for every message.
-    reply_markup: str | None = None  # type: ignore[assignment]
+    # The keyboard as our session writes it (`FrameworkBotApi.sent_markup`): a markup model
+    # would be dumped and walked again for every message. `JsonText` is kept as it is (a
+    # `str` field would make it a plain string, which JSON would send as a string).
+    reply_markup: JsonText | None = None  # type: ignore[assignment]
 
 
 class _RemoveKeyboard(EditMessageReplyMarkup):
     __returning__ = _Sent | bool  # type: ignore[assignment]  # True for an inline message
+
+
+class JsonAiohttpSession(AiohttpSession):
+    """aiogram's aiohttp session (its connector, proxy, timeout) posting every call without
+    a file as a JSON body (`wire`); uploads go as aiogram's multipart form."""
+
+    def json_body(self, bot: Bot, method: TelegramMethod[Any]) -> bytes | None:
+        """The call as the JSON body we post; None when it uploads a file."""
+        files: dict[str, Any] = {}
+        params: dict[str, Any] = {}
+        for key, value in method.model_dump(warnings=False).items():
+            prepared = self.prepare_value(value, bot=bot, files=files, _dumps_json=False)
+            if prepared is not None and prepared != "":  # the values `build_form_data` leaves out
+                params[key] = prepared
+        return None if files else json_body(params)
+
+    async def make_request(
+        self,
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+        timeout: int | None = None,  # noqa: ASYNC109 - aiogram's signature
+    ) -> TelegramType:
+        body = self.json_body(bot, method)
+        if body is None:
+            return await super().make_request(bot, method, timeout)
+        session = await self.create_session()
+        url = self.api.api_url(token=bot.token, method=method.__api_method__)
+        # The rest as AiohttpSession.make_request has it, errors translated alike.
+        try:
+            async with session.post(
+                url,
+                data=body,
+                headers={"Content-Type": CONTENT_TYPE},
+                timeout=aiohttp.ClientTimeout(total=self.timeout if timeout is None else timeout),
+            ) as resp:
+                raw_result = await resp.text()
+        except TimeoutError as e:
+            raise TelegramNetworkError(method=method, message="Request timeout error") from e
+        except aiohttp.ClientError as e:
+            raise TelegramNetworkError(method=method, message=f"{type(e).__name__}: {e}") from e
+        response = self.check_response(bot=bot, method=method, status_code=resp.status, content=raw_result)
+        return cast(TelegramType, response.result)
 
 
 class AiogramBotApi(FrameworkBotApi):
@@ -77,8 +122,8 @@ class AiogramBotApi(FrameworkBotApi):
     def bot(self) -> Bot:
         return self._bot
 
-    def markup_json(self, markup: Any) -> str:
-        return str(self.bot.session.prepare_value(markup, bot=self.bot, files={}))
+    def markup_values(self, markup: Any) -> Any:
+        return self.bot.session.prepare_value(markup, bot=self.bot, files={}, _dumps_json=False)
 
     async def send_text(self, chat_id: int, text: str, keyboard: Keyboard | None) -> int:
         params: dict[str, Any] = {
@@ -117,7 +162,9 @@ class AiogramTelegramChannel(TelegramChannel):
         session: BaseSession | None = transport.get("session")
         if session is None:
             base = settings.telegram_api_base
-            session = AiohttpSession(api=TelegramAPIServer.from_base(base)) if base else AiohttpSession()
+            session = (
+                JsonAiohttpSession(api=TelegramAPIServer.from_base(base)) if base else JsonAiohttpSession()
+            )
         self.bot = Bot(settings.telegram_bot_token, session=session)
         # No aiogram FSM: the conversation state is the assistant's (its middleware costs ~10 µs an update).
         self.dispatcher = Dispatcher(disable_fsm=True)

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Protocol
 from bot.retry import Failure, Verdict
 
 from .rendering import Keyboard
+from .wire import JsonText, to_json_text
 
 PARSE_MODE = "HTML"
 MARKUP_CACHE = 512  # distinct keyboards kept built (menus, lists of offices, FAQ choices)
@@ -52,13 +53,13 @@ class FrameworkBotApi:
 
     def __init__(self) -> None:
         # keyboard -> the framework's markup (immutable use) and its JSON as sent
-        self._markups: dict[tuple, tuple[Any, str]] = {}
+        self._markups: dict[tuple, tuple[Any, JsonText]] = {}
 
     @property
     def bot(self) -> Any:
         raise NotImplementedError
 
-    def _built(self, keyboard: Keyboard) -> tuple[Any, str]:
+    def _built(self, keyboard: Keyboard) -> tuple[Any, JsonText]:
         """The keyboard's markup and JSON, made once per distinct keyboard: the same menus go
         to every user, and building one costs more than sending the text (~35 µs)."""
         key = tuple(tuple(row) for row in keyboard)
@@ -68,21 +69,22 @@ class FrameworkBotApi:
                 self._markups.clear()
             rows = [[self.button_class(text=label, callback_data=data) for label, data in row] for row in key]
             markup = self.markup_class(inline_keyboard=rows)
-            built = self._markups[key] = (markup, self.markup_json(markup))
+            built = self._markups[key] = (markup, to_json_text(self.markup_values(markup)))
         return built
 
     def markup(self, keyboard: Keyboard | None) -> Any:
         """The framework's keyboard object, built once per distinct keyboard."""
         return None if keyboard is None else self._built(keyboard)[0]
 
-    def sent_markup(self, keyboard: Keyboard | None) -> str | None:
-        """The keyboard as the framework writes it into a request (JSON text), written once
-        per distinct keyboard: given the markup object, both frameworks convert it again on
-        every message (tens of µs for a menu, more than the rest of the request)."""
+    def sent_markup(self, keyboard: Keyboard | None) -> JsonText | None:
+        """The keyboard as our transport writes it into a request (JSON text, an object in a
+        JSON body), written once per distinct keyboard: given the markup object, both
+        frameworks convert it again on every message (tens of µs for a menu, more than the
+        rest of the request)."""
         return None if keyboard is None else self._built(keyboard)[1]
 
-    def markup_json(self, markup: Any) -> str:
-        """`markup` as the framework would write it into a request."""
+    def markup_values(self, markup: Any) -> Any:
+        """`markup` as the plain JSON values the framework would send of it."""
         raise NotImplementedError
 
     async def send_text(self, chat_id: int, text: str, keyboard: Keyboard | None) -> int:

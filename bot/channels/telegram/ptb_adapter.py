@@ -10,15 +10,15 @@ webhook goes through the shared aiohttp route and `Application.process_update`.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import warnings
-from typing import Any
+from typing import Any, ClassVar
 
+import httpx
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
-from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
+from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import Application, ContextTypes, TypeHandler
-from telegram.request import BaseRequest
+from telegram.request import BaseRequest, HTTPXRequest, RequestData
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.retry import Failure, Verdict
@@ -26,6 +26,7 @@ from bot.retry import Failure, Verdict
 from .api import PARSE_MODE, FrameworkBotApi, Keyboard
 from .channel import TelegramChannel
 from .events import ALLOWED_UPDATES
+from .wire import CONTENT_TYPE, json_body
 
 # httpx logs every request URL at INFO, and the URL contains the bot token.
 logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -40,6 +41,70 @@ def _retry_after_seconds(exc: RetryAfter) -> float:
             warnings.simplefilter("ignore")
             value = exc.retry_after
     return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
+
+
+def request_body(request_data: RequestData | None) -> bytes | None:
+    """The JSON body `JsonHttpxRequest` posts for a call; None for one PTB sends its own way
+    (a file to upload: a multipart form; no parameters at all)."""
+    if request_data is None or request_data.contains_files:
+        return None
+    return json_body(request_data.parameters)  # plain JSON values, keyboards as JsonText
+
+
+_DefaultValue = type(BaseRequest.DEFAULT_NONE)  # what PTB passes for a timeout not given
+
+
+class JsonHttpxRequest(HTTPXRequest):
+    """PTB's httpx request (its connection pool, timeouts, proxy) posting every call without
+    a file as a JSON body (`wire`); uploads and errors go as PTB's own `do_request` has them."""
+
+    __slots__ = ()
+    _JSON_HEADERS: ClassVar[dict[str, str]] = {
+        "User-Agent": BaseRequest.USER_AGENT,
+        "Content-Type": CONTENT_TYPE,
+    }
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: Any = BaseRequest.DEFAULT_NONE,
+        write_timeout: Any = BaseRequest.DEFAULT_NONE,
+        connect_timeout: Any = BaseRequest.DEFAULT_NONE,
+        pool_timeout: Any = BaseRequest.DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        body = request_body(request_data)
+        if body is None:
+            return await super().do_request(
+                url, method, request_data, read_timeout, write_timeout, connect_timeout, pool_timeout
+            )
+        if self._client.is_closed:
+            raise RuntimeError("This HTTPXRequest is not initialized!")
+        given = self._client.timeout
+        timeout = httpx.Timeout(
+            connect=given.connect if isinstance(connect_timeout, _DefaultValue) else connect_timeout,
+            read=given.read if isinstance(read_timeout, _DefaultValue) else read_timeout,
+            write=given.write if isinstance(write_timeout, _DefaultValue) else write_timeout,
+            pool=given.pool if isinstance(pool_timeout, _DefaultValue) else pool_timeout,
+        )
+        try:
+            res = await self._client.request(
+                method=method, url=url, headers=self._JSON_HEADERS, timeout=timeout, content=body
+            )
+        except httpx.TimeoutException as err:  # PTB's own translation of httpx's errors
+            if isinstance(err, httpx.PoolTimeout):
+                raise TimedOut("Pool timeout: all connections are busy; the request was not sent") from err
+            raise TimedOut from err
+        except httpx.HTTPError as err:
+            raise NetworkError(f"httpx.{err.__class__.__name__}: {err}") from err
+        return res.status_code, res.content
+
+
+def json_requests() -> tuple[JsonHttpxRequest, JsonHttpxRequest]:
+    """The bot's request and getUpdates' own, as PTB's ApplicationBuilder makes them when
+    given none (256 connections for calls, 1 for long polling, PTB's default timeouts)."""
+    return JsonHttpxRequest(connection_pool_size=256), JsonHttpxRequest(connection_pool_size=1)
 
 
 class PtbBotApi(FrameworkBotApi):
@@ -63,10 +128,8 @@ class PtbBotApi(FrameworkBotApi):
     # case-insensitive; PTB warns when a name it has a method for is used this way, so
     # these are spelled in lower case.
 
-    def markup_json(self, markup: Any) -> str:
-        # What PTB does to a markup object in a request (to_dict, then json.dumps); a text is
-        # sent as it is.
-        return json.dumps(markup.to_dict())
+    def markup_values(self, markup: Any) -> Any:
+        return markup.to_dict()  # what PTB's request makes of a markup object
 
     async def send_text(self, chat_id: int, text: str, keyboard: Keyboard | None) -> int:
         params: dict[str, Any] = {"chat_id": chat_id, "text": text, "parse_mode": PARSE_MODE}
@@ -99,15 +162,15 @@ class PtbTelegramChannel(TelegramChannel):
     framework = "ptb"
 
     def _connect(self, settings: Any, transport: dict[str, Any]) -> PtbBotApi:
-        request: BaseRequest | None = transport.get("request")
+        given: BaseRequest | None = transport.get("request")  # the bench's
+        request, updates_request = (given, given) if given is not None else json_requests()
         builder = Application.builder().token(settings.telegram_bot_token).concurrent_updates(False)
         base = (settings.telegram_api_base or "").rstrip("/")
         if base:
             builder = builder.base_url(f"{base}/bot").base_file_url(f"{base}/file/bot")
         if settings.telegram_mode == "webhook":
             builder = builder.updater(None)
-        if request is not None:
-            builder = builder.request(request).get_updates_request(request)
+        builder = builder.request(request).get_updates_request(updates_request)
         self.application = builder.build()
         self.application.add_handler(TypeHandler(Update, self._on_update))
         self._running = False
