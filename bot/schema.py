@@ -28,11 +28,19 @@ class ConversationRow(SQLModel, table=True):
     state: str
     version: int = 0
     updated_at: datetime = Field(default_factory=utcnow)
+    # The message ids last answered in this conversation, "<at>\t<message id>\n" each, oldest
+    # first, until SEEN_ROW_CHARS of them move to seen_message together (bot/storage.py): a mark
+    # here rides on the row every save rewrites anyway, where a seen_message row of its own
+    # dirtied an index page per message (ordered by conversation, not by time).
+    seen: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    # When the oldest of them was answered (NULL when there are none): where the purge looks.
+    seen_since: datetime | None = Field(default=None, index=True)
 
 
 class SeenMessage(SQLModel, table=True):
     """A message id already answered ("conversation#message"), kept for a window and then
-    purged; with the replies it got when the channel replays them (the web chat)."""
+    purged; with the replies it got when the channel replays them (the web chat). Other
+    answered ids are kept in their conversation's row first (`ConversationRow.seen`)."""
 
     __tablename__ = "seen_message"
 

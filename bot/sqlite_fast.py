@@ -25,7 +25,6 @@ import enum
 import logging
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -75,11 +74,12 @@ class SqliteStatement:
         object.__setattr__(self, "args", args)
 
 
-# bot/statements.py's BEGIN, ANY_OWED, MARK_SEEN, UNMARK_SEEN, CREATE and UPDATE as SQLAlchemy compiles them
-# for SQLite (tests/test_storage.py checks they are still the same).
+# bot/statements.py's BEGIN, ANY_OWED, MARK_SEEN, UNMARK_SEEN, CREATE, UPDATE and
+# UPDATE_SINCE as SQLAlchemy compiles them for SQLite (tests/test_storage.py checks they are still the same).
 _BEGIN = SqliteStatement(
     "SELECT conversation.state, conversation.version, (SELECT coalesce(seen_message.replies, '') AS coalesce_1 "
-    '\nFROM seen_message \nWHERE seen_message."key" = ?) AS seen \nFROM conversation \nWHERE conversation.id = ?',
+    '\nFROM seen_message \nWHERE seen_message."key" = ?) AS seen, conversation.seen AS seen_1 \nFROM conversation '
+    "\nWHERE conversation.id = ?",
     ("key", "id"),
 )
 _ANY_OWED = SqliteStatement(
@@ -90,14 +90,21 @@ _MARK_SEEN = SqliteStatement(
     'INSERT INTO seen_message ("key", at, replies) VALUES (?, ?, ?)', ("b_key", "b_at", "b_replies")
 )
 _CREATE = SqliteStatement(
-    "INSERT INTO conversation (id, channel, user_id, state, version, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-    ("b_id", "b_channel", "b_user_id", "b_state", "version", "b_at"),
+    "INSERT INTO conversation (id, channel, user_id, state, version, updated_at, seen, seen_since) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    ("b_id", "b_channel", "b_user_id", "b_state", "version", "b_at", "b_seen", "b_since"),
     (("version", 1),),
 )
 _UNMARK_SEEN = SqliteStatement('DELETE FROM seen_message WHERE seen_message."key" = ?', ("b_key",))
 _UPDATE = SqliteStatement(
-    "UPDATE conversation SET state=?, version=?, updated_at=? WHERE conversation.id = ? AND conversation.version = ?",
-    ("b_state", "b_next_version", "b_at", "b_id", "b_expected"),
+    "UPDATE conversation SET state=?, version=?, updated_at=?, seen=? WHERE conversation.id = ? "
+    "AND conversation.version = ? AND conversation.seen = ?",
+    ("b_state", "b_next_version", "b_at", "b_seen", "b_id", "b_expected", "b_seen_before"),
+)
+_UPDATE_SINCE = SqliteStatement(
+    "UPDATE conversation SET state=?, version=?, updated_at=?, seen=?, seen_since=? WHERE conversation.id = ? "
+    "AND conversation.version = ? AND conversation.seen = ?",
+    ("b_state", "b_next_version", "b_at", "b_seen", "b_since", "b_id", "b_expected", "b_seen_before"),
 )
 STATEMENTS = {
     "BEGIN": _BEGIN,
@@ -106,6 +113,7 @@ STATEMENTS = {
     "UNMARK_SEEN": _UNMARK_SEEN,
     "CREATE": _CREATE,
     "UPDATE": _UPDATE,
+    "UPDATE_SINCE": _UPDATE_SINCE,
 }
 
 
@@ -214,7 +222,9 @@ class SqliteFastPath:
 
     def save(self, values: dict[str, Any], expected_version: int) -> SaveResult:
         """Write one conversation (`values`: the b_* parameters of statements.CREATE/UPDATE,
-        b_key the message's seen key or None) inside the open transaction.
+        b_at its time as `sqlite_time` gives it, b_key the message's seen_message key or None,
+        b_since the new seen_since or None when it stays, b_moved the (key, at, None) rows of
+        marks moving from the row to seen_message) inside the open transaction.
 
         No savepoint per save (two statements more, and SQLite copies every page a save
         touches into the savepoint's journal: ~6 of ~58 us a message, measured): each
@@ -223,7 +233,6 @@ class SqliteFastPath:
         other exception, when it cannot be known what was written) rolls the whole turn back.
         """
         db = self.connection
-        values["b_at"] = sqlite_time(time.time_ns() // 1000)  # what datetime.now gives
         if not db.in_transaction:
             db.execute("BEGIN IMMEDIATE")  # take the write lock now, not halfway through
         key = values["b_key"]
@@ -246,8 +255,19 @@ class SqliteFastPath:
             self._lose_turn()
             raise
         if outcome is SaveResult.SAVED:
+            if values["b_moved"]:
+                self._move_marks(values["b_moved"])
             self._saves += 1
         return outcome
+
+    def _move_marks(self, rows: list[tuple]) -> None:
+        """The row's marks into seen_message, after the row was written without them: a
+        failure here leaves a written row without its marks, so the turn is lost."""
+        try:
+            self.connection.executemany(_MARK_SEEN.sql, rows)
+        except BaseException:
+            self._lose_turn()
+            raise
 
     @staticmethod
     def _write(db: sqlite3.Connection, values: dict[str, Any], expected_version: int) -> SaveResult:
@@ -256,7 +276,8 @@ class SqliteFastPath:
             if not _inserted(db, _CREATE, values):
                 return SaveResult.CONFLICT  # created meanwhile by another worker
             return SaveResult.SAVED
-        if db.execute(_UPDATE.sql, _UPDATE.args(values)).rowcount != 1:
+        update = _UPDATE if values["b_since"] is None else _UPDATE_SINCE
+        if db.execute(update.sql, update.args(values)).rowcount != 1:
             return SaveResult.CONFLICT
         return SaveResult.SAVED
 

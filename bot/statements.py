@@ -8,6 +8,8 @@ text in bot/sqlite_fast.py).
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import bindparam, delete, exists, func, insert, literal_column, select, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.sql import ClauseElement
@@ -22,8 +24,9 @@ OFFERED = OfferedButtons.__table__  # type: ignore[attr-defined]
 OWNER = DeclarationOwner.__table__  # type: ignore[attr-defined]
 
 # State, version and "was this message already answered?" in one round trip: `seen` is NULL
-# for a new message, else the replies it got ('' when not kept). A message id is only ever
-# recorded together with a conversation row, so no row means not seen.
+# for a message not in seen_message, else the replies it got ('' when not kept); then the
+# marks kept in the row (bot/storage.py looks the message up there). A message id is only
+# ever recorded together with a conversation row, so no row means not seen.
 BEGIN = select(
     CONVERSATION.c.state,
     CONVERSATION.c.version,
@@ -31,6 +34,7 @@ BEGIN = select(
     .where(SEEN.c.key == bindparam("key"))
     .scalar_subquery()
     .label("seen"),
+    CONVERSATION.c.seen,
 ).where(CONVERSATION.c.id == bindparam("id"))
 # 1 when something waits in the outbox for the conversation, else 0 (no LIMIT: nothing bound but the id).
 ANY_OWED = select(
@@ -55,11 +59,34 @@ CREATE = insert(CONVERSATION).values(
     state=bindparam("b_state"),
     version=1,
     updated_at=bindparam("b_at"),
+    seen=bindparam("b_seen"),
+    seen_since=bindparam("b_since"),
 )
-UPDATE = (
-    update(CONVERSATION)
-    .where(CONVERSATION.c.id == bindparam("b_id"), CONVERSATION.c.version == bindparam("b_expected"))
-    .values(state=bindparam("b_state"), version=bindparam("b_next_version"), updated_at=bindparam("b_at"))
+# Written only if nobody wrote the row since `begin`: its version, and its marks (the purge
+# drops old marks without a new version).
+_UPDATE_WHERE = (
+    CONVERSATION.c.id == bindparam("b_id"),
+    CONVERSATION.c.version == bindparam("b_expected"),
+    CONVERSATION.c.seen == bindparam("b_seen_before"),
+)
+_UPDATE_VALUES: dict[str, Any] = {
+    "state": bindparam("b_state"),
+    "version": bindparam("b_next_version"),
+    "updated_at": bindparam("b_at"),
+    "seen": bindparam("b_seen"),
+}
+UPDATE = update(CONVERSATION).where(*_UPDATE_WHERE).values(_UPDATE_VALUES)
+# When the oldest mark changes (the first one, or the marks moved out): seen_since's index is
+# written only then, not by every save.
+UPDATE_SINCE = (
+    update(CONVERSATION).where(*_UPDATE_WHERE).values({**_UPDATE_VALUES, "seen_since": bindparam("b_since")})
+)
+# Rows holding marks answered before `before`, a batch at a time (by id, after `after`).
+ROW_MARKS_BEFORE = (
+    select(CONVERSATION.c.id, CONVERSATION.c.seen)
+    .where(CONVERSATION.c.seen_since < bindparam("before"), CONVERSATION.c.id > bindparam("after"))
+    .order_by(CONVERSATION.c.id)
+    .limit(PURGE_BATCH)
 )
 
 

@@ -12,12 +12,14 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+from time import time_ns
 from typing import TYPE_CHECKING, Any
 
 from bot import migrate
 from bot.crypto import Keyring
-from bot.sqlite_fast import SaveResult, SqliteFastPath, sqlite_pragmas
+from bot.seen_marks import add_mark, mark_time, purge_row_marks, row_mark
+from bot.sqlite_fast import SaveResult, SqliteFastPath, sqlite_pragmas, sqlite_time
 from dialogs.state import ConversationState
 
 if TYPE_CHECKING:
@@ -92,10 +94,18 @@ def _save_with(connection: Connection, values: dict[str, Any], expected_version:
     try:
         if expected_version == 0:
             connection.execute(sql.CREATE, values)
-        elif connection.execute(sql.UPDATE, values).rowcount != 1:
+        elif (
+            connection.execute(sql.UPDATE if values["b_since"] is None else sql.UPDATE_SINCE, values).rowcount
+            != 1
+        ):
             return SaveResult.CONFLICT
     except IntegrityError:
         return SaveResult.CONFLICT
+    if values["b_moved"]:
+        connection.execute(
+            sql.MARK_SEEN,
+            [{"b_key": key, "b_at": mark_time(at), "b_replies": None} for key, at, _ in values["b_moved"]],
+        )
     return SaveResult.SAVED
 
 
@@ -121,6 +131,9 @@ class ConversationStore:
         self.url = url
         self._fast: SqliteFastPath | None = None
         self._kept: dict[str, tuple[str, ConversationState]] = {}  # oldest first
+        # What `begin` read for the save that follows it (oldest first): the message id begun,
+        # the version, the row's marks.
+        self._read_marks: dict[str, tuple[str | None, int, str]] = {}
         path = sqlite_file(url)
         if path is not None and migrate.sqlite_at_head(path):
             # The common start on SQLite: the per-message path needs no SQLAlchemy engine yet.
@@ -197,21 +210,51 @@ class ConversationStore:
     ) -> tuple[str | None, ConversationState, int]:
         """One round trip before handling a message: None when the message is new, else the
         replies it got as kept by `save` ('' when none were); current state and version."""
+        row = self._begin_row(conversation_id, message_id)
+        if row is None:
+            self._remember_marks(conversation_id, message_id, 0, "")
+            return None, ConversationState(), 0
+        stored, version, seen, marks = row
+        if seen is not None:
+            return self.open(seen) if seen else seen, ConversationState(), 0
+        if marks and message_id is not None and (mark := row_mark(message_id)) and mark in marks:
+            return "", ConversationState(), 0
+        self._remember_marks(conversation_id, message_id, version, marks)
+        return None, self._state(conversation_id, stored), version
+
+    def _begin_row(self, conversation_id: str, message_id: str | None) -> Any:
+        """statements.BEGIN's row: state, version, the replies kept in seen_message (NULL when
+        the message is not there), the row's marks; None when there is no conversation yet."""
         key = f"{conversation_id}#{message_id}" if message_id is not None else ""
         fast = self._fast_path()
         if fast is not None:
-            row = fast.begin(conversation_id, key)
-        else:
-            from bot import statements as sql
+            return fast.begin(conversation_id, key)
+        from bot import statements as sql
 
-            with self.engine.connect() as connection:
-                row = connection.execute(sql.BEGIN, {"id": conversation_id, "key": key}).first()
+        with self.engine.connect() as connection:
+            return connection.execute(sql.BEGIN, {"id": conversation_id, "key": key}).first()
+
+    def _remember_marks(self, conversation_id: str, message_id: str | None, version: int, marks: str) -> None:
+        """What `begin` found, for the save that follows: the message is not among `marks`."""
+        read = self._read_marks
+        read[conversation_id] = (message_id, version, marks)
+        if len(read) > KEPT_STATES:  # begun and never saved (answered already, or a load)
+            del read[next(iter(read))]
+
+    def _marks_before(
+        self, conversation_id: str, message_id: str | None, expected_version: int
+    ) -> tuple[str, bool] | None:
+        """The row's marks as a save of `message_id` at `expected_version` finds them, and
+        whether `begin` found the message is not among them: as the `begin` of that message
+        read them at that version (the save's update checks they are still these), else read
+        now; None when the message was answered already (a save no `begin` of it came before)."""
+        read = self._read_marks.pop(conversation_id, None)
+        if read is not None and read[0] == message_id and read[1] == expected_version:
+            return read[2], True
+        row = self._begin_row(conversation_id, message_id)
         if row is None:
-            return None, ConversationState(), 0
-        stored, version, seen = row
-        if seen is not None:
-            return self.open(seen) if seen else seen, ConversationState(), 0
-        return None, self._state(conversation_id, stored), version
+            return "", True
+        return (row[3], False) if row[2] is None else None
 
     def _state(self, conversation_id: str, stored: str) -> ConversationState:
         kept = self._kept.pop(conversation_id, None)
@@ -245,7 +288,7 @@ class ConversationStore:
                 batch = connection.execute(sql.PURGE_SEEN, {"before": before}).rowcount
             purged += batch
             if batch < sql.PURGE_BATCH:
-                return purged
+                return purged + purge_row_marks(self.engine, before, self.commit_pending)
 
     def save(
         self,
@@ -270,16 +313,28 @@ class ConversationStore:
         will not touch `state` again, the next `begin` may hand it back (see the class).
         """
         declarations = state.meta.get("declarations") or []
+        before = self._marks_before(conversation_id, message_id, expected_version)
+        if before is None:
+            return SaveResult.DUPLICATE
+        marks, new = before
+        at = sqlite_time(time_ns() // 1000)  # what datetime.now gives, as SQLite keeps it
         values: dict[str, Any] = {
-            "b_key": f"{conversation_id}#{message_id}" if message_id is not None else None,
+            "b_key": None,
             "b_id": conversation_id,
             "b_channel": channel,
             "b_user_id": user_id,
-            "b_state": self._sealed_state(state),
+            "b_at": at,
             "b_expected": expected_version,
             "b_next_version": expected_version + 1,
             "b_replies": self.seal(replies) if replies else replies,  # what the user was told
+            "b_seen": marks,
+            "b_seen_before": marks,
+            "b_since": None,
+            "b_moved": (),
         }
+        if message_id is not None and not add_mark(values, conversation_id, message_id, replies, new):
+            return SaveResult.DUPLICATE
+        values["b_state"] = self._sealed_state(state)
         fast = self._fast_path()
         if fast is not None and not declarations:
             result = fast.save(values, expected_version)
@@ -297,8 +352,10 @@ class ConversationStore:
         """`save` through SQLAlchemy: a server database, or a save that records declarations."""
         # The pool's connection would wait behind the driver path's open transaction.
         self.commit_pending()
-        now = datetime.now(UTC)
+        now = mark_time(values["b_at"])
         values["b_at"] = now
+        if values["b_since"] is not None:
+            values["b_since"] = now
         with self.engine.connect() as connection:
             transaction = connection.begin()
             result = _save_with(connection, values, expected_version)
@@ -377,6 +434,7 @@ class ConversationStore:
     def forget_conversation(self, conversation_id: str) -> None:
         """Everything kept about one user goes, except an anonymous count per declaration kind."""
         self._kept.pop(conversation_id, None)
+        self._read_marks.pop(conversation_id, None)
         from sqlalchemy import delete, update
         from sqlmodel import Session
 
@@ -385,6 +443,11 @@ class ConversationStore:
 
         with Session(self.engine) as session:
             session.execute(delete(sql.SEEN).where(sql.SEEN.c.key.startswith(f"{conversation_id}#")))
+            session.execute(
+                update(sql.CONVERSATION)
+                .where(sql.CONVERSATION.c.id == conversation_id)
+                .values(seen="", seen_since=None)
+            )
             session.execute(delete(sql.OUTBOX).where(sql.OUTBOX.c.conversation_id == conversation_id))
             # The updates recorded for several workers (bot/channels/inbox.py) hold what they typed.
             session.execute(delete(sql.OUTBOX).where(sql.OUTBOX.c.conversation_id == f"in:{conversation_id}"))

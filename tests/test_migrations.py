@@ -134,3 +134,68 @@ def test_start_up_migrates_a_new_database_to_the_newest_revision(empty_database)
         assert migrate.current_revision(connection) == migrate.head_revision()
         assert set(METADATA.tables) <= set(inspect(connection).get_table_names())
     store.close()
+
+
+def _at_0007(url: str) -> None:
+    """A database as 0007 left it: a conversation, and its answered ids all in seen_message."""
+    import sqlalchemy as sa
+    from sqlmodel.sql.sqltypes import UTCDateTime
+
+    from bot.storage import utcnow
+
+    conversation = sa.table(
+        "conversation",
+        *(sa.column(name) for name in ("id", "channel", "user_id", "state", "version")),
+        sa.column("updated_at", UTCDateTime()),
+    )
+    seen = sa.table("seen_message", sa.column("key"), sa.column("at", UTCDateTime()))
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        command.upgrade(migrate.alembic_config(connection), "0007")
+        state = ConversationState(flow="registration", step="phone").model_dump_json()
+        connection.execute(
+            sa.insert(conversation).values(
+                id="t:old", channel="t", user_id="old", state=state, version=5, updated_at=utcnow()
+            )
+        )
+        connection.execute(sa.insert(seen).values(key="t:old#m5", at=utcnow()))
+    engine.dispose()
+
+
+def test_upgrading_from_0007_keeps_every_conversation_and_the_ids_it_answered(empty_database):
+    from datetime import timedelta
+
+    from bot.storage import SaveResult, utcnow
+
+    _at_0007(empty_database)
+    store = ConversationStore(empty_database)  # migrates to the newest revision
+    state, version = store.load("t:old")
+    assert (state.flow, state.step, version) == ("registration", "phone", 5)
+    assert store.seen("t:old", "m5")  # answered before the upgrade: still answered once
+    assert store.save("t:old", "t", "old", ConversationState(), 5, "m5") is SaveResult.DUPLICATE
+    seen, state, version = store.begin("t:old", "m6")
+    assert seen is None and version == 5
+    state.step = "address"
+    assert store.save("t:old", "t", "old", state, version, "m6") is SaveResult.SAVED
+    assert store.seen("t:old", "m6") and store.load("t:old")[0].step == "address"
+    assert store.purge_seen(utcnow() + timedelta(seconds=1)) == 2  # the old mark and the new
+    assert not store.seen("t:old", "m5") and not store.seen("t:old", "m6")
+    store.close()
+
+
+def test_downgrading_to_0007_moves_the_marks_in_rows_to_seen_message(empty_database):
+    from sqlalchemy import text
+
+    from bot.storage import SaveResult
+
+    store = ConversationStore(empty_database)
+    for version, message_id in enumerate(("m1", "m2")):
+        assert store.save("t:u", "t", "u", ConversationState(), version, message_id) is SaveResult.SAVED
+    store.close()
+    engine = create_engine(empty_database)
+    with engine.begin() as connection:
+        command.downgrade(migrate.alembic_config(connection), "0007")
+        keys = connection.execute(text("SELECT key FROM seen_message ORDER BY key")).scalars().all()
+        assert keys == ["t:u#m1", "t:u#m2"]
+        assert connection.execute(text("SELECT version FROM conversation")).scalar_one() == 2
+    engine.dispose()

@@ -284,3 +284,126 @@ def test_the_sqlite_driver_path_runs_the_store_statements_as_sqlalchemy_compiles
 
     for name, kept in sqlite_fast.STATEMENTS.items():
         assert statements.compile_for_sqlite(getattr(statements, name)) == kept, name
+
+
+# ---------------------------------------------------------------- marks in the conversation's row
+
+
+def _answer(store, message_id: str, conversation_id: str = "t:u") -> SaveResult:
+    """What the assistant does with a message: begin, then save at the version begun from."""
+    seen, _, version = store.begin(conversation_id, message_id)
+    assert seen is None, message_id
+    return store.save(conversation_id, "t", "u", ConversationState(step=message_id), version, message_id)
+
+
+def _marks(store, conversation_id: str = "t:u") -> tuple[str, list[str]]:
+    """The marks in the conversation's row, and the keys in seen_message."""
+    from sqlalchemy import select
+
+    from bot import statements as sql
+
+    with store.engine.connect() as connection:
+        row = connection.execute(
+            select(sql.CONVERSATION.c.seen).where(sql.CONVERSATION.c.id == conversation_id)
+        )
+        keys = connection.execute(select(sql.SEEN.c.key).order_by(sql.SEEN.c.key)).scalars().all()
+        return row.scalar_one(), list(keys)
+
+
+def test_answered_ids_move_from_the_row_to_seen_message_together_and_stay_answered(store_url):
+    from bot.seen_marks import SEEN_ROW_CHARS
+    from bot.sqlite_fast import sqlite_time
+
+    store = ConversationStore(store_url)
+    fits = SEEN_ROW_CHARS // len(f"{sqlite_time(0)}\tm00\n")  # marks of these ids a row holds
+    ids = [f"m{n:02d}" for n in range(fits + 3)]
+    for message_id in ids:
+        assert _answer(store, message_id) is SaveResult.SAVED
+    row, moved = _marks(store)
+    assert moved == [f"t:u#{m}" for m in ids[:fits]]  # one batch, when the row was full
+    assert [line.split("\t")[1] for line in row.splitlines()] == ids[fits:]
+    store.close()
+    restarted = ConversationStore(store_url)
+    assert all(restarted.seen("t:u", m) for m in ids) and not restarted.seen("t:u", "m-new")
+    # A save nobody began from refuses an answered id wherever its mark is.
+    for message_id in (ids[0], ids[-1]):
+        again = restarted.save("t:u", "t", "u", ConversationState(step="again"), len(ids), message_id)
+        assert again is SaveResult.DUPLICATE
+    assert restarted.load("t:u") == (ConversationState(step=ids[-1]), len(ids))
+    restarted.close()
+
+
+@pytest.mark.parametrize("message_id", ["x" * 101, "tab\there", "new\nline"])
+def test_ids_a_row_cannot_hold_are_marked_in_seen_message(store_url, message_id):
+    store = ConversationStore(store_url)
+    assert _answer(store, "m1") is SaveResult.SAVED
+    assert _answer(store, message_id) is SaveResult.SAVED
+    assert _marks(store)[1] == [f"t:u#{message_id}"]
+    assert store.seen("t:u", message_id) and store.seen("t:u", "m1")
+    assert store.save("t:u", "t", "u", ConversationState(), 2, message_id) is SaveResult.DUPLICATE
+    store.close()
+
+
+def test_an_id_is_not_taken_for_one_that_spans_two_of_the_rows_marks(store_url):
+    store = ConversationStore(store_url)
+    assert _answer(store, "a") is SaveResult.SAVED
+    assert _answer(store, "b") is SaveResult.SAVED
+    row, _ = _marks(store)
+    spanning = row.splitlines()[0].split("\t")[1] + "\n" + row.splitlines()[1]  # "a\n<at>\tb"
+    assert not store.seen("t:u", spanning)
+    store.close()
+
+
+def _answered_days_ago(monkeypatch, days: float) -> None:
+    import time
+
+    monkeypatch.setattr("bot.storage.time_ns", lambda: time.time_ns() - int(days * 86400 * 10**9))
+
+
+def test_the_purge_drops_a_rows_old_marks_and_keeps_its_young_ones(store_url, monkeypatch):
+    from sqlmodel import Session
+
+    from bot.schema import ConversationRow
+
+    store = ConversationStore(store_url)
+    _answered_days_ago(monkeypatch, 10)
+    assert _answer(store, "m1") is SaveResult.SAVED
+    assert _answer(store, "m2") is SaveResult.SAVED
+    monkeypatch.undo()
+    assert _answer(store, "m3") is SaveResult.SAVED
+    assert store.purge_seen(utcnow() - timedelta(days=7)) == 2
+    assert not store.seen("t:u", "m1") and not store.seen("t:u", "m2") and store.seen("t:u", "m3")
+    with Session(store.engine) as session:
+        since = session.get(ConversationRow, "t:u").seen_since
+    assert utcnow() - timedelta(minutes=1) < since <= utcnow()  # the oldest mark left: m3's
+    assert store.purge_seen(utcnow() - timedelta(days=7)) == 0
+    assert store.load("t:u") == (ConversationState(step="m3"), 3)  # the conversation stays
+    store.close()
+
+
+def test_a_save_begun_before_the_purge_does_not_bring_purged_marks_back(store_url, monkeypatch):
+    store = ConversationStore(store_url)
+    _answered_days_ago(monkeypatch, 10)
+    assert _answer(store, "m1") is SaveResult.SAVED
+    monkeypatch.undo()
+    _, _, version = store.begin("t:u", "m2")  # reads the row's marks, m1's among them
+    assert store.purge_seen(utcnow() - timedelta(days=7)) == 1
+    state = ConversationState(step="m2")
+    assert store.save("t:u", "t", "u", state, version, "m2") is SaveResult.CONFLICT  # run again
+    assert _answer(store, "m2") is SaveResult.SAVED
+    assert not store.seen("t:u", "m1") and store.seen("t:u", "m2")
+    store.close()
+
+
+def test_forgetting_a_conversation_erases_the_marks_in_its_row(store_url):
+    store = ConversationStore(store_url)
+    for message_id in ("m1", "m2"):
+        assert _answer(store, message_id) is SaveResult.SAVED
+    # /delete: its message begins, the conversation is forgotten, then the message is saved.
+    _, _, version = store.begin("t:u", "m3")
+    store.forget_conversation("t:u")
+    assert store.save("t:u", "t", "u", ConversationState(), version, "m3") is SaveResult.SAVED
+    assert not store.seen("t:u", "m1") and not store.seen("t:u", "m2") and store.seen("t:u", "m3")
+    row, moved = _marks(store)
+    assert row.count("\n") == 1 and moved == []
+    store.close()
