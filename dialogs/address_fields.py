@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from dialogs.catalog import catalog
+from dialogs.catalog import Catalog, catalog
 from dialogs.parsing import Accepted, Ambiguous, Choice, NeedsConfirmation, ParseResult, Rejected
 from knowledge import admin_units
 from knowledge.agencies import Agency, AgencyDirectory
@@ -24,13 +25,19 @@ _TYPED_MAX = 40  # how much of the user's text we echo back
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+@cache
+def _catalog() -> Catalog:
+    # Without an argument: `catalog(TEXTS_PATH)` hashes the path (a Python method) at every call.
+    return catalog(TEXTS_PATH)
+
+
 def texts() -> Mapping[str, Any]:
     """The reviewed texts and word lists, read once per process (edit the YAML, restart the bot)."""
-    return catalog(TEXTS_PATH).data
+    return _catalog().data
 
 
 def _say(section: str, key: str, **fill: Any) -> str:
-    return catalog(TEXTS_PATH).say(section, key, **fill)
+    return _catalog().say(section, key, **fill)
 
 
 def _clean(text: str) -> str:

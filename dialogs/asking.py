@@ -6,7 +6,7 @@ dialogs/interpret.py's, fed by `typed_buttons` and `suggested`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from dialogs import cardfill, parsers
@@ -25,11 +25,20 @@ if TYPE_CHECKING:
     from dialogs.engine import Engine
 
 
-def ask(engine: Engine, state: ConversationState, turn: Turn, prefix: str | None = None) -> None:
-    """Say the current step's prompt with its buttons (nothing here waits: no coroutine)."""
-    step = engine.step(state)
+def ask(
+    engine: Engine,
+    state: ConversationState,
+    turn: Turn,
+    prefix: str | None = None,
+    *,
+    step: Step | None = None,
+) -> None:
+    """Say the current step's prompt with its buttons (nothing here waits: no coroutine);
+    `step`: the current step when the caller has it at hand."""
     if step is None:
-        return
+        step = engine.step(state)
+        if step is None:
+            return
     if state.pending is not None:  # (pydantic's __setattr__ only when there is one)
         state.pending = None
     # Most prompts name no value: no context to build for them (render would only strip them).
@@ -37,7 +46,7 @@ def ask(engine: Engine, state: ConversationState, turn: Turn, prefix: str | None
     text, buttons = _BY_KIND[step.kind](engine, state, step, text)
     if prefix:
         text = f"{prefix}\n{text}" if text else prefix
-    turn.say(text, [*buttons, *own_buttons(step)], progress=engine.progress(state, step))
+    turn.say(text, (*buttons, *step.own_buttons), progress=engine.progress(state, step))
 
 
 Asked = tuple[str, list[Button]]
@@ -141,14 +150,18 @@ def suggested(engine: Engine, state: ConversationState, step: Step) -> list[Choi
     return list(parsers.suggestions(step.suggestions)(state))
 
 
-def typed_buttons(engine: Engine, state: ConversationState, step: Step) -> list[tuple[str, str]]:
-    """Buttons of a step besides its options, whose label typed presses them."""
-    buttons = [(b["label"], b["payload"]) for b in step.buttons]
+def typed_buttons(engine: Engine, state: ConversationState, step: Step) -> Mapping[str, str]:
+    """Buttons of a step besides its options, whose label typed presses them: payloads by
+    folded label, the first of a label winning (the step's own, then «resend», «retry»)."""
+    typed = step.typed_buttons
+    if not step.resend and step.kind != "action":  # most steps: their own buttons, folded once
+        return typed
+    typed = dict(typed)
     if step.resend:
-        buttons.append((engine.texts("resend_otp"), "resend"))
+        typed.setdefault(fold(engine.texts("resend_otp")), "resend")
     if step.kind == "action":
-        buttons.append((engine.texts("retry"), "retry"))
-    return buttons
+        typed.setdefault(fold(engine.texts("retry")), "retry")
+    return typed
 
 
 def match_offered(engine: Engine, message: Message, offered: list[Choice]) -> Ambiguous | None:
@@ -173,4 +186,4 @@ def match_offered(engine: Engine, message: Message, offered: list[Choice]) -> Am
 
 def own_buttons(step: Step) -> list[Button]:
     """The buttons a flow gives a step (its `buttons:`, e.g. the mã số BHXH look-up)."""
-    return [Button(b["label"], b["payload"]) for b in step.buttons]
+    return list(step.own_buttons)

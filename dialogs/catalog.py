@@ -73,12 +73,18 @@ def render(source: str, **context: Any) -> str:
     return _compiled(source).render(**context).strip()
 
 
-def _filled(parts: tuple[Any, ...], context: dict[str, Any]) -> str | None:
+def _filled(template: tuple[str | None, tuple[Any, ...]], context: dict[str, Any]) -> str | None:
     """What jinja2 makes of `{{ name }}` and `{{ name.key.key }}`: `str()` of the value, each
     key looked up in a plain dict (what jinja2 does when a dict has no attribute of that
     name); done here without its context and generator (one such phrase is said per message).
     None when a name is not passed or a key is missing: jinja2 renders those (a global, or
     undefined and must raise)."""
+    names_only, parts = template
+    if names_only is not None:  # names without keys (most phrases): str.format_map does it all
+        try:
+            return names_only.format_map(context).strip()
+        except KeyError:
+            return None
     out = []
     for i, part in enumerate(parts):
         if i % 2 == 0:
@@ -100,11 +106,12 @@ _NAME = re.compile(r"\{\{ *([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)
 
 
 @cache
-def _names_only(source: str) -> tuple[Any, ...] | None:
+def _names_only(source: str) -> tuple[str | None, tuple[Any, ...]] | None:
     """A template whose only jinja syntax is `{{ name }}` or `{{ name.key.key }}`, as (text,
-    (name, key, …), text, …, text); None for any other (calls, filters, blocks, comments,
-    whitespace control, `\\r` that jinja2 would rewrite, `{{{`, a key that is also an attribute
-    of a dict such as `items`, which jinja2 would take for the attribute)."""
+    (name, key, …), text, …, text), with a `str.format` string of it when it names no key
+    (`{name!s}`: str() of the value, as jinja2 writes it); None for any other (calls, filters,
+    blocks, comments, whitespace control, `\\r` that jinja2 would rewrite, `{{{`, a key that is
+    also an attribute of a dict such as `items`, which jinja2 would take for the attribute)."""
     parts: list[Any] = _NAME.split(source)
     if (
         "\r" in source
@@ -116,7 +123,13 @@ def _names_only(source: str) -> tuple[Any, ...] | None:
     if any(_JINJA_OWN_NAMES.intersection(path) or _DICT_ATTRIBUTES.intersection(path[1:]) for path in paths):
         return None
     parts[1::2] = paths
-    return tuple(parts)
+    names_only = None
+    if all(len(path) == 1 for path in paths):
+        names_only = "".join(
+            "{" + part[0] + "!s}" if i % 2 else part.replace("{", "{{").replace("}", "}}")
+            for i, part in enumerate(parts)
+        )
+    return names_only, tuple(parts)
 
 
 # Names jinja2 reads as its own (literals, the template's `self`, loop and macro variables).
@@ -143,6 +156,7 @@ class Catalog:
         self._data = data
         self.name = name
         self._placeholders: dict[str, dict[str, Any]] = {}  # section -> its example*/min_*/max_* entries
+        self._plain: dict[str, str] = {}  # key -> a phrase naming nothing, as said
 
     @property
     def data(self) -> Mapping[str, Any]:
@@ -166,7 +180,15 @@ class Catalog:
         return True
 
     def __call__(self, key: str, **context: Any) -> str:
-        return render(str(self.raw(key)), **context)
+        if not context:  # a plain phrase («Bỏ qua», the menu's prompt): the same every time
+            said = self._plain.get(key)
+            if said is not None:
+                return said
+        source = str(self.raw(key))
+        if context or "{" in source:
+            return render(source, **context)
+        said = self._plain[key] = source.strip()
+        return said
 
     def say(self, section: str, key: str, **fill: Any) -> str:
         """One message of a field's section: its `example*` entries and `min_*`/`max_*` limits

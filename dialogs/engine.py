@@ -79,16 +79,17 @@ class Engine:
     async def handle(
         self, state: ConversationState, inbound: Inbound
     ) -> tuple[ConversationState, list[Outbound]]:
-        turn = Turn(conversation_id=inbound.conversation_id)
+        turn = Turn(inbound.conversation_id)
         command = inbound.command
+        text = inbound.text
         if command is not None:
             await navigation.command(self, state, turn, *command)
         elif inbound.button is not None:
             await self._button(state, turn, inbound.button)
         elif inbound.photo is not None:
             await self._photo(state, turn, inbound.photo)
-        elif inbound.text is not None and inbound.text.strip():
-            await self.on_text(state, turn, inbound.text.strip())
+        elif text is not None and (text := text.strip()):
+            await self.on_text(state, turn, text)
         else:
             await self.reask(state, turn)
         return state, self._with_progress(state, turn.replies)
@@ -99,10 +100,12 @@ class Engine:
         return self.flows.get(state.flow) if state.flow else None
 
     def step(self, state: ConversationState) -> Step | None:
-        flow = self.flow(state)
-        if flow is None or state.step is None or state.step not in flow.index:
+        # Asked several times per message: one dict lookup each for the flow and the step.
+        flow = self.flows.get(state.flow) if state.flow else None
+        if flow is None:
             return None
-        return flow.step(state.step)
+        position = flow.index.get(state.step) if state.step is not None else None
+        return flow.steps[position] if position is not None else None
 
     def context(self, state: ConversationState, **extra: Any) -> dict[str, Any]:
         return {"v": state.values, "flags": state.flags, "meta": state.meta, **extra}
@@ -121,8 +124,11 @@ class Engine:
     def _with_progress(self, state: ConversationState, replies: list[Outbound]) -> list[Outbound]:
         """A turn that leaves the user at a step says where they are, also when it only said an
         error or asked yes/no (the web page's progress bar stays put)."""
-        if not replies or any(r.progress for r in replies):  # most turns end by asking a step
+        if not replies:
             return replies
+        for reply in replies:  # most turns end by asking a step (a loop: one or two replies)
+            if reply.progress:
+                return replies
         step = self.step(state)
         progress = self.progress(state, step) if step is not None else None
         if progress is None:
@@ -147,7 +153,8 @@ class Engine:
         _clear_form(state)
         state.run_id = uuid.uuid4().hex
         if flow.intro:
-            turn.say(render(flow.intro, **self.context(state)) + "\n" + self.texts("nav_hint"))
+            intro = render(flow.intro, **self.context(state)) if "{" in flow.intro else flow.intro.strip()
+            turn.say(intro + "\n" + self.texts("nav_hint"))
         if flow.on_start:
             await self.registry.actions[flow.on_start](self, state, turn)
         if state.flow == flow.id and state.step is None:
@@ -163,23 +170,30 @@ class Engine:
         """Make `step` current (or the next applicable one) and run or ask it."""
         flow = self.flow(state)
         assert flow is not None
-        while step is not None and (not self.applicable(state, step) or cardfill.filled(state, step)):
+        # (most steps have no condition, and most forms no card: neither is asked about then)
+        from_cards = state.flags.card_filled
+        while step is not None and (
+            (step.when and not self.applicable(state, step)) or (from_cards and cardfill.filled(state, step))
+        ):
             step = self.following(flow, step)
         if step is None:
             self.end_flow(state)
             turn.say(self.texts("menu_prompt"), self.menu_buttons())
             return
-        if state.step and state.step != step.id and flow.index.get(state.step) is not None:
-            current = flow.step(state.step)
-            if current.kind not in {"action"} and (not state.history or state.history[-1] != state.step):
-                state.history.append(state.step)
+        current = state.step
+        if current and current != step.id:
+            position = flow.index.get(current)
+            if position is not None and flow.steps[position].kind != "action":
+                history = state.history
+                if not history or history[-1] != current:
+                    history.append(current)
         if step.kind == "summary" and step.id in state.history:
             # Back at the summary after an edit (or a declined commitment): that detour is no
             # way back; «quay lại» from the summary goes through the form's order again.
             del state.history[state.history.index(step.id) :]
         state.step = step.id
         _forget_answered(state)
-        if step.kind in {"action", "end"} and step.action:
+        if step.action and step.kind in {"action", "end"}:
             await self.registry.actions[step.action](self, state, turn)
             return
         if step.kind == "end":
@@ -187,7 +201,12 @@ class Engine:
             self.end_flow(state)
             turn.say(f"{text}\n{self.texts('menu_prompt')}".strip(), self.menu_buttons())
             return
-        await self.ask(state, turn)
+        # `step` is the current step now (found in this flow by its id): asked without
+        # looking it up again.
+        position = flow.index.get(step.id)
+        asking.ask(
+            self, state, turn, step=step if position is not None and flow.steps[position] is step else None
+        )
 
     def following(self, flow: Flow, step: Step) -> Step | None:
         if step.next:

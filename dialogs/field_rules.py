@@ -7,10 +7,11 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from dialogs.catalog import catalog
+from dialogs.catalog import Catalog, catalog
 from dialogs.parsing import ParseResult, Rejected
 from knowledge.text import nfc
 
@@ -27,14 +28,20 @@ class RejectedWithEscape(Rejected):
     flag: str = ""
 
 
+@cache
+def _catalog() -> Catalog:
+    # Without an argument: `catalog(TEXTS_PATH)` hashes the path (a Python method) at every call.
+    return catalog(TEXTS_PATH)
+
+
 def texts() -> Mapping[str, Any]:
     """The reviewed texts and word lists, read once per process (edit the YAML, restart the bot)."""
-    return catalog(TEXTS_PATH).data
+    return _catalog().data
 
 
 def say(section: str, key: str, **fill: Any) -> str:
     """Format one message; the section's `example*` entries and limits are always available as placeholders."""
-    return catalog(TEXTS_PATH).say(section, key, **fill)
+    return _catalog().say(section, key, **fill)
 
 
 def reject(section: str, key: str, **fill: Any) -> Rejected:

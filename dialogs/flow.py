@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
@@ -17,8 +17,10 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Tag, ValidationError,
 from pydantic_core import ErrorDetails
 
 from dialogs.catalog import environment
+from dialogs.messages import Button
 from dialogs.texts import Texts
 from knowledge.cards import CardKind
+from knowledge.text import fold
 
 if TYPE_CHECKING:
     import yaml
@@ -83,6 +85,20 @@ class Step:
     edit_label: str = ""
     buttons: tuple[dict, ...] = ()
     cards: tuple[str, ...] = ()  # kind `card`: which cards' QR codes fill the form (cccd, bhyt)
+
+    @cached_property
+    def own_buttons(self) -> tuple[Button, ...]:
+        """The buttons the flow gives this step (its `buttons:`), made once: shown at every ask."""
+        return tuple(Button(b["label"], b["payload"]) for b in self.buttons)
+
+    @cached_property
+    def typed_buttons(self) -> dict[str, str]:
+        """Those buttons' payloads by folded label (the first of a label wins), for a label
+        typed instead of pressed: folded once, not at every message."""
+        typed: dict[str, str] = {}
+        for b in self.buttons:
+            typed.setdefault(fold(b["label"]), b["payload"])
+        return typed
 
     @property
     def field_path(self) -> str:

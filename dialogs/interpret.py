@@ -131,7 +131,7 @@ class Message:
 
     @classmethod
     def of(cls, text: str) -> Message:
-        return cls(text=text, folded=fold(text))
+        return cls(text, fold(text))
 
 
 @dataclass
@@ -145,7 +145,8 @@ class Interpreter:
     offered: Callable[[ConversationState, Step], list[Choice]]
     match_offered: Callable[[Message, list[Choice]], Ambiguous | None]
     # Labels of buttons a step shows besides its options (resend, skip, keep, its own).
-    extra_buttons: Callable[[ConversationState, Step], list[tuple[str, str]]]
+    # (payloads by folded label, the first of a label winning)
+    extra_buttons: Callable[[ConversationState, Step], Mapping[str, str]]
 
     def interpret(self, state: ConversationState, step: Step | None, text: str) -> Verdict:
         message = Message.of(text)
@@ -209,9 +210,9 @@ class Interpreter:
         press = by_kind(step, folded) if by_kind is not None else None
         if press is not None:
             return press
-        for label, payload in self.extra_buttons(state, step):
-            if fold(label) == folded:
-                return Press(payload)
+        payload = self.extra_buttons(state, step).get(folded)
+        if payload is not None:
+            return Press(payload)
         if step.kind == StepKind.CHOICE and step.parser:
             return self._option_by_rule(state, step, message)
         return None

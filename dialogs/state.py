@@ -114,6 +114,8 @@ class ConversationState(BaseModel):
         return {**self.values, **dict.fromkeys(self.flags.escapes, True)}
 
     def get_value(self, path: str) -> Any:
+        if "." not in path:  # most fields are top-level names: no list made by split
+            return self.values.get(path)
         node: Any = self.values
         for part in path.split("."):
             if not isinstance(node, dict) or part not in node:
@@ -122,6 +124,9 @@ class ConversationState(BaseModel):
         return node
 
     def set_value(self, path: str, value: Any) -> None:
+        if "." not in path:
+            self.values[path] = value
+            return
         parts = path.split(".")
         node = self.values
         for part in parts[:-1]:

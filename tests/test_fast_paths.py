@@ -7,6 +7,7 @@ where the shortcut answers, so a shortcut that drifts from the general path fail
 
 from __future__ import annotations
 
+import copy
 import random
 import re
 import sys
@@ -16,9 +17,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jinja2 import UndefinedError
 
-from dialogs import catalog
+from bot.hotline.desk import asks_for_person, hotline_texts
+from dialogs import asking, catalog
 from dialogs.contact_fields import _plain_mobile, _typed_phone, parse_phone
+from dialogs.conversation import Services
+from dialogs.engine import Engine
 from dialogs.fields import _NOT_IN_NAMES, _is_name_letter
+from dialogs.flow import Step
+from dialogs.messages import Inbound
+from dialogs.state import ConversationState
 from knowledge.faq.features import ACCENTED_QUESTION_PHRASES, PLAIN_QUESTION_PHRASES
 from knowledge.faq.index import FaqIndex
 from knowledge.old_address import looks_like_old_address
@@ -106,12 +113,23 @@ def test_a_template_naming_values_renders_as_jinja2_renders_it(source, context):
     )
 
 
+class _Formatted:
+    """A value whose str() and format() differ: a template says its str(), as jinja2 does."""
+
+    def __str__(self) -> str:
+        return "str"
+
+    def __format__(self, spec: str) -> str:
+        return "format"
+
+
 @pytest.mark.parametrize(
     ("source", "context"),
     [
         ("thuộc {{ v.province.name }})?", {"v": {"province": {"name": "Hà Nội"}}}),
         ("{{ v.id.number }}", {"v": {"id": {"number": 12}}}),
         ("{{ name }}", {"name": None}),
+        ("{ {{ name }} } {{ count }}}", {"name": _Formatted(), "count": 3}),
     ],
 )
 def test_the_shortcut_takes_names_and_keys(source, context):
@@ -186,14 +204,22 @@ _QUESTION_WORDS = st.sampled_from(
         "sao",
         "gì",
         "ạ",
+        "THÌ SAO",
+        "Gì Ạ",
+        "được  không\tạ",
+        "İ",
     ]
 )
 
 
+def _texts_of(words: st.SearchStrategy[str], letters: str) -> st.SearchStrategy[str]:
+    """Texts of a few of `words` and bits of `letters`, one space between them."""
+    return st.lists(words | st.text(letters, max_size=4), max_size=6).map(" ".join)
+
+
 @settings(max_examples=500, deadline=None)
-@given(words=st.lists(_QUESTION_WORDS | st.text(" .!…,aàt", max_size=4), max_size=6))
-def test_a_question_is_told_from_a_value_as_the_regexes_did(words):
-    text = " ".join(words)
+@given(text=_texts_of(_QUESTION_WORDS, " .!…,aàt"))
+def test_a_question_is_told_from_a_value_as_the_regexes_did(text):
     assert FaqIndex.default().plainly_a_question(text) == _plainly_by_regex(text)
 
 
@@ -247,3 +273,133 @@ def test_an_old_address_is_told_as_the_word_bound_regex_did(words):
     text = " ".join(words)
     expected = bool(_OLD_HINT_BY_WORD_BOUNDS.search(fold(text)) or "," in text)
     assert looks_like_old_address(text) == expected
+
+
+# ---------------------------------------------------------------- asking for a person
+
+
+def _asks_by_word_bounds(text: str) -> bool:
+    """The hotline's "a person, please?" as it was written: one regex with `^…$` and `\\b`."""
+    words = hotline_texts()
+    verbs = "|".join(map(re.escape, words.raw("human_verbs")))
+    people = "|".join(map(re.escape, words.raw("human_people")))
+    exact = "|".join(map(re.escape, words.raw("human_exact")))
+    pattern = re.compile(
+        rf"^(?:{exact})$|\b(?:{verbs})(?: voi| sang| cho| den| qua)?(?: mot)? (?:{people})\b"
+    )
+    return pattern.search(fold(text)) is not None
+
+
+_PERSON_WORDS = st.sampled_from(
+    [
+        *hotline_texts().raw("human_exact"),
+        *hotline_texts().raw("human_verbs"),
+        *hotline_texts().raw("human_people"),
+        "Gặp",
+        "NHÂN VIÊN",
+        "với",
+        "một",
+        "cho",
+        "agap",
+        "gap_",
+        "nhan vienx",
+        "٣",
+    ]
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(text=_texts_of(_PERSON_WORDS, " ,.?_-aàn7\n"))
+def test_a_person_is_asked_for_as_the_word_bound_regex_said(text):
+    assert asks_for_person(Inbound("test", "u", text=text)) == _asks_by_word_bounds(text)
+
+
+def test_whole_message_phrases_and_phrases_inside_a_message_both_ask_for_a_person():
+    for text in ("Nhân viên", "người thật ạ", "cho mình gặp nhân viên tư vấn", "muốn gặp một người thật"):
+        assert asks_for_person(Inbound("test", "u", text=text)) and _asks_by_word_bounds(text)
+
+
+# ---------------------------------------------------------------- a step's buttons typed
+
+
+def _pressed_by_label(engine: Engine, step: Step, folded: str) -> str | None:
+    """The step's buttons besides its options as the interpreter read them: each label folded
+    in turn, its own buttons first, then «resend» and «retry»."""
+    labels = [(b["label"], b["payload"]) for b in step.buttons]
+    if step.resend:
+        labels.append((engine.texts("resend_otp"), "resend"))
+    if step.kind == "action":
+        labels.append((engine.texts("retry"), "retry"))
+    return next((payload for label, payload in labels if fold(label) == folded), None)
+
+
+def test_a_steps_button_typed_by_its_label_presses_what_folding_every_label_pressed():
+    engine = Engine(Services(backend=None, photos=None, documents=None))  # type: ignore[arg-type]
+    state = ConversationState()
+    typed = 0
+    for flow in engine.flows.values():
+        for step in flow.steps:
+            labels = [b["label"] for b in step.buttons] + [engine.texts("resend_otp"), engine.texts("retry")]
+            for text in [*labels, *(label.upper() for label in labels), "1", "khong", "", "x"]:
+                folded = fold(text)
+                expected = _pressed_by_label(engine, step, folded)
+                assert asking.typed_buttons(engine, state, step).get(folded) == expected
+                typed += expected is not None
+    assert typed > 20  # the steps' buttons, «gửi lại mã» and «thử lại» were all pressed
+
+
+def test_the_current_step_is_found_as_looking_it_up_by_flow_and_id_found_it():
+    engine = Engine(Services(backend=None, photos=None, documents=None))  # type: ignore[arg-type]
+    flow_ids = [None, "", "nowhere", *engine.flows]
+    step_ids = [None, "", "nowhere", *(s.id for f in engine.flows.values() for s in f.steps)]
+    for flow_id in flow_ids:
+        for step_id in step_ids:
+            state = ConversationState(flow=flow_id, step=step_id)
+            flow = engine.flows.get(flow_id) if flow_id else None
+            expected = flow.step(step_id) if flow is not None and step_id in flow.index else None
+            assert engine.step(state) is expected
+
+
+# ---------------------------------------------------------------- a value by its path
+
+
+def _value_by_parts(values: dict, path: str) -> object:
+    node: object = values
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _set_by_parts(values: dict, path: str, value: object) -> None:
+    parts = path.split(".")
+    node = values
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+
+
+_PATH_PARTS = st.sampled_from(["phone", "id", "number", "photos", "portrait", "", "x.y"])
+_PATHS = st.lists(_PATH_PARTS, min_size=1, max_size=3).map(".".join)
+_STATE_VALUES = st.dictionaries(
+    _PATH_PARTS,
+    st.none() | st.integers() | st.dictionaries(_PATH_PARTS, st.none() | st.text(max_size=2)),
+    max_size=4,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(values=_STATE_VALUES, path=_PATHS)
+def test_a_value_is_read_and_written_by_its_path_as_walking_its_parts_did(values, path):
+    state = ConversationState(values=copy.deepcopy(values))
+    assert state.get_value(path) == _value_by_parts(values, path)
+    expected = copy.deepcopy(values)
+    try:
+        _set_by_parts(expected, path, "new")
+    except (AttributeError, TypeError) as error:  # a part on the way holds no dict
+        with pytest.raises(type(error)):
+            state.set_value(path, "new")
+        return
+    state.set_value(path, "new")
+    assert state.values == expected

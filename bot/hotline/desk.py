@@ -61,12 +61,16 @@ def hotline_texts() -> Catalog:
 
 
 @cache
-def _human_pattern() -> re.Pattern[str]:
+def _human_words() -> tuple[frozenset[str], re.Pattern[str]]:
+    """What asks for a person, on folded text (letters, digits, single spaces): a whole
+    message among `human_exact`, or a verb of `human_verbs` then one of `human_people`, whole
+    words, searched with a space added at each end (no `\\b` tried at every position)."""
     texts = hotline_texts()
     verbs = "|".join(map(re.escape, texts.raw("human_verbs")))
     people = "|".join(map(re.escape, texts.raw("human_people")))
-    exact = "|".join(map(re.escape, texts.raw("human_exact")))
-    return re.compile(rf"^(?:{exact})$|\b(?:{verbs})(?: voi| sang| cho| den| qua)?(?: mot)? (?:{people})\b")
+    return frozenset(texts.raw("human_exact")), re.compile(
+        rf" (?:{verbs})(?: voi| sang| cho| den| qua)?(?: mot)? (?:{people}) "
+    )
 
 
 def asks_for_person(inbound: Inbound) -> bool:
@@ -77,7 +81,9 @@ def asks_for_person(inbound: Inbound) -> bool:
         return command[0] in {"human", "nhanvien", "tongdai"}
     if not inbound.text:
         return False
-    return _human_pattern().search(fold(inbound.text)) is not None
+    folded = fold(inbound.text)
+    exact, verb_and_person = _human_words()
+    return folded in exact or verb_and_person.search(f" {folded} ") is not None
 
 
 def handoff_token(inbound: Inbound) -> str | None:
@@ -154,7 +160,8 @@ class HotlineDesk:
         self._remember(state, inbound, replies)
         if ticket and state.meta.get("ticket"):  # waiting (or held, /delete asked): staff see it
             await asyncio.to_thread(self._copy_to_ticket, ticket["id"], inbound, replies)
-        return state, replies + self._offer(state, replies)
+        offer = self._offer(state, replies)
+        return state, replies + offer if offer else replies
 
     def _as_text(self, inbound: Inbound) -> str:
         if inbound.photo is not None:
@@ -167,8 +174,11 @@ class HotlineDesk:
         """The last exchanges, for the ticket's transcript (kept in the state, masked when copied)."""
         lines = state.meta.setdefault("transcript", [])
         lines.append(["user", self._as_text(inbound)[:TRANSCRIPT_CHARS]])
-        lines.extend(["bot", r.text[:TRANSCRIPT_CHARS]] for r in replies if r.text)
-        del lines[:-TRANSCRIPT_KEEP]
+        for reply in replies:  # one or two: a loop, no generator
+            if reply.text:
+                lines.append(["bot", reply.text[:TRANSCRIPT_CHARS]])
+        if len(lines) > TRANSCRIPT_KEEP:
+            del lines[:-TRANSCRIPT_KEEP]
 
     def _copy_to_ticket(self, ticket_id: int, inbound: Inbound, replies: list[Outbound]) -> None:
         self.store.add_message(ticket_id, "user", self._as_text(inbound))
@@ -190,9 +200,11 @@ class HotlineDesk:
         """A person, offered once per reason and step, when the assistant is not helping."""
         if state.meta.get("ticket"):
             return []
-        unanswered = state.meta.get("unanswered", 0)
-        refused = any(self._is_refusal(r.text) for r in replies)
-        unanswered = unanswered + 1 if refused else 0
+        unanswered = 0
+        for reply in replies:  # one or two: a loop, no generator
+            if self._is_refusal(reply.text):
+                unanswered = state.meta.get("unanswered", 0) + 1
+                break
         state.meta["unanswered"] = unanswered
         key = None
         if unanswered >= 2:

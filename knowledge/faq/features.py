@@ -12,6 +12,7 @@ import numpy as np
 from rapidfuzz.distance import OSA
 
 from knowledge import yamlfile
+from knowledge.text import fold
 
 # Vietnamese word lists the matcher reads as data (knowledge/faq/words.yaml).
 _WORDS_PATH = Path(__file__).with_name("words.yaml")
@@ -135,6 +136,13 @@ ACCENTED_QUESTION_PHRASES = "|".join(_WORDS["accented_question_phrases"])
 # whole-word without `(?:^|\s)`, which made the regex engine try every position.
 PLAIN_QUESTION = re.compile(f" (?:{PLAIN_QUESTION_PHRASES}) ")
 PLAIN_QUESTION_ACCENTED = re.compile(f" (?:{ACCENTED_QUESTION_PHRASES})[ .!…]")
+# Both kinds of phrase on the folded text, in one search: a text where it finds nothing (a
+# name, an address, a number: most messages) holds neither ("thì sao." folds to "thi sao").
+PLAIN_OR_ACCENTED_FOLDED = re.compile(
+    " (?:"
+    + "|".join([PLAIN_QUESTION_PHRASES, *(fold(p) for p in _WORDS["accented_question_phrases"])])
+    + ") "
+)
 # At the end only, and only after at least one other word: alone, "không" / "chưa" / "có"
 # are answers to the bot's own yes/no questions, not questions.
 QUESTION_ENDINGS = frozenset({"khong", "chua", "nao", "sao", "ha", "may", "dau", "hong"})

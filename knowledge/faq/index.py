@@ -21,6 +21,7 @@ from knowledge.faq.data import (
     read_faq,
 )
 from knowledge.faq.features import (
+    PLAIN_OR_ACCENTED_FOLDED,
     PLAIN_QUESTION,
     PLAIN_QUESTION_ACCENTED,
     QUESTION_ANYWHERE,
@@ -165,7 +166,12 @@ class FaqIndex:
         with abbreviations expanded: "Sao" and "J" would become "thế nào" and "gì" ("Nguyễn
         Thị Sao", "Lô J"); nor a question's last word alone ("Nguyễn Thu Hà", "thôn Đầu"). A
         few phrases are read with their accents ("mất thì sao" is a question, "Thị Sao" a name)."""
-        if "?" in text or PLAIN_QUESTION.search(f" {fold(text)} "):
+        if "?" in text:
+            return True
+        folded = f" {fold(text)} "
+        if PLAIN_OR_ACCENTED_FOLDED.search(folded) is None:  # most texts: no phrase of either kind
+            return False
+        if PLAIN_QUESTION.search(folded):
             return True
         accented = " ".join(unicodedata.normalize("NFC", text).lower().split())
         return bool(PLAIN_QUESTION_ACCENTED.search(f" {accented} "))
