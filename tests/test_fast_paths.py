@@ -8,9 +8,12 @@ where the shortcut answers, so a shortcut that drifts from the general path fail
 from __future__ import annotations
 
 import copy
+import functools
+import operator
 import random
 import re
 import sys
+import uuid
 
 import pytest
 from hypothesis import given, settings
@@ -21,7 +24,7 @@ from bot.hotline.desk import asks_for_person, hotline_texts
 from dialogs import asking, catalog
 from dialogs.contact_fields import _plain_mobile, _typed_phone, parse_phone
 from dialogs.conversation import Services
-from dialogs.engine import Engine
+from dialogs.engine import Engine, new_run_id
 from dialogs.fields import _NOT_IN_NAMES, _is_name_letter
 from dialogs.flow import Step
 from dialogs.messages import Inbound
@@ -403,3 +406,19 @@ def test_a_value_is_read_and_written_by_its_path_as_walking_its_parts_did(values
         return
     state.set_value(path, "new")
     assert state.values == expected
+
+
+# ---------------------------------------------------------------- a form's run id
+
+
+def test_a_run_id_is_a_random_uuid4_in_hex_as_uuid4_made_it():
+    ids = {new_run_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    for run_id in ids:
+        made = uuid.UUID(hex=run_id)
+        assert made.hex == run_id and made.version == 4 and made.variant == uuid.RFC_4122
+    # every other bit varies, as os.urandom's do: none is stuck at 0 or 1 across 2,000 ids
+    bits = [int(run_id, 16) for run_id in ids]
+    fixed = 0xF000 << 64 | 0xC000 << 48  # the version nibble and the variant's two bits
+    assert functools.reduce(operator.or_, bits) | fixed == (1 << 128) - 1
+    assert functools.reduce(operator.and_, bits) & ~fixed == 0
