@@ -44,8 +44,10 @@ class Turn:
     replies: list[Outbound] = field(default_factory=list)
 
     def say(self, text: str, buttons: list[Button] | tuple[Button, ...] = (), **extra: Any) -> None:
-        if text or buttons or extra:
-            self.replies.append(Outbound(text=text, buttons=tuple(buttons), **extra))
+        if extra:
+            self.replies.append(Outbound(text, tuple(buttons), **extra))
+        elif text or buttons:
+            self.replies.append(Outbound(text, tuple(buttons)))
 
 
 class Conversation(Protocol):

@@ -116,7 +116,7 @@ class Engine:
         return holds(step.when, **self.context(state))
 
     def progress(self, state: ConversationState, step: Step) -> tuple[int, int] | None:
-        flow = self.flow(state)
+        flow = self.flows.get(state.flow) if state.flow else None
         if flow is None or not flow.sections or not step.section:
             return None
         return (step.section, len(flow.sections))

@@ -82,6 +82,9 @@ class Answer:
 
     result: ParseResult
 
+    def __init__(self, result: ParseResult) -> None:  # as dialogs/messages.py says why
+        self.__dict__["result"] = result
+
 
 @dataclass(frozen=True)
 class Question:
@@ -128,6 +131,11 @@ class Message:
 
     text: str
     folded: str
+
+    def __init__(self, text: str, folded: str) -> None:  # as dialogs/messages.py says why
+        values = self.__dict__
+        values["text"] = text
+        values["folded"] = folded
 
     @classmethod
     def of(cls, text: str) -> Message:
@@ -234,7 +242,8 @@ class Interpreter:
         result: ParseResult = (
             parsers.parser(step.parser)(text, self.parse_values(state)) if step.parser else Accepted(text)
         )
-        offered = self.offered(state, step)
+        # Only a step with `suggestions:` offers choices (most steps: none to make).
+        offered = self.offered(state, step) if step.suggestions else []
         if offered and isinstance(result, Rejected):
             # A step that offers a list (the receiving office): the field's own search comes
             # first; a fragment of a name ("Quận") is a search, not a question.

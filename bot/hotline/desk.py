@@ -198,22 +198,24 @@ class HotlineDesk:
 
     def _offer(self, state: ConversationState, replies: list[Outbound]) -> list[Outbound]:
         """A person, offered once per reason and step, when the assistant is not helping."""
-        if state.meta.get("ticket"):
+        meta = state.meta
+        if meta.get("ticket"):
             return []
         unanswered = 0
         for reply in replies:  # one or two: a loop, no generator
             if self._is_refusal(reply.text):
-                unanswered = state.meta.get("unanswered", 0) + 1
+                unanswered = meta.get("unanswered", 0) + 1
                 break
-        state.meta["unanswered"] = unanswered
+        meta["unanswered"] = unanswered
         key = None
+        step = state.step
         if unanswered >= 2:
-            key, state.meta["unanswered"] = "offer_after_questions", 0
-        elif state.step and state.attempts.get(state.step, 0) >= FAILURES_BEFORE_OFFER:
+            key, meta["unanswered"] = "offer_after_questions", 0
+        elif step and state.attempts.get(step, 0) >= FAILURES_BEFORE_OFFER:
             key = "offer_after_failures"
-        if key is None or state.meta.get("offered") == [key, state.step]:
+        if key is None or meta.get("offered") == [key, step]:
             return []
-        state.meta["offered"] = [key, state.step]
+        meta["offered"] = [key, step]
         return [Outbound(self.texts(key), (Button(self.texts("human_button"), "human"),))]
 
     # ------------------------------------------------------------ citizen -> staff
