@@ -9,6 +9,7 @@ does the same, and every call is compared with the form the framework itself wou
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -161,8 +162,16 @@ def _form(bot: Any, method: Any) -> dict[str, Any]:
 
 def test_aiogram_posts_json_meaning_what_its_form_meant_and_uploads_as_a_form() -> None:
     from aiogram import Bot
-    from aiogram.methods import AnswerCallbackQuery, GetUpdates, SendDocument, SendMessage, SetWebhook
-    from aiogram.types import BufferedInputFile
+    from aiogram.enums import MessageEntityType
+    from aiogram.methods import (
+        AnswerCallbackQuery,
+        BanChatMember,
+        GetUpdates,
+        SendDocument,
+        SendMessage,
+        SetWebhook,
+    )
+    from aiogram.types import BufferedInputFile, LinkPreviewOptions, MessageEntity
 
     from bot.channels.telegram.aiogram_adapter import (
         AiogramBotApi,
@@ -187,6 +196,13 @@ def test_aiogram_posts_json_meaning_what_its_form_meant_and_uploads_as_a_form() 
         SendMessage(chat_id=42, text="y", disable_notification=True, protect_content=False),
         GetUpdates(offset=5, timeout=25, allowed_updates=list(ALLOWED_UPDATES)),
         SetWebhook(url="https://example.org/hook", secret_token="s_1", allowed_updates=["message"]),
+        SendMessage(
+            chat_id="@kenh",
+            text="z",
+            entities=[MessageEntity(type=MessageEntityType.BOLD, offset=0, length=1)],
+            link_preview_options=LinkPreviewOptions(is_disabled=True),
+        ),
+        BanChatMember(chat_id=42, user_id=7, until_date=datetime(2030, 1, 2, tzinfo=UTC)),
     ]
     for method in calls:
         body = session.json_body(bot, method)

@@ -73,7 +73,12 @@ class JsonAiohttpSession(AiohttpSession):
         """The call as the JSON body we post; None when it uploads a file."""
         files: dict[str, Any] = {}
         params: dict[str, Any] = {}
-        for key, value in method.model_dump(warnings=False).items():
+        # The fields as they are: `model_dump` (what `build_form_data` walks) would copy each
+        # of sendMessage's 21 first (~9 µs), and `prepare_value` turns a nested model into
+        # plain values as it would; most are None, which it leaves out.
+        for key, value in method:
+            if value is None:
+                continue
             prepared = self.prepare_value(value, bot=bot, files=files, _dumps_json=False)
             if prepared is not None and prepared != "":  # the values `build_form_data` leaves out
                 params[key] = prepared
