@@ -145,8 +145,19 @@ def _condition(expression: str) -> Callable[..., Any]:
 
 
 def holds(expression: str, **context: Any) -> bool:
-    """A jinja2 expression (a flow's `when`) evaluated to true or false."""
-    return bool(_condition(expression)(**context))
+    """A jinja2 expression (a flow's `when`) evaluated to true or false. A condition on an
+    answer not given yet does not hold: "sửa" early in a form lists the steps that can be
+    edited, and a step asked only for some kinds of ID is not one of them before the ID is
+    known (StrictUndefined raised there). The names a condition may read are checked when
+    its flow loads (dialogs/flow.py), so a misspelt one fails the load, not a chat."""
+    try:
+        return bool(_condition(expression)(**context))
+    except Exception as error:  # jinja2 is imported by then (the condition is compiled)
+        from jinja2 import UndefinedError
+
+        if isinstance(error, UndefinedError):
+            return False
+        raise
 
 
 class Catalog:

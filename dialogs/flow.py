@@ -374,6 +374,28 @@ def _check_targets(path: Path, raw: Any, flow: FlowSpec, steps: tuple[Step, ...]
     return index
 
 
+def _check_conditions(path: Path, raw: Any, flow: FlowSpec, steps: tuple[Step, ...]) -> None:
+    """Every `when` reads only answers this flow asks for (`v.<field>`) and the engine's own
+    flags (`flags.<name>`): a condition on an answer not given yet does not hold
+    (`catalog.holds`), so a misspelt name would otherwise hide its step for good."""
+    from jinja2 import nodes
+
+    from dialogs.state import Flags
+
+    known = {"v": {s.field.split(".")[0] for s in steps if s.field}, "flags": set(Flags.model_fields)}
+    for i, s in enumerate(steps):
+        if not s.when:
+            continue
+        tree = environment().parse(f"{{{{ {s.when} }}}}")
+        for read in tree.find_all(nodes.Getattr):
+            if isinstance(read.node, nodes.Name) and read.attr not in known.get(read.node.name, {read.attr}):
+                line = _line(raw, ("steps", i, "when"))[0]
+                raise FlowError(
+                    f"{path}:{line}: flow {flow.id!r}, step {s.id!r}: the condition reads "
+                    f"{read.node.name}.{read.attr}, which this flow never sets"
+                )
+
+
 def load_flow(path: Path) -> Flow:
     import yaml
 
@@ -383,6 +405,7 @@ def load_flow(path: Path) -> Flow:
     except ValidationError as error:
         raise FlowError("\n".join(_refusal(path, raw, e) for e in error.errors())) from None
     steps = tuple(_build_step(s) for s in spec.steps)
+    _check_conditions(path, raw, spec, steps)
     return Flow(
         id=spec.id,
         title=spec.title,

@@ -224,6 +224,39 @@ async def test_the_form_can_still_be_edited_at_the_commitment_but_not_once_sent(
     assert "không sửa được nữa" in chat.said and "làm lại" in chat.said
 
 
+@pytest.mark.parametrize("answered", [0, 1])
+async def test_asking_to_edit_before_the_id_is_given_lists_the_form_and_stays_at_the_step(
+    assistant, answered
+):
+    # The ID photo steps are asked only for some kinds of ID: before the ID is known their
+    # condition cannot hold (it used to raise, and the chat answered with an error).
+    chat = Chat(assistant)
+    await start_registration(chat)
+    await type_answers(chat, *(CITIZEN[key] for key in FORM_ORDER[:answered]))
+    prompt = chat.replies[-1].text
+    await chat.text("sửa")
+    assert "Bạn muốn sửa mục nào?" in chat.said
+    assert "Họ và tên" in chat.labels and "Số điện thoại" in chat.labels
+    assert not {"Ảnh mặt trước giấy tờ", "Ảnh mặt sau giấy tờ", "Ảnh hộ chiếu"} & set(chat.labels)
+    await chat.press("Số điện thoại")
+    assert "điện thoại" in chat.said
+    await chat.text("0912 345 678")
+    assert chat.replies[-1].text.endswith(prompt.split("\n")[-1])  # back where the form was
+
+
+def test_a_condition_reading_an_answer_the_flow_never_asks_fails_when_the_flow_loads(tmp_path):
+    for misspelt, name in (("v.idd.kind == 'passport'", "v.idd"), ("not flags.verified", "flags.verified")):
+        flow = tmp_path / "typo.yaml"
+        flow.write_text(
+            "id: typo\ntitle: T\nsteps:\n"
+            "  - {id: id, kind: text, prompt: ID, field: id.number, label: ID}\n"
+            f'  - {{id: photo, kind: text, prompt: P, field: photo, label: P, when: "{misspelt}"}}\n',
+            encoding="utf-8",
+        )
+        with pytest.raises(FlowError, match=name.replace(".", r"\.")):
+            load_flow(flow)
+
+
 async def _at_the_street_step(chat: Chat) -> None:
     await start_registration(chat)
     await type_answers(chat, *(CITIZEN[key] for key in FORM_ORDER[:-1]))
