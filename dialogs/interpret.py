@@ -82,9 +82,6 @@ class Answer:
 
     result: ParseResult
 
-    def __init__(self, result: ParseResult) -> None:  # as dialogs/messages.py says why
-        self.__dict__["result"] = result
-
 
 @dataclass(frozen=True)
 class Question:
@@ -131,11 +128,6 @@ class Message:
 
     text: str
     folded: str
-
-    def __init__(self, text: str, folded: str) -> None:  # as dialogs/messages.py says why
-        values = self.__dict__
-        values["text"] = text
-        values["folded"] = folded
 
     @classmethod
     def of(cls, text: str) -> Message:

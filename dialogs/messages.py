@@ -9,13 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# The classes below (and dialogs.interpret's Message and Answer, dialogs.parsing's Accepted)
-# are frozen dataclasses with an `__init__` of their own: what the generated one does (each
-# field set once, through `object.__setattr__` since the class refuses assignment) written as
-# stores into the instance's dict, about a third of the cost. Several of them are made for
-# every message. Their parameters are the fields, in order, with the same defaults
-# (tests/test_fast_paths.py compares them with the generated `__init__`).
-
 
 @dataclass(frozen=True)
 class Button:
@@ -23,11 +16,6 @@ class Button:
 
     label: str
     payload: str
-
-    def __init__(self, label: str, payload: str) -> None:
-        values = self.__dict__
-        values["label"] = label
-        values["payload"] = payload
 
 
 @dataclass(frozen=True)
@@ -44,23 +32,6 @@ class Inbound:
     text: str | None = None
     button: str | None = None
     photo: bytes | None = None
-
-    def __init__(
-        self,
-        channel: str,
-        user_id: str,
-        message_id: str | None = None,
-        text: str | None = None,
-        button: str | None = None,
-        photo: bytes | None = None,
-    ) -> None:
-        values = self.__dict__
-        values["channel"] = channel
-        values["user_id"] = user_id
-        values["message_id"] = message_id
-        values["text"] = text
-        values["button"] = button
-        values["photo"] = photo
 
     @property
     def conversation_id(self) -> str:
@@ -88,21 +59,6 @@ class Outbound:
     image: Path | None = None
     # "Bước 3/7": channels that can show progress (the web chat) use it; others may ignore it.
     progress: tuple[int, int] | None = None
-
-    def __init__(
-        self,
-        text: str,
-        buttons: tuple[Button, ...] = (),
-        document: Path | None = None,
-        image: Path | None = None,
-        progress: tuple[int, int] | None = None,
-    ) -> None:
-        values = self.__dict__
-        values["text"] = text
-        values["buttons"] = buttons
-        values["document"] = document
-        values["image"] = image
-        values["progress"] = progress
 
     def to_json(self, document_url: str | None = None) -> dict:
         """The reply shape shared by the terminal JSON-lines mode and the web chat API."""

@@ -13,11 +13,6 @@ class Accepted:
     value: Any
     notice: str | None = None
 
-    def __init__(self, value: Any, notice: str | None = None) -> None:  # as dialogs/messages.py says why
-        values = self.__dict__
-        values["value"] = value
-        values["notice"] = notice
-
 
 @dataclass(frozen=True)
 class Rejected:

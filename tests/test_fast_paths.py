@@ -8,9 +8,7 @@ where the shortcut answers, so a shortcut that drifts from the general path fail
 from __future__ import annotations
 
 import copy
-import dataclasses
 import functools
-import inspect
 import operator
 import random
 import re
@@ -29,9 +27,7 @@ from dialogs.conversation import Services
 from dialogs.engine import Engine, new_run_id
 from dialogs.fields import _NOT_IN_NAMES, _is_name_letter
 from dialogs.flow import Step
-from dialogs.interpret import Answer, Message
-from dialogs.messages import Button, Inbound, Outbound
-from dialogs.parsing import Accepted
+from dialogs.messages import Inbound
 from dialogs.state import ConversationState
 from knowledge.faq.features import ACCENTED_QUESTION_PHRASES, PLAIN_QUESTION_PHRASES
 from knowledge.faq.index import FaqIndex
@@ -426,44 +422,3 @@ def test_a_run_id_is_a_random_uuid4_in_hex_as_uuid4_made_it():
     fixed = 0xF000 << 64 | 0xC000 << 48  # the version nibble and the variant's two bits
     assert functools.reduce(operator.or_, bits) | fixed == (1 << 128) - 1
     assert functools.reduce(operator.and_, bits) & ~fixed == 0
-
-
-# ---------------------------------------------------------------- message objects
-
-
-def _generated(cls: type) -> type:
-    """`cls` as the dataclass decorator would have made it: the same fields, its own `__init__`."""
-    specs = []
-    for f in dataclasses.fields(cls):
-        if f.default is not dataclasses.MISSING:
-            specs.append((f.name, f.type, dataclasses.field(default=f.default)))
-        elif f.default_factory is not dataclasses.MISSING:
-            specs.append((f.name, f.type, dataclasses.field(default_factory=f.default_factory)))
-        else:
-            specs.append((f.name, f.type))
-    return dataclasses.make_dataclass(cls.__name__, specs, frozen=True)
-
-
-def _state_of(made: object) -> list:
-    return [(f.name, getattr(made, f.name)) for f in dataclasses.fields(made)]
-
-
-@pytest.mark.parametrize("cls", [Button, Inbound, Outbound, Message, Answer, Accepted])
-def test_a_message_object_is_made_as_the_generated_init_made_it(cls):
-    reference = _generated(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    assert list(inspect.signature(cls).parameters) == names
-    values = [object() for _ in names]
-    required = sum(
-        f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        for f in dataclasses.fields(cls)
-    )
-    for count in range(required, len(names) + 1):  # positional, then by name, defaults for the rest
-        assert _state_of(cls(*values[:count])) == _state_of(reference(*values[:count]))
-        by_name = dict(zip(names[:count], values[:count], strict=True))
-        assert _state_of(cls(**by_name)) == _state_of(reference(**by_name))
-    made = cls(*values)
-    assert made == cls(*values) and made != cls(*values[:-1], object())
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        setattr(made, names[0], "changed")
-    assert _state_of(dataclasses.replace(made, **{names[-1]: "new"}))[-1] == (names[-1], "new")
