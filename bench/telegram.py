@@ -15,10 +15,12 @@ default (PTB: its parameters url-encoded as httpx writes a form; aiogram: its fo
 while the full stack writes the UTF-8 JSON body our production transport posts for a call
 without a file (`ptb_adapter.request_body`, `JsonAiohttpSession.json_body`: the same
 functions, imported; an older tree without them, as compare.py's base, posts its forms as
-its production did). Updates go in rounds: every user sends its next message, then the
-round is awaited (as users wait for the answer before typing on).
+its production did; `--bodies framework` makes the full stack post the framework's forms too,
+to show how much of the ratio is the body's encoding). Updates go in rounds: every user
+sends its next message, then the round is awaited (as users wait for the answer before
+typing on).
 
-    python bench/telegram.py [--users 200] [--repeats 5] [--clock wall|cpu]
+    python bench/telegram.py [--users 200] [--repeats 5] [--clock wall|cpu] [--bodies ours|framework]
 
 The last line printed is JSON: {"aiogram": {"full_per_s", "bare_per_s", "ratio"}, "ptb": {...}}.
 """
@@ -65,6 +67,9 @@ LAST_PROMPT = "ảnh chân dung"  # where the script leaves every user
 # What a rate counts: the wall clock, or (--clock cpu) the process's CPU time, steadier when
 # other work shares the machine's cores (the bots run in one thread and wait on nothing).
 CLOCK = [time.perf_counter]
+# The full stack's request bodies: our transport's JSON ("ours"), or (--bodies framework) the
+# framework's default form, as the bare echo bots post.
+FULL_BODIES = ["ours"]
 
 
 # ---------------------------------------------------------------- a Bot API without network
@@ -275,9 +280,9 @@ async def full_stack(framework: str, users: list[int]) -> float:
         settings = settings_for(framework, Path(tmp))
         assistant = await start_like_run(settings)
         transport = (
-            {"session": aiogram_session(replies, ours=True)}
+            {"session": aiogram_session(replies, ours=FULL_BODIES[0] == "ours")}
             if framework == "aiogram"
-            else {"request": ptb_request(replies, ours=True)}
+            else {"request": ptb_request(replies, ours=FULL_BODIES[0] == "ours")}
         )
         channel = build_telegram_channel(settings, assistant, **transport)
         assistant.add_channel(channel)
@@ -431,7 +436,11 @@ if __name__ == "__main__":
     parser.add_argument("--users", type=int, default=200, help="simulated parents (each sends 9 updates)")
     parser.add_argument("--repeats", type=int, default=5, help="bare/full pairs per framework")
     parser.add_argument("--clock", choices=["wall", "cpu"], default="wall", help="what a rate counts")
+    parser.add_argument(
+        "--bodies", choices=["ours", "framework"], default="ours", help="the full stack's request bodies"
+    )
     args = parser.parse_args()
     if args.clock == "cpu":
         CLOCK[0] = time.process_time
+    FULL_BODIES[0] = args.bodies
     print(json.dumps(asyncio.run(main(args.users, args.repeats))))
