@@ -25,20 +25,11 @@ if TYPE_CHECKING:
     from dialogs.engine import Engine
 
 
-def ask(
-    engine: Engine,
-    state: ConversationState,
-    turn: Turn,
-    prefix: str | None = None,
-    *,
-    step: Step | None = None,
-) -> None:
-    """Say the current step's prompt with its buttons (nothing here waits: no coroutine);
-    `step`: the current step when the caller has it at hand."""
+def ask(engine: Engine, state: ConversationState, turn: Turn, prefix: str | None = None) -> None:
+    """Say the current step's prompt with its buttons (nothing here waits: no coroutine)."""
+    step = engine.step(state)
     if step is None:
-        step = engine.step(state)
-        if step is None:
-            return
+        return
     if state.pending is not None:  # (pydantic's __setattr__ only when there is one)
         state.pending = None
     # Most prompts name no value: no context to build for them (render would only strip them).

@@ -95,7 +95,7 @@ async def on_photo(engine: Engine, state: ConversationState, turn: Turn, step: S
     except PhotoRejected as rejected:
         if offered_only:
             return False
-        turn.say(_photo_error(engine, rejected))
+        turn.say(engine.photo_error(rejected))
         await engine.ask(state, turn)
         return True
     if offered_only:
@@ -436,13 +436,6 @@ def _forget_proposal(state: ConversationState) -> None:
     proposal, state.flags.card_proposal = state.flags.card_proposal, None
     if proposal and proposal.get("photo"):
         actions.forget_file(proposal["photo"])
-
-
-def _photo_error(engine: Engine, rejected: PhotoRejected) -> str:
-    try:
-        return engine.texts(f"photo_errors.{rejected.code}", **rejected.params)
-    except KeyError:
-        return engine.texts("photo_errors.default")
 
 
 def _reading_problem(read: CardRead, step: Step, flow: Flow) -> str | None:

@@ -4,7 +4,8 @@ Channels never decide anything; flows (dialogs/flows/*.yaml) say what to ask; th
 walks them: it enters steps, takes their answers and runs their actions. Its rooms:
 interpret.py says what a typed message is, asking.py asks a step, navigation.py makes the
 global moves (back, cancel, restart, help, «sửa» from the summary), questions.py answers
-questions at any step, buttons.py handles each payload; side effects go through the ports.
+questions at any step, buttons.py handles each payload, photo_answers.py each photo; side
+effects go through the ports.
 """
 
 from __future__ import annotations
@@ -15,7 +16,18 @@ from dataclasses import replace
 from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
-from dialogs import actions, asking, buttons, cardfill, guardian, my_data, navigation, payloads, questions
+from dialogs import (
+    actions,
+    asking,
+    buttons,
+    cardfill,
+    guardian,
+    my_data,
+    navigation,
+    payloads,
+    photo_answers,
+    questions,
+)
 from dialogs.catalog import Catalog
 from dialogs.conversation import Registry, Services, Turn
 from dialogs.fields import RejectedWithEscape
@@ -87,7 +99,7 @@ class Engine:
         elif inbound.button is not None:
             await self._button(state, turn, inbound.button)
         elif inbound.photo is not None:
-            await self._photo(state, turn, inbound.photo)
+            await photo_answers.on_photo(self, state, turn, inbound.photo)
         elif text is not None and (text := text.strip()):
             await self.on_text(state, turn, text)
         else:
@@ -101,7 +113,7 @@ class Engine:
 
     def step(self, state: ConversationState) -> Step | None:
         # Asked several times per message: one dict lookup each for the flow and the step.
-        flow = self.flows.get(state.flow) if state.flow else None
+        flow = self.flow(state)
         if flow is None:
             return None
         position = flow.index.get(state.step) if state.step is not None else None
@@ -116,7 +128,7 @@ class Engine:
         return holds(step.when, **self.context(state))
 
     def progress(self, state: ConversationState, step: Step) -> tuple[int, int] | None:
-        flow = self.flows.get(state.flow) if state.flow else None
+        flow = self.flow(state)
         if flow is None or not flow.sections or not step.section:
             return None
         return (step.section, len(flow.sections))
@@ -201,12 +213,7 @@ class Engine:
             self.end_flow(state)
             turn.say(f"{text}\n{self.texts('menu_prompt')}".strip(), self.menu_buttons())
             return
-        # `step` is the current step now (found in this flow by its id): asked without
-        # looking it up again.
-        position = flow.index.get(step.id)
-        asking.ask(
-            self, state, turn, step=step if position is not None and flow.steps[position] is step else None
-        )
+        asking.ask(self, state, turn)
 
     def following(self, flow: Flow, step: Step) -> Step | None:
         if step.next:
@@ -293,50 +300,6 @@ class Engine:
             return
         await self.ask(state, turn, prefix=self.texts("stale_button"))
 
-    # ---------------------------------------------------------------- photos
-
-    async def _photo(self, state: ConversationState, turn: Turn, data: bytes) -> None:
-        step = self.step(state)
-        if step is None:
-            turn.say(self.texts("photo_not_expected_idle"), self.menu_buttons())
-            return
-        if cardfill.takes_card_photo(self.flow(state), step) and await cardfill.on_photo(
-            self, state, turn, step, data
-        ):
-            return
-        if step.kind != "photo":
-            turn.say(self.texts("expect_text"))
-            await self.ask(state, turn)
-            return
-        try:
-            stored = await self.services.photos.store(turn.conversation_id, step.photo_kind or "photo", data)
-        except PhotoRejected as rejected:
-            # What is wrong comes first; "this step seems hard" only after it.
-            turn.say(self._photo_error(rejected, step.photo_kind))
-            self._count_attempt(state, step, turn)
-            await self.ask(state, turn)
-            return
-        kind_label = self.texts.raw("photo_kinds").get(step.photo_kind, "")
-        turn.say(self.texts("photo_saved", kind_label=kind_label, width=stored.width, height=stored.height))
-        old = state.get_value(step.field_path)
-        if old and old != stored.path:
-            actions.forget_file(old)
-        typed = (state.values.get("id") or {}).get("number")
-        if stored.id_number_on_card and typed and stored.id_number_on_card != typed:
-            state.set_value(step.field_path, stored.path)
-            state.pending = Pending(
-                type=PendingType.CARD_NUMBER, step=step.id, value=stored.id_number_on_card
-            )
-            turn.say(
-                self.texts("card_number_differs", typed=typed, card=stored.id_number_on_card),
-                [
-                    Button(self.texts("card_number_use"), "confirm:yes"),
-                    Button(self.texts("card_number_keep"), "confirm:no"),
-                ],
-            )
-            return
-        await self.accept(state, turn, step, stored.path)
-
     # ---------------------------------------------------------------- text
 
     async def on_text(self, state: ConversationState, turn: Turn, text: str) -> None:
@@ -405,7 +368,7 @@ class Engine:
     def _refuse(self, state: ConversationState, turn: Turn, step: Step, result: Rejected, text: str) -> None:
         """The field's rule: what is wrong and an example, with the step's buttons at hand."""
         state.last_rejected = text
-        self._count_attempt(state, step, turn)
+        self.count_attempt(state, step, turn)
         buttons = []
         if isinstance(result, RejectedWithEscape):
             state.flags.offered_escape = result.flag
@@ -433,17 +396,18 @@ class Engine:
             return
         await self.accept(state, turn, step, option.value, target=option.next)
 
-    def _photo_error(self, rejected: PhotoRejected, kind: str | None) -> str:
+    def photo_error(self, rejected: PhotoRejected, kind: str | None = None) -> str:
         """The rejection in words, the photo kind's own wording first (a blurry portrait is
         not told to lay a document flat)."""
-        for key in (f"photo_errors.{rejected.code}_{kind}", f"photo_errors.{rejected.code}"):
+        keys = (f"photo_errors.{rejected.code}_{kind}",) if kind else ()
+        for key in (*keys, f"photo_errors.{rejected.code}"):
             try:
                 return self.texts(key, **rejected.params)
             except KeyError:
                 continue
         return self.texts("photo_errors.default")
 
-    def _count_attempt(self, state: ConversationState, step: Step, turn: Turn) -> None:
+    def count_attempt(self, state: ConversationState, step: Step, turn: Turn) -> None:
         count = state.attempts.get(step.id, 0) + 1
         state.attempts[step.id] = count
         if count == 3:
