@@ -27,6 +27,35 @@ ROW_MARK_CHARS = 100
 _AT = len(sqlite_time(0))
 
 
+class MarksRead:
+    """The row's marks as each conversation's last `begin` read them, for the save that
+    follows it: that save's update checks the row still holds exactly these, so it needs
+    not read them again. Oldest first, at most `limit` (a `begin` with no save after it:
+    the message was answered already, or it was a load)."""
+
+    def __init__(self, limit: int) -> None:
+        self._read: dict[str, tuple[str | None, int, str]] = {}  # id -> (message id, version, marks)
+        self._limit = limit
+
+    def remember(self, conversation_id: str, message_id: str | None, version: int, marks: str) -> None:
+        """`begin` of `message_id` found the row at `version` with `marks`, the message not among them."""
+        read = self._read
+        read[conversation_id] = (message_id, version, marks)
+        if len(read) > self._limit:
+            del read[next(iter(read))]
+
+    def take(self, conversation_id: str, message_id: str | None, version: int) -> str | None:
+        """The marks the `begin` of this message read at this version (handed out once); None
+        when the last `begin` of the conversation was of another message or version."""
+        read = self._read.pop(conversation_id, None)
+        if read is None or read[0] != message_id or read[1] != version:
+            return None
+        return read[2]
+
+    def forget(self, conversation_id: str) -> None:
+        self._read.pop(conversation_id, None)
+
+
 def row_mark(message_id: str) -> str:
     """How `message_id` appears in a row's marks: "\\t<id>\\n"; '' when it cannot be kept there."""
     if len(message_id) > ROW_MARK_CHARS or "\t" in message_id or "\n" in message_id:

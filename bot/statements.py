@@ -12,10 +12,12 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, exists, func, insert, literal_column, select, update
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import ClauseElement
 
 from bot.schema import ConversationRow, DeclarationOwner, OfferedButtons, OutboxItem, SeenMessage
-from bot.sqlite_fast import SqliteStatement
+from bot.sqlite_fast import SaveResult, SqliteStatement
 
 CONVERSATION = ConversationRow.__table__  # type: ignore[attr-defined]
 SEEN = SeenMessage.__table__  # type: ignore[attr-defined]
@@ -88,6 +90,27 @@ ROW_MARKS_BEFORE = (
     .order_by(CONVERSATION.c.id)
     .limit(PURGE_BATCH)
 )
+
+
+def save_with(connection: Connection, values: dict[str, Any], expected_version: int) -> SaveResult:
+    """A conversation's save (`values`: as bot/storage.py makes them, its times datetimes and
+    b_moved the MARK_SEEN rows of the marks leaving the row) through SQLAlchemy, in the
+    caller's transaction: the same write as bot/sqlite_fast.py's `SqliteFastPath.save`."""
+    try:
+        if values["b_key"] is not None:
+            connection.execute(MARK_SEEN, values)
+    except IntegrityError:
+        return SaveResult.DUPLICATE
+    try:
+        if expected_version == 0:
+            connection.execute(CREATE, values)
+        elif connection.execute(UPDATE if values["b_since"] is None else UPDATE_SINCE, values).rowcount != 1:
+            return SaveResult.CONFLICT
+    except IntegrityError:
+        return SaveResult.CONFLICT
+    if values["b_moved"]:
+        connection.execute(MARK_SEEN, values["b_moved"])
+    return SaveResult.SAVED
 
 
 _SQLITE = sqlite.dialect(paramstyle="qmark")

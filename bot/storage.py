@@ -18,12 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from bot import migrate
 from bot.crypto import Keyring
-from bot.seen_marks import add_mark, mark_time, purge_row_marks, row_mark
+from bot.seen_marks import MarksRead, add_mark, mark_time, purge_row_marks, row_mark
 from bot.sqlite_fast import SaveResult, SqliteFastPath, sqlite_pragmas, sqlite_time
 from dialogs.state import ConversationState
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
     from sqlalchemy.engine import Engine as SqlEngine
 
     from bot.outbox import Item, OutboxQueue
@@ -80,33 +79,24 @@ def sqlite_file(url: str) -> str | None:
     return path if path not in ("", ":memory:") else None
 
 
-def _save_with(connection: Connection, values: dict[str, Any], expected_version: int) -> SaveResult:
-    """The same write as SqliteFastPath.save, through SQLAlchemy, in the caller's transaction."""
-    from sqlalchemy.exc import IntegrityError
-
-    from bot import statements as sql
-
-    try:
-        if values["b_key"] is not None:
-            connection.execute(sql.MARK_SEEN, values)
-    except IntegrityError:
-        return SaveResult.DUPLICATE
-    try:
-        if expected_version == 0:
-            connection.execute(sql.CREATE, values)
-        elif (
-            connection.execute(sql.UPDATE if values["b_since"] is None else sql.UPDATE_SINCE, values).rowcount
-            != 1
-        ):
-            return SaveResult.CONFLICT
-    except IntegrityError:
-        return SaveResult.CONFLICT
-    if values["b_moved"]:
-        connection.execute(
-            sql.MARK_SEEN,
-            [{"b_key": key, "b_at": mark_time(at), "b_replies": None} for key, at, _ in values["b_moved"]],
-        )
-    return SaveResult.SAVED
+def _save_values(
+    conversation_id: str, channel: str, user_id: str, expected_version: int, marks: str
+) -> dict[str, Any]:
+    """A save's parameters (statements.CREATE/UPDATE's b_*) but its state, replies and mark:
+    the row's marks as they stay unless `add_mark` adds the message's."""
+    return {
+        "b_key": None,
+        "b_id": conversation_id,
+        "b_channel": channel,
+        "b_user_id": user_id,
+        "b_at": sqlite_time(time_ns() // 1000),  # what datetime.now gives, as SQLite keeps it
+        "b_expected": expected_version,
+        "b_next_version": expected_version + 1,
+        "b_seen": marks,
+        "b_seen_before": marks,
+        "b_since": None,
+        "b_moved": (),
+    }
 
 
 class ConversationStore:
@@ -131,9 +121,7 @@ class ConversationStore:
         self.url = url
         self._fast: SqliteFastPath | None = None
         self._kept: dict[str, tuple[str, ConversationState]] = {}  # oldest first
-        # What `begin` read for the save that follows it (oldest first): the message id begun,
-        # the version, the row's marks.
-        self._read_marks: dict[str, tuple[str | None, int, str]] = {}
+        self._read_marks = MarksRead(KEPT_STATES)  # what `begin` read, for the save after it
         path = sqlite_file(url)
         if path is not None and migrate.sqlite_at_head(path):
             # The common start on SQLite: the per-message path needs no SQLAlchemy engine yet.
@@ -212,14 +200,14 @@ class ConversationStore:
         replies it got as kept by `save` ('' when none were); current state and version."""
         row = self._begin_row(conversation_id, message_id)
         if row is None:
-            self._remember_marks(conversation_id, message_id, 0, "")
+            self._read_marks.remember(conversation_id, message_id, 0, "")
             return None, ConversationState(), 0
         stored, version, seen, marks = row
         if seen is not None:
             return self.open(seen) if seen else seen, ConversationState(), 0
         if marks and message_id is not None and (mark := row_mark(message_id)) and mark in marks:
             return "", ConversationState(), 0
-        self._remember_marks(conversation_id, message_id, version, marks)
+        self._read_marks.remember(conversation_id, message_id, version, marks)
         return None, self._state(conversation_id, stored), version
 
     def _begin_row(self, conversation_id: str, message_id: str | None) -> Any:
@@ -234,13 +222,6 @@ class ConversationStore:
         with self.engine.connect() as connection:
             return connection.execute(sql.BEGIN, {"id": conversation_id, "key": key}).first()
 
-    def _remember_marks(self, conversation_id: str, message_id: str | None, version: int, marks: str) -> None:
-        """What `begin` found, for the save that follows: the message is not among `marks`."""
-        read = self._read_marks
-        read[conversation_id] = (message_id, version, marks)
-        if len(read) > KEPT_STATES:  # begun and never saved (answered already, or a load)
-            del read[next(iter(read))]
-
     def _marks_before(
         self, conversation_id: str, message_id: str | None, expected_version: int
     ) -> tuple[str, bool] | None:
@@ -248,9 +229,9 @@ class ConversationStore:
         whether `begin` found the message is not among them: as the `begin` of that message
         read them at that version (the save's update checks they are still these), else read
         now; None when the message was answered already (a save no `begin` of it came before)."""
-        read = self._read_marks.pop(conversation_id, None)
-        if read is not None and read[0] == message_id and read[1] == expected_version:
-            return read[2], True
+        marks = self._read_marks.take(conversation_id, message_id, expected_version)
+        if marks is not None:
+            return marks, True
         row = self._begin_row(conversation_id, message_id)
         if row is None:
             return "", True
@@ -317,21 +298,8 @@ class ConversationStore:
         if before is None:
             return SaveResult.DUPLICATE
         marks, new = before
-        at = sqlite_time(time_ns() // 1000)  # what datetime.now gives, as SQLite keeps it
-        values: dict[str, Any] = {
-            "b_key": None,
-            "b_id": conversation_id,
-            "b_channel": channel,
-            "b_user_id": user_id,
-            "b_at": at,
-            "b_expected": expected_version,
-            "b_next_version": expected_version + 1,
-            "b_replies": self.seal(replies) if replies else replies,  # what the user was told
-            "b_seen": marks,
-            "b_seen_before": marks,
-            "b_since": None,
-            "b_moved": (),
-        }
+        values = _save_values(conversation_id, channel, user_id, expected_version, marks)
+        values["b_replies"] = self.seal(replies) if replies else replies  # what the user was told
         if message_id is not None and not add_mark(values, conversation_id, message_id, replies, new):
             return SaveResult.DUPLICATE
         values["b_state"] = self._sealed_state(state)
@@ -356,9 +324,13 @@ class ConversationStore:
         values["b_at"] = now
         if values["b_since"] is not None:
             values["b_since"] = now
+        moved = values["b_moved"]
+        values["b_moved"] = [{"b_key": key, "b_at": mark_time(at), "b_replies": None} for key, at, _ in moved]
+        from bot import statements as sql
+
         with self.engine.connect() as connection:
             transaction = connection.begin()
-            result = _save_with(connection, values, expected_version)
+            result = sql.save_with(connection, values, expected_version)
             if result is not SaveResult.SAVED:
                 transaction.rollback()
                 return result
@@ -434,7 +406,7 @@ class ConversationStore:
     def forget_conversation(self, conversation_id: str) -> None:
         """Everything kept about one user goes, except an anonymous count per declaration kind."""
         self._kept.pop(conversation_id, None)
-        self._read_marks.pop(conversation_id, None)
+        self._read_marks.forget(conversation_id)
         from sqlalchemy import delete, update
         from sqlmodel import Session
 
