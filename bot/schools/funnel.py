@@ -58,14 +58,9 @@ class FunnelStep:
 
 def mark(state: ConversationState) -> Mark:
     declarations = state.meta.get("declarations")
-    # Made as the tuple it is: a NamedTuple's own __new__ is a Python function (every message).
-    return _new_tuple(
-        Mark,
-        (state.flow, state.run_id, state.step, state.flags.receipt, len(declarations) if declarations else 0),
+    return Mark(
+        state.flow, state.run_id, state.step, state.flags.receipt, len(declarations) if declarations else 0
     )
-
-
-_new_tuple = tuple.__new__
 
 
 def _hash(key: str) -> str:
