@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
+import contextlib  # noqa: E402
 import gc  # noqa: E402
 import itertools  # noqa: E402
 import json  # noqa: E402
@@ -113,23 +114,24 @@ class FakeReplies:
 def aiogram_session(replies: FakeReplies, ours: bool = False) -> Any:
     """aiogram's session without the network; `ours`: writing bodies as our transport does."""
     from aiogram.client.session.aiohttp import AiohttpSession
+    from aiohttp import FormData
 
     base: type = AiohttpSession
     if ours:
-        try:
+        with contextlib.suppress(
+            ImportError
+        ):  # a tree from before JSON bodies (compare.py's base) posts forms
             from bot.channels.telegram.aiogram_adapter import JsonAiohttpSession
 
             base = JsonAiohttpSession
-        except ImportError:  # a tree from before JSON bodies (compare.py's base) posts forms
-            ours = False
 
     class NoNetworkSession(base):  # type: ignore[valid-type,misc]
         """The body's encoding and response validation; the HTTP round trip left out."""
 
         async def make_request(self, bot: Any, method: Any, timeout: int | None = None) -> Any:  # noqa: ASYNC109 - aiogram signature
-            if not ours or self.json_body(bot, method) is None:  # a file goes as a form
-                form = self.build_form_data(bot=bot, method=method)
-                form()  # encode the body, as sending would
+            body = self.build_form_data(bot=bot, method=method)  # ours: JSON unless a file goes
+            if isinstance(body, FormData):
+                body()  # encode the form, as sending would
             params = {k: v for k, v in method.model_dump(warnings=False).items() if v is not None}
             params = {k: self.prepare_value(v, bot=bot, files={}) for k, v in params.items()}
             body = json.dumps({"ok": True, "result": replies.result(method.__api_method__, params)})

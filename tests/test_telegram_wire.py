@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from aiohttp import FormData
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -157,7 +158,11 @@ async def test_ptb_request_keeps_the_pool_and_timeouts_ptb_gives_by_default() ->
 
 
 def _form(bot: Any, method: Any) -> dict[str, Any]:
-    return {options["name"]: value for options, _, value in bot.session.build_form_data(bot, method)._fields}
+    """The form aiogram's own session would post for `method`."""
+    from aiogram.client.session.aiohttp import AiohttpSession
+
+    form = AiohttpSession.build_form_data(bot.session, bot, method)
+    return {options["name"]: value for options, _, value in form._fields}
 
 
 def test_aiogram_posts_json_meaning_what_its_form_meant_and_uploads_as_a_form() -> None:
@@ -217,6 +222,10 @@ def test_aiogram_posts_json_meaning_what_its_form_meant_and_uploads_as_a_form() 
         chat_id=42, document=BufferedInputFile(b"%PDF-1.4", filename="to-khai.pdf"), caption="Tờ khai"
     )
     assert session.json_body(bot, upload) is None
+    # What aiogram's own make_request posts: the JSON body with its content type, or the form.
+    posted = session.build_form_data(bot, ours)
+    assert posted.content_type == "application/json" and posted._value == session.json_body(bot, ours)
+    assert isinstance(session.build_form_data(bot, upload), FormData)
 
 
 @pytest.mark.parametrize("framework", ["aiogram", "ptb"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any, cast
+from typing import Any
 
 import aiohttp
 from aiogram import Bot, Dispatcher, Router
@@ -24,7 +24,6 @@ from aiogram.exceptions import (
     TelegramServerError,
 )
 from aiogram.methods import EditMessageReplyMarkup, SendMessage, TelegramMethod
-from aiogram.methods.base import TelegramType
 from aiogram.types import (
     BufferedInputFile,
     CallbackQuery,
@@ -33,6 +32,8 @@ from aiogram.types import (
     Message,
     Update,
 )
+from aiohttp import FormData
+from aiohttp.payload import BytesPayload
 from pydantic import BaseModel, ConfigDict
 
 from bot.retry import Failure, Verdict
@@ -84,32 +85,14 @@ class JsonAiohttpSession(AiohttpSession):
                 params[key] = prepared
         return None if files else json_body(params)
 
-    async def make_request(
-        self,
-        bot: Bot,
-        method: TelegramMethod[TelegramType],
-        timeout: int | None = None,  # noqa: ASYNC109 - aiogram's signature
-    ) -> TelegramType:
+    def build_form_data(self, bot: Bot, method: TelegramMethod[Any]) -> FormData | BytesPayload:  # type: ignore[override]
+        """What aiogram's own `make_request` posts, with its timeouts and errors: the JSON body
+        as a payload that carries its content type (aiohttp sends it as it is), or for an
+        upload aiogram's form."""
         body = self.json_body(bot, method)
         if body is None:
-            return await super().make_request(bot, method, timeout)
-        session = await self.create_session()
-        url = self.api.api_url(token=bot.token, method=method.__api_method__)
-        # The rest as AiohttpSession.make_request has it, errors translated alike.
-        try:
-            async with session.post(
-                url,
-                data=body,
-                headers={"Content-Type": CONTENT_TYPE},
-                timeout=aiohttp.ClientTimeout(total=self.timeout if timeout is None else timeout),
-            ) as resp:
-                raw_result = await resp.text()
-        except TimeoutError as e:
-            raise TelegramNetworkError(method=method, message="Request timeout error") from e
-        except aiohttp.ClientError as e:
-            raise TelegramNetworkError(method=method, message=f"{type(e).__name__}: {e}") from e
-        response = self.check_response(bot=bot, method=method, status_code=resp.status, content=raw_result)
-        return cast(TelegramType, response.result)
+            return super().build_form_data(bot, method)
+        return BytesPayload(body, content_type=CONTENT_TYPE)
 
 
 class AiogramBotApi(FrameworkBotApi):
